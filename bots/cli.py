@@ -1,0 +1,237 @@
+"""The `docrag` command for operators and for trying DocRag in a terminal."""
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import uuid
+from typing import Any, Callable
+
+import click
+
+from bots.logs import configure_logging
+from bots.wiring import Container, build_container, open_database
+from core import schema
+from core.config import Settings, load_settings
+from core.db import safe_url
+from core.errors import DocRagError, UpstreamUnavailable
+from core.types import Answer, SessionKey
+
+
+def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Show DocRag's own errors as one clean line and exit 1, never as a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except DocRagError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    return wrapper
+
+
+def settings_from(ctx: click.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+def container_from(ctx: click.Context) -> Container:
+    if "container" not in ctx.obj:
+        ctx.obj["container"] = build_container(settings_from(ctx))
+    return ctx.obj["container"]
+
+
+@click.group()
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """DocRag: answers questions from your documentation, in Slack, Discord, the web and here."""
+    try:
+        settings = load_settings()
+    except DocRagError as exc:
+        raise click.ClickException(str(exc)) from None
+    configure_logging(settings.log_level if settings.log_level != "INFO" else "WARNING", json_lines=settings.log_json)
+    ctx.obj = {"settings": settings}
+
+
+# -- database -----------------------------------------------------------------------------
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+@click.pass_context
+@friendly_errors
+def db_upgrade(ctx: click.Context, revision: str) -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    database = open_database(settings_from(ctx), check_schema=False)
+    schema.upgrade(database.url, revision)
+    click.echo(f"Database {safe_url(database.url)} is at revision {schema.current_revision(database.engine)}.")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+@click.pass_context
+@friendly_errors
+def db_downgrade(ctx: click.Context, revision: str) -> None:
+    """Revert migrations down to REVISION ('base' removes every DocRag table)."""
+    database = open_database(settings_from(ctx), check_schema=False)
+    schema.downgrade(database.url, revision)
+    click.echo(f"Database is at revision {schema.current_revision(database.engine)}.")
+
+
+@db.command("current")
+@click.pass_context
+@friendly_errors
+def db_current(ctx: click.Context) -> None:
+    """Show the schema revision of the database and of the code."""
+    database = open_database(settings_from(ctx), check_schema=False)
+    click.echo(f"database: {schema.current_revision(database.engine)}  code: {schema.head_revision()}")
+
+
+# -- documents ----------------------------------------------------------------------------
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--collection", "-c", default=None, help="Collection to ingest into (default: DOCRAG_DEFAULT_COLLECTION).")
+@click.option("--prune", is_flag=True, help="Remove documents whose source is gone from these folders/sites.")
+@click.option("--base-url", default=None, help="Public URL of a local folder, so citations link to the site.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
+@click.pass_context
+@friendly_errors
+def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None, prune: bool, base_url: str | None, as_json: bool) -> None:
+    """Ingest files, folders, web pages or sitemaps. Unchanged documents are skipped."""
+    container = container_from(ctx)
+    name = collection or container.settings.default_collection
+    progress = _progress_line if sys.stderr.isatty() and not as_json else None
+    report = container.ingestor.ingest(list(targets), collection=name, prune=prune, base_url=base_url, progress=progress)
+    if progress:
+        click.echo(err=True)
+    if as_json:
+        click.echo(json.dumps(report.as_dict()))
+    else:
+        click.echo(
+            f"Collection {name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
+            f"{report.removed} removed, {len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f}s."
+        )
+        for failure in report.failed:
+            click.echo(f"  failed: {failure.source}: {failure.reason}", err=True)
+    if report.failed:
+        ctx.exit(2)
+
+
+def _progress_line(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    click.echo(f"\rIngesting [{'#' * filled}{'.' * (width - filled)}] {done}/{total}", nl=False, err=True)
+
+
+@main.command()
+@click.option("--collection", "-c", required=True, help="Collection to re-embed with the configured embedder.")
+@click.pass_context
+@friendly_errors
+def reindex(ctx: click.Context, collection: str) -> None:
+    """Re-embed a collection after changing DOCRAG_EMBEDDER."""
+    container = container_from(ctx)
+    count = container.ingestor.reindex(collection)
+    click.echo(f"Re-embedded {count} chunks of {collection} with {container.embedder.name}.")
+
+
+# -- asking -------------------------------------------------------------------------------
+@main.command()
+@click.argument("query")
+@click.option("--collection", "-c", default=None)
+@click.option("--k", "limit", default=10, show_default=True, type=click.IntRange(1, 100))
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@friendly_errors
+def search(ctx: click.Context, query: str, collection: str | None, limit: int, as_json: bool) -> None:
+    """Show the passages hybrid search ranks highest for QUERY."""
+    container = container_from(ctx)
+    passages = container.engine.search(query, collection=collection or container.settings.default_collection, limit=limit)
+    rows = [
+        {"source": p.source, "title": p.title, "heading": p.heading, "score": round(p.score, 5), "text": p.text}
+        for p in passages
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    for n, row in enumerate(rows, start=1):
+        click.echo(f"{n}. {row['title']}{' — ' + row['heading'] if row['heading'] else ''}  ({row['score']})")
+        click.echo(f"   {row['source']}")
+        click.echo("   " + " ".join(row["text"].split())[:300])
+
+
+def cli_session(thread: str) -> SessionKey:
+    return SessionKey(platform="cli", workspace="local", channel="terminal", thread=thread, user="cli")
+
+
+@main.command()
+@click.argument("question")
+@click.option("--collection", "-c", default=None)
+@click.option("--thread", default=None, help="Reuse a thread id to ask a follow-up.")
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+@friendly_errors
+def ask(ctx: click.Context, question: str, collection: str | None, thread: str | None, as_json: bool) -> None:
+    """Answer QUESTION from the documents, with sources."""
+    container = container_from(ctx)
+    key = cli_session(thread or uuid.uuid4().hex[:12])
+    answer = _answer_or_apology(container, key, question, collection)
+    if as_json:
+        payload = {
+            "answer": answer.text,
+            "citations": [{"n": c.n, "source": c.source, "title": c.title} for c in answer.citations],
+            "grounded": answer.grounded,
+            "session": key.thread,
+        }
+        click.echo(json.dumps(payload, ensure_ascii=False))
+    else:
+        click.echo(render_answer(answer))
+        click.echo(f"\n(thread {key.thread}: pass --thread {key.thread} to follow up)", err=True)
+
+
+def _answer_or_apology(container: Container, key: SessionKey, question: str, collection: str | None) -> Answer:
+    try:
+        return container.engine.ask(key, question, collection=collection)
+    except UpstreamUnavailable as exc:
+        raise click.ClickException(f"Sorry, I couldn't answer: {exc}.") from None
+
+
+def render_answer(answer: Answer) -> str:
+    lines = [answer.text]
+    if answer.citations:
+        lines.append("\nSources:")
+        for c in answer.citations:
+            heading = f" — {c.heading}" if c.heading else ""
+            lines.append(f"  [{c.n}] {c.title}{heading}\n      {c.source}")
+    return "\n".join(lines)
+
+
+@main.command()
+@click.option("--collection", "-c", default=None)
+@click.pass_context
+@friendly_errors
+def chat(ctx: click.Context, collection: str | None) -> None:
+    """A conversation in the terminal: follow-ups keep their context. Ctrl-D to leave."""
+    container = container_from(ctx)
+    key = cli_session("chat-" + uuid.uuid4().hex[:12])
+    click.echo("Ask a question about the documents (Ctrl-D or 'exit' to leave).")
+    while True:
+        try:
+            question = click.prompt("\nyou", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            click.echo()
+            return
+        if question.strip().lower() in ("exit", "quit"):
+            return
+        if not question.strip():
+            continue
+        try:
+            click.echo("\n" + render_answer(container.engine.ask(key, question, collection=collection)))
+        except DocRagError as exc:  # a bad question or an outage should not end the chat
+            click.echo(f"\n{exc}", err=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,97 @@
+"""The composition root: the one place that turns Settings into concrete objects."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+from core import schema
+from core.config import Settings
+from core.db import Database, check_pgvector, connect, resolve_database_url
+from core.embeddings import Embedder, build_embedder
+from core.engine import Engine, EngineOptions
+from core.ingest.pipeline import ChunkingOptions, Ingestor
+from core.llm import ChatSettings, Generator, OpenAIChat
+from core.ratelimit import RateLimiter, RateLimitPolicy
+from core.retrieval import Retriever
+
+
+def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
+    """Connect (starting the embedded server if needed); refuse an out-of-date schema."""
+    database = connect(resolve_database_url(settings.database_url, settings.data_dir))
+    check_pgvector(database.engine)
+    if check_schema:
+        schema.ensure_current(database.engine)
+    return database
+
+
+def build_embedder_from(settings: Settings) -> Embedder:
+    if settings.embedder == "openai":
+        return build_embedder(
+            "openai",
+            api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+            base_url=settings.openai_base_url,
+            model=settings.embedding_model,
+            batch_size=settings.embedding_batch_size,
+        )
+    if settings.embedder == "sentence-transformers":
+        return build_embedder("sentence-transformers", model_path=settings.st_model_path)
+    return build_embedder("hashing", dimension=settings.hashing_dimension)
+
+
+def build_generator(settings: Settings) -> Generator | None:
+    if not settings.llm_enabled:
+        return None
+    return OpenAIChat(
+        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+        base_url=settings.openai_base_url,
+        settings=ChatSettings(
+            model=settings.llm_model,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=settings.llm_max_retries,
+            max_tokens=settings.llm_max_tokens,
+        ),
+    )
+
+
+@dataclass
+class Container:
+    """Lazily built collaborators for one process."""
+
+    settings: Settings
+    database: Database
+
+    @cached_property
+    def embedder(self) -> Embedder:
+        return build_embedder_from(self.settings)
+
+    @cached_property
+    def ingestor(self) -> Ingestor:
+        return Ingestor(
+            sessions=self.database.sessions,
+            embedder=self.embedder,
+            chunking=ChunkingOptions(self.settings.chunk_tokens, self.settings.chunk_overlap),
+            http_timeout_s=self.settings.http_timeout_s,
+        )
+
+    @cached_property
+    def engine(self) -> Engine:
+        s = self.settings
+        return Engine(
+            sessions=self.database.sessions,
+            embedder=self.embedder,
+            retriever=Retriever(sessions=self.database.sessions, embedder=self.embedder),
+            generator=build_generator(s),
+            limiter=RateLimiter(self.database.sessions),
+            policy=RateLimitPolicy(s.rate_user_per_min, s.rate_channel_per_min, s.rate_workspace_per_hour),
+            options=EngineOptions(
+                default_collection=s.default_collection,
+                max_question_chars=s.max_question_chars,
+                context_passages=s.context_passages,
+                max_chunks_per_document=s.max_chunks_per_document,
+                history_token_budget=s.history_token_budget,
+            ),
+        )
+
+
+def build_container(settings: Settings, *, check_schema: bool = True) -> Container:
+    return Container(settings=settings, database=open_database(settings, check_schema=check_schema))

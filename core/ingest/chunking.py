@@ -1,0 +1,140 @@
+"""Structure-aware chunking: sections first, then a token budget with overlap.
+
+Small neighbouring sections are packed together (a page of one-line sections would otherwise
+make chunks too thin to retrieve well); a chunk keeps the heading path and anchor of the first
+section it holds, and names later sections inline so their headings stay searchable.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from core.ingest.loaders import Section
+
+# A token is a word or a punctuation mark: close enough to BPE counts for budgeting, and
+# needs no tokenizer download.
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+_PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
+
+
+def count_tokens(text: str) -> int:
+    return len(_TOKEN.findall(text))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    position: int
+    heading_path: tuple[str, ...]
+    anchor: str | None
+    text: str
+    token_count: int
+
+    @property
+    def heading(self) -> str:
+        return " > ".join(self.heading_path)
+
+
+@dataclass(frozen=True)
+class _Piece:
+    text: str
+    tokens: int
+
+
+def chunk_sections(sections: Sequence[Section], *, max_tokens: int, overlap_tokens: int) -> list[Chunk]:
+    chunks: list[Chunk] = []
+    pending: list[tuple[Section, str]] = []  # small sections waiting to be packed together
+    pending_tokens = 0
+
+    def flush() -> None:
+        nonlocal pending, pending_tokens
+        if pending:
+            first = pending[0][0]
+            text = "\n\n".join(body for _, body in pending)
+            chunks.append(Chunk(len(chunks), first.heading_path, first.anchor, text, pending_tokens))
+        pending, pending_tokens = [], 0
+
+    for section in sections:
+        body = section.text.strip()
+        if not body:
+            continue
+        tokens = count_tokens(body)
+        if tokens > max_tokens:
+            flush()
+            for text, n in _split_long(body, max_tokens, overlap_tokens):
+                chunks.append(Chunk(len(chunks), section.heading_path, section.anchor, text, n))
+            continue
+        if pending:
+            # Later sections in a packed chunk carry their heading inline.
+            labelled = f"{section.heading_path[-1]}\n{body}" if section.heading_path else body
+            labelled_tokens = count_tokens(labelled)
+            if pending_tokens + labelled_tokens > max_tokens or not _same_branch(pending[0][0], section):
+                flush()
+            else:
+                pending.append((section, labelled))
+                pending_tokens += labelled_tokens
+                continue
+        pending.append((section, body))
+        pending_tokens = tokens
+    flush()
+    return chunks
+
+
+def _same_branch(first: Section, later: Section) -> bool:
+    """Pack only a section with its own subsections or siblings, never across top-level parts."""
+    return first.heading_path[:1] == later.heading_path[:1]
+
+
+def _split_long(text: str, max_tokens: int, overlap_tokens: int) -> Iterable[tuple[str, int]]:
+    """Pack paragraphs (or sentences, or words) up to the budget, repeating a tail as overlap."""
+    pieces = list(_pieces(text, max_tokens))
+    window: list[_Piece] = []
+    size = 0
+    for piece in pieces:
+        if window and size + piece.tokens > max_tokens:
+            yield "\n\n".join(p.text for p in window), size
+            window, size = _overlap_tail(window, overlap_tokens)
+            while window and size + piece.tokens > max_tokens:  # the tail itself must leave room
+                size -= window.pop(0).tokens
+        window.append(piece)
+        size += piece.tokens
+    if window:
+        yield "\n\n".join(p.text for p in window), size
+
+
+def _overlap_tail(window: list[_Piece], overlap_tokens: int) -> tuple[list[_Piece], int]:
+    tail: list[_Piece] = []
+    size = 0
+    for piece in reversed(window):
+        if size + piece.tokens > overlap_tokens:
+            break
+        tail.insert(0, piece)
+        size += piece.tokens
+    return tail, size
+
+
+def _pieces(text: str, max_tokens: int) -> Iterable[_Piece]:
+    for paragraph in _PARAGRAPH_BREAK.split(text):
+        paragraph = paragraph.strip()
+        if not paragraph:
+            continue
+        tokens = count_tokens(paragraph)
+        if tokens <= max_tokens:
+            yield _Piece(paragraph, tokens)
+            continue
+        for sentence in _SENTENCE_END.split(paragraph):
+            tokens = count_tokens(sentence)
+            if tokens <= max_tokens:
+                yield _Piece(sentence, tokens)
+            else:
+                yield from _word_windows(sentence, max_tokens)
+
+
+def _word_windows(text: str, max_tokens: int) -> Iterable[_Piece]:
+    """Last resort for a run-on line (minified code, a table row): cut between words."""
+    words = text.split()
+    step = max(1, max_tokens // 2)  # words often hold more than one token
+    for start in range(0, len(words), step):
+        piece = " ".join(words[start : start + step])
+        yield _Piece(piece, count_tokens(piece))

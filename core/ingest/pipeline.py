@@ -1,0 +1,273 @@
+"""Ingestion: sources -> bytes -> (unchanged? stop) -> sections -> chunks -> vectors -> one transaction.
+
+Idempotent by content hash: an unchanged document costs one dictionary lookup and writes
+nothing. A changed document's chunks are replaced inside one transaction, so readers see the old
+version or the new one, never neither nor both. Failures are per document: reported, skipped,
+and nothing of that document is written.
+"""
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.collections import ensure_collection, get_collection
+from core.embeddings import Embedder
+from core.errors import DocumentError
+from core.ingest.chunking import Chunk, chunk_sections
+from core.ingest.loaders import load_document
+from core.ingest.sources import SourceItem, discover
+from core.models import Collection, Document, DocumentChunk
+
+log = logging.getLogger(__name__)
+
+# Bump when chunking changes in a way that should re-chunk unchanged files.
+CHUNKER_VERSION = "1"
+# Documents are embedded in groups so remote embedders get full batches.
+EMBED_GROUP_CHUNKS = 256
+
+# Called after each document with (documents done, documents in total).
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ChunkingOptions:
+    max_tokens: int = 280
+    overlap_tokens: int = 40
+
+    def fingerprint(self) -> str:
+        return f"chunker={CHUNKER_VERSION};max={self.max_tokens};overlap={self.overlap_tokens}"
+
+
+@dataclass
+class Failure:
+    source: str
+    reason: str
+
+
+@dataclass
+class IngestReport:
+    collection: str
+    added: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    failed: list[Failure] = field(default_factory=list)
+    chunks: int = 0  # chunks written by this run
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["failed"] = [asdict(f) for f in self.failed]
+        data["seconds"] = round(self.seconds, 3)
+        return data
+
+
+@dataclass
+class _Prepared:
+    item: SourceItem
+    content_hash: str
+    title: str
+    chunks: list[Chunk]
+    existing_id: int | None
+    vectors: list = field(default_factory=list)
+
+
+class Ingestor:
+    def __init__(
+        self, *, sessions: sessionmaker[Session], embedder: Embedder, chunking: ChunkingOptions, http_timeout_s: float = 20
+    ) -> None:
+        self.sessions = sessions
+        self.embedder = embedder
+        self.chunking = chunking
+        self.http_timeout_s = http_timeout_s
+
+    def ingest(
+        self,
+        targets: Sequence[str],
+        *,
+        collection: str,
+        prune: bool = False,
+        base_url: str | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport(collection=collection)
+        with self.sessions.begin() as session:
+            coll = ensure_collection(
+                session, collection, embedder=self.embedder.name, dimension=self.embedder.dimension
+            )
+            collection_id = coll.id
+            known = self._known_documents(session, collection_id)
+
+        items = list(discover(targets, base_url=base_url, http_timeout_s=self.http_timeout_s))
+        seen: set[str] = set()
+        group: list[_Prepared] = []
+        for done, item in enumerate(items, start=1):
+            seen.add(item.uri)
+            prepared = self._prepare(item, known, report)
+            if prepared is not None:
+                group.append(prepared)
+                if sum(len(p.chunks) for p in group) >= EMBED_GROUP_CHUNKS:
+                    self._embed_and_store(group, collection_id, report)
+                    group = []
+            if progress:
+                progress(done, len(items))
+        self._embed_and_store(group, collection_id, report)
+
+        if prune:
+            roots = {item.root for item in items} | set(targets)
+            report.removed = self._prune(collection_id, roots, seen)
+        report.seconds = time.perf_counter() - started
+        log.info("ingest.done %s", {k: v for k, v in report.as_dict().items() if k != "failed"})
+        return report
+
+    def _known_documents(self, session: Session, collection_id: int) -> dict[str, tuple[int, str]]:
+        rows = session.execute(
+            sa.select(Document.source_uri, Document.id, Document.content_hash).where(
+                Document.collection_id == collection_id
+            )
+        )
+        return {uri: (doc_id, digest) for uri, doc_id, digest in rows}
+
+    def _prepare(self, item: SourceItem, known: dict[str, tuple[int, str]], report: IngestReport) -> _Prepared | None:
+        try:
+            data, content_type = item.fetch()
+            digest = self._content_hash(item, data)
+            existing = known.get(item.uri)
+            if existing and existing[1] == digest:
+                report.unchanged += 1
+                return None
+            loaded = load_document(data, name=item.name, content_type=content_type)
+            chunks = chunk_sections(
+                loaded.sections, max_tokens=self.chunking.max_tokens, overlap_tokens=self.chunking.overlap_tokens
+            )
+            if not chunks:
+                raise DocumentError("no text found")
+        except DocumentError as exc:
+            report.failed.append(Failure(item.uri, str(exc)))
+            log.warning("ingest.failed source=%s reason=%s", item.uri, exc)
+            return None
+        except Exception as exc:  # a parser bug must not stop the other documents
+            report.failed.append(Failure(item.uri, f"unexpected error: {type(exc).__name__}: {exc}"))
+            log.exception("ingest.failed source=%s", item.uri)
+            return None
+        return _Prepared(item, digest, loaded.title, chunks, existing[0] if existing else None)
+
+    def _content_hash(self, item: SourceItem, data: bytes) -> str:
+        digest = hashlib.sha256()
+        # The embedder is not part of the hash: a collection has one embedder (checked above),
+        # and `reindex` switches it without making every document look changed.
+        for part in (self.chunking.fingerprint(), item.link):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        digest.update(data)
+        return digest.hexdigest()
+
+    def _embed_and_store(self, group: list[_Prepared], collection_id: int, report: IngestReport) -> None:
+        if not group:
+            return
+        texts = [embedding_text(p.title, c) for p in group for c in p.chunks]
+        vectors = self.embedder.embed_documents(texts)
+        offset = 0
+        for prepared in group:
+            prepared.vectors = vectors[offset : offset + len(prepared.chunks)]
+            offset += len(prepared.chunks)
+            self._store(prepared, collection_id)
+            report.chunks += len(prepared.chunks)
+            if prepared.existing_id is None:
+                report.added += 1
+            else:
+                report.updated += 1
+
+    def _store(self, prepared: _Prepared, collection_id: int) -> None:
+        item = prepared.item
+        with self.sessions.begin() as session:
+            # Losing the last few ingested documents on a crash is harmless (a re-run redoes
+            # them); waiting for a disk flush per document is not.
+            session.execute(sa.text("SET LOCAL synchronous_commit = off"))
+            values = dict(
+                link=item.link, title=prepared.title, content_hash=prepared.content_hash, meta={"root": item.root}
+            )
+            if prepared.existing_id is None:
+                document = Document(collection_id=collection_id, source_uri=item.uri, **values)
+                session.add(document)
+                session.flush()
+                document_id = document.id
+            else:
+                document_id = prepared.existing_id
+                session.execute(sa.update(Document).where(Document.id == document_id).values(**values))
+                session.execute(sa.delete(DocumentChunk).where(DocumentChunk.document_id == document_id))
+            session.execute(
+                sa.insert(DocumentChunk),
+                [
+                    dict(
+                        document_id=document_id,
+                        collection_id=collection_id,
+                        position=chunk.position,
+                        title=prepared.title,
+                        heading=chunk.heading,
+                        link=chunk_link(item.link, chunk.anchor),
+                        text=chunk.text,
+                        token_count=chunk.token_count,
+                        embedding=vector,
+                    )
+                    for chunk, vector in zip(prepared.chunks, prepared.vectors)
+                ],
+            )
+
+    def _prune(self, collection_id: int, roots: set[str], seen: set[str]) -> int:
+        with self.sessions.begin() as session:
+            result = session.execute(
+                sa.delete(Document).where(
+                    Document.collection_id == collection_id,
+                    Document.meta["root"].astext.in_(sorted(roots)),
+                    Document.source_uri.not_in(sorted(seen)) if seen else sa.true(),
+                )
+            )
+            return result.rowcount or 0
+
+    def reindex(self, collection: str, *, progress: Callable[[int], None] | None = None) -> int:
+        """Re-embed every chunk with the configured embedder, switching the collection atomically."""
+        with self.sessions.begin() as session:
+            coll = get_collection(session, collection)
+            rows = session.execute(
+                sa.select(DocumentChunk.id, DocumentChunk.title, DocumentChunk.heading, DocumentChunk.text)
+                .where(DocumentChunk.collection_id == coll.id)
+                .order_by(DocumentChunk.id)
+            ).all()
+            for start in range(0, len(rows), EMBED_GROUP_CHUNKS):
+                batch = rows[start : start + EMBED_GROUP_CHUNKS]
+                vectors = self.embedder.embed_documents(
+                    [embedding_text(title, heading=heading, text=text) for _, title, heading, text in batch]
+                )
+                session.execute(
+                    sa.update(DocumentChunk),
+                    [{"id": row[0], "embedding": vector} for row, vector in zip(batch, vectors)],
+                )
+                if progress:
+                    progress(len(batch))
+            session.execute(
+                sa.update(Collection)
+                .where(Collection.id == coll.id)
+                .values(embedder=self.embedder.name, dimension=self.embedder.dimension)
+            )
+            return len(rows)
+
+
+def embedding_text(title: str, chunk: Chunk | None = None, *, heading: str = "", text: str = "") -> str:
+    """What gets embedded: the chunk with its document title and heading, which carry topic words."""
+    if chunk is not None:
+        heading, text = chunk.heading, chunk.text
+    return "\n".join(part for part in (title, heading, text) if part)
+
+
+def chunk_link(link: str, anchor: str | None) -> str:
+    if not anchor:
+        return link
+    return f"{link.split('#', 1)[0]}#{anchor}"

@@ -1,0 +1,37 @@
+"""Alembic environment. `docrag db upgrade` passes the URL in; plain `alembic` reads DATABASE_URL."""
+from alembic import context
+from sqlalchemy import create_engine, pool
+
+from core.config import load_settings
+from core.models import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def database_url() -> str:
+    url = config.get_main_option("sqlalchemy.url") or load_settings().database_url
+    if not url:
+        raise SystemExit("Set DATABASE_URL, or run `docrag db upgrade` to use the embedded database.")
+    return url
+
+
+def run_migrations_offline() -> None:
+    context.configure(url=database_url(), target_metadata=target_metadata, literal_binds=True)
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def run_migrations_online() -> None:
+    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata)
+        with context.begin_transaction():
+            context.run_migrations()
+    engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()
