@@ -53,6 +53,9 @@ class Collection(Base):
     dimension: Mapped[int] = mapped_column(Integer)
     # Per-collection overrides, e.g. {"rate_user_per_min": 5}
     settings: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    # Term statistics for BM25 ranking, refreshed after each ingest that changed something.
+    chunk_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    avg_chunk_tokens: Mapped[float] = mapped_column(default=0.0, server_default="0")
     created_at: Mapped[datetime] = created_at_column()
 
 
@@ -99,6 +102,16 @@ class DocumentChunk(Base):
     tsv: Mapped[Any] = mapped_column(TSVECTOR, Computed(TSV_EXPRESSION, persisted=True))
 
     document: Mapped[Document] = relationship(back_populates="chunks")
+
+
+class TermStat(Base):
+    """How many chunks of a collection contain a lexeme: the document frequency BM25 needs."""
+
+    __tablename__ = "term_stats"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
+    lexeme: Mapped[str] = mapped_column(Text, primary_key=True)
+    df: Mapped[int] = mapped_column(Integer)
 
 
 class WorkspaceCollection(Base):

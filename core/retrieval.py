@@ -7,6 +7,7 @@ merged into one passage, so the context reads as the document does.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
@@ -14,13 +15,17 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.embeddings import Embedder
-from core.models import TS_CONFIG
+from core.models import TS_CONFIG, Collection, TermStat
 from core.types import Passage
 
 Mode = Literal["hybrid", "vector", "text"]
 
 RRF_K = 60
 CANDIDATES_PER_LEG = 50
+BM25_K1 = 1.2
+BM25_B = 0.75
+# A term in more than this share of chunks ranks candidates but does not select them.
+COMMON_TERM_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,8 @@ class Retriever:
     def _vector_leg(self, session: Session, query: str, collection_id: int) -> tuple[list[int], float]:
         dim = int(self.embedder.dimension)  # an int from our own embedder, safe to inline in the cast
         vector = self.embedder.embed_query(query)
+        if not any(vector):  # no features (e.g. only symbols): cosine is undefined
+            return [], 0.0
         rows = session.execute(
             sa.text(
                 f"SELECT id, embedding::vector({dim}) <=> CAST(:q AS vector({dim})) AS distance "
@@ -90,16 +97,57 @@ class Retriever:
         return [row.id for row in rows], best
 
     def _text_leg(self, session: Session, query: str, collection_id: int) -> list[int]:
-        # websearch_to_tsquery ANDs every term, and questions rarely have all their words in
-        # one chunk; OR-ing the stemmed terms finds candidates, ts_rank orders them.
+        """BM25 over PostgreSQL full text: candidates from the GIN index, scored with IDF.
+
+        ``websearch_to_tsquery`` ANDs every term, and questions rarely have all their words in
+        one chunk, so candidates match ANY selective query term; terms found in most chunks
+        still add to the score but do not pull in half the collection as candidates.
+        """
+        terms = session.scalar(
+            sa.text("SELECT tsvector_to_array(to_tsvector(CAST(:cfg AS regconfig), :query))"),
+            {"cfg": TS_CONFIG, "query": query},
+        )
+        if not terms:
+            return []
+        chunk_count, avg_tokens = session.execute(
+            sa.select(Collection.chunk_count, Collection.avg_chunk_tokens).where(Collection.id == collection_id)
+        ).one()
+        frequencies = dict(
+            session.execute(
+                sa.select(TermStat.lexeme, TermStat.df).where(
+                    TermStat.collection_id == collection_id, TermStat.lexeme.in_(terms)
+                )
+            ).all()
+        )
+        total = max(chunk_count, 1)
+        idf = {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
+        selective = [t for t in terms if frequencies.get(t, 0) <= COMMON_TERM_SHARE * total]
+        selective = selective or sorted(terms, key=lambda t: frequencies.get(t, 0))[:2]
         rows = session.execute(
             sa.text(
-                "WITH q AS (SELECT replace(plainto_tsquery(CAST(:cfg AS regconfig), :query)::text, '&', '|') AS t) "
-                "SELECT c.id FROM document_chunks c, q "
-                "WHERE q.t <> '' AND c.collection_id = :c AND c.tsv @@ CAST(q.t AS tsquery) "
-                "ORDER BY ts_rank(c.tsv, CAST(q.t AS tsquery)) DESC, c.id LIMIT :n"
+                "WITH q AS (SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:idfs AS float8[])) AS q(lexeme, idf)) "
+                "SELECT c.id, sum(q.idf * t.tf * (:k1 + 1) / "
+                "  (t.tf + :k1 * (1 - :b + :b * c.token_count / :avgdl))) AS score "
+                "FROM document_chunks c "
+                "CROSS JOIN LATERAL ("
+                # Title and heading words (weight A) count three times: they say what a chunk is about.
+                "  SELECT u.lexeme, cardinality(u.positions) + 2 * cardinality(array_positions(u.weights, 'A')) AS tf "
+                "  FROM unnest(c.tsv) AS u) t "
+                "JOIN q ON q.lexeme = t.lexeme "
+                "WHERE c.collection_id = :c AND c.tsv @@ CAST(array_to_string("
+                "  ARRAY(SELECT quote_literal(x) FROM unnest(CAST(:selective AS text[])) x), ' | ') AS tsquery) "
+                "GROUP BY c.id ORDER BY score DESC, c.id LIMIT :n"
             ),
-            {"cfg": TS_CONFIG, "query": query, "c": collection_id, "n": self.candidates},
+            {
+                "terms": list(idf),
+                "idfs": list(idf.values()),
+                "selective": selective,
+                "k1": BM25_K1,
+                "b": BM25_B,
+                "avgdl": max(avg_tokens, 1.0),
+                "c": collection_id,
+                "n": self.candidates,
+            },
         ).all()
         return [row.id for row in rows]
 

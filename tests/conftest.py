@@ -29,6 +29,7 @@ APP_TABLES = (
     "collections",
     "documents",
     "document_chunks",
+    "term_stats",
     "workspace_collections",
     "channel_settings",
     "conversations",

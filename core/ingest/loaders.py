@@ -336,11 +336,14 @@ _FM_TITLE_YAML = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
 _FM_TITLE_TOML = re.compile(r"^title[ \t]*=[ \t]*(.*?)[ \t]*$", re.M)
 
 _CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`)(.{1,2000}?)(?<!`)\1(?!`)", re.S)
+_CODE_SPAN_1 = re.compile(r"(?<![`\\])(`)([^`]{1,2000})`(?!`)")  # the common single-backtick case, faster
 _PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
-_LINK = re.compile(
-    r"!?\[([^\[\]]*)\]\(\s*(?:<[^<>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)"
+_LINK_BODY = (
+    r"\[([^\[\]]*)\]\(\s*(?:<[^<>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)"
     r"(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^()]*\)))?\s*\)"
 )
+_LINK = re.compile(_LINK_BODY)
+_LINK_OR_IMAGE = re.compile("!?" + _LINK_BODY)
 _REF_LINK = re.compile(r"!?\[([^\[\]]+)\]\[[^\[\]]*\]")
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^<>\s]+|[^<>\s@]+@[^<>\s@]+\.[A-Za-z]+)>")
 _HTML_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>", re.S)
@@ -406,23 +409,26 @@ def _md_inline(text: str) -> str:
             codes.append(code)
             return f"\x00{len(codes) - 1}\x00"
 
-        text = _CODE_SPAN.sub(stash, text)
+        text = (_CODE_SPAN if "``" in text else _CODE_SPAN_1).sub(stash, text)
     if "](" in text:
+        link = _LINK_OR_IMAGE if "![" in text else _LINK
         for _ in range(3):  # nested: [![badge](img)](link)
-            new = _LINK.sub(r"\1", text)
-            if new == text:
+            text = link.sub(r"\1", text)
+            if "](" not in text:
                 break
-            text = new
     if "][" in text:
         text = _REF_LINK.sub(r"\1", text)
     if "<" in text:
         text = _AUTOLINK.sub(r"\1", text)
         text = _HTML_TAG.sub("", text)
     if "*" in text:
-        text = _STRONG_STAR.sub(r"\1", text)
-        text = _EM_STAR.sub(r"\1", text)
+        if "**" in text:
+            text = _STRONG_STAR.sub(r"\1", text)
+        if "*" in text:
+            text = _EM_STAR.sub(r"\1", text)
     if "_" in text:
-        text = _STRONG_UNDER.sub(r"\1", text)
+        if "__" in text:
+            text = _STRONG_UNDER.sub(r"\1", text)
         text = _EM_UNDER.sub(r"\1", text)
     if "~~" in text:
         text = _STRIKE.sub(r"\1", text)
@@ -465,6 +471,8 @@ def _md_paragraph(raw: str) -> str:
         if s[0] == "[" and _REF_DEF.match(s):
             continue
         is_item = _LIST_LINE.match(s) is not None
+        if is_item and s[0] in "*+":
+            s = "-" + s[1:]  # one bullet style
         if is_item or hard_break or not out:
             indent = len(line) - len(line.lstrip(" \t")) if is_item else 0
             out.append(" " * min(indent, 12) + s)
@@ -653,8 +661,11 @@ def _load_rst(text: str, name: str) -> LoadedDocument:
                         if isinstance(d, nodes.definition):
                             body(d, depth, cont + "    ", cont + "    ", g)
                 first = cont
-            elif isinstance(child, nodes.Admonition) and not isinstance(child, nodes.admonition):
-                body(child, depth, f"{mark}{child.tagname.capitalize()}: ", cont, group)
+            elif isinstance(child, nodes.Admonition):
+                label = child.tagname.capitalize()
+                if isinstance(child, nodes.admonition):  # ".. admonition:: Its own title"
+                    label = inline(child.children[0]) if child.children and isinstance(child.children[0], nodes.title) else ""
+                body(child, depth, f"{mark}{label}: " if label else mark, cont, group)
                 first = cont
             elif isinstance(child, nodes.TextElement):
                 text = inline(child)
@@ -684,6 +695,12 @@ def _load_rst(text: str, name: str) -> LoadedDocument:
         builder.heading(0, doc_title, doctree["ids"][0] if doctree.get("ids") else None)
     body(doctree, 0 if doc_title else -1)
     sections = builder.finish()
+    if not doc_title:  # a leading ":title: ..." field, as some doc generators write
+        fields = next(iter(doctree.findall(nodes.field_list)), None)
+        for field in fields.children if fields is not None else ():
+            if isinstance(field, nodes.field) and inline(field.children[0]).lower() == "title":
+                doc_title = inline(field.children[1]) if len(field.children) > 1 else ""
+                break
     return LoadedDocument(doc_title or _title_from_name(name), sections)
 
 
@@ -786,6 +803,7 @@ def _load_html(text: str, name: str) -> LoadedDocument:
     cur: list[str] = []
     state: dict[str, Any] = {"prefix": "", "group": None}
     lists: list[list[Any]] = []  # [ordered, next number, group]
+    dls: list[object] = []  # the group outside each open <dl>
     group_ids = iter(range(1, 1 << 62))
     first_h1: list[str] = []
 
@@ -793,8 +811,8 @@ def _load_html(text: str, name: str) -> LoadedDocument:
         if cur:
             raw = "".join(cur)
             cur.clear()
-            if "\n" in raw:
-                lines = [_collapse(x) for x in raw.split("\n")]
+            if "\x01" in raw:  # <br>
+                lines = [_collapse(x) for x in raw.split("\x01")]
                 body = "\n".join(x for x in lines if x)
             else:
                 body = _collapse(raw)
@@ -818,6 +836,9 @@ def _load_html(text: str, name: str) -> LoadedDocument:
             elif name_ == "li":
                 brk()
                 state["prefix"] = ""
+            elif name_ == "dl":
+                brk()
+                state["group"] = dls.pop()
             elif name_ in _HTML_BLOCK:
                 brk()
             continue
@@ -844,7 +865,7 @@ def _load_html(text: str, name: str) -> LoadedDocument:
             builder.add(_normalise_code(node.get_text().translate(_INVISIBLE)), state["group"])
             continue
         if name_ == "br":
-            cur.append("\n")
+            cur.append("\x01")
             continue
         if name_ == "tr":
             brk()
@@ -871,6 +892,12 @@ def _load_html(text: str, name: str) -> LoadedDocument:
                 state["prefix"] = "  " * (len(lists) - 1) + marker
             else:
                 state["prefix"] = "- "
+        elif name_ == "dl":
+            brk()
+            dls.append(state["group"])
+        elif name_ == "dt" and dls:
+            brk()
+            state["group"] = next(group_ids)  # a term and its definition stay together
         elif name_ in _HTML_BLOCK:
             brk()
         work.append((node, False))

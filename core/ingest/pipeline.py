@@ -23,6 +23,7 @@ from core.ingest.chunking import Chunk, chunk_sections
 from core.ingest.loaders import load_document
 from core.ingest.sources import SourceItem, discover
 from core.models import Collection, Document, DocumentChunk
+from core.search_stats import refresh_term_stats
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +97,18 @@ class Ingestor:
         base_url: str | None = None,
         progress: Progress | None = None,
     ) -> IngestReport:
+        items = list(discover(targets, base_url=base_url, http_timeout_s=self.http_timeout_s))
+        return self.ingest_items(items, collection=collection, prune_roots=set(targets) if prune else None, progress=progress)
+
+    def ingest_items(
+        self,
+        items: Sequence[SourceItem],
+        *,
+        collection: str,
+        prune_roots: set[str] | None = None,
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Ingest already discovered items (files, pages, uploads, generated corpora)."""
         started = time.perf_counter()
         report = IngestReport(collection=collection)
         with self.sessions.begin() as session:
@@ -105,7 +118,6 @@ class Ingestor:
             collection_id = coll.id
             known = self._known_documents(session, collection_id)
 
-        items = list(discover(targets, base_url=base_url, http_timeout_s=self.http_timeout_s))
         seen: set[str] = set()
         group: list[_Prepared] = []
         for done, item in enumerate(items, start=1):
@@ -120,9 +132,10 @@ class Ingestor:
                 progress(done, len(items))
         self._embed_and_store(group, collection_id, report)
 
-        if prune:
-            roots = {item.root for item in items} | set(targets)
-            report.removed = self._prune(collection_id, roots, seen)
+        if prune_roots is not None:
+            report.removed = self._prune(collection_id, prune_roots | {item.root for item in items}, seen)
+        if report.added or report.updated or report.removed:
+            refresh_term_stats(self.sessions, collection_id)
         report.seconds = time.perf_counter() - started
         log.info("ingest.done %s", {k: v for k, v in report.as_dict().items() if k != "failed"})
         return report
@@ -172,7 +185,11 @@ class Ingestor:
     def _embed_and_store(self, group: list[_Prepared], collection_id: int, report: IngestReport) -> None:
         if not group:
             return
-        texts = [embedding_text(p.title, c) for p in group for c in p.chunks]
+        texts = [
+            embedding_text(p.title, heading=display_heading(p.title, c.heading_path), text=c.text)
+            for p in group
+            for c in p.chunks
+        ]
         vectors = self.embedder.embed_documents(texts)
         offset = 0
         for prepared in group:
@@ -211,7 +228,7 @@ class Ingestor:
                         collection_id=collection_id,
                         position=chunk.position,
                         title=prepared.title,
-                        heading=chunk.heading,
+                        heading=display_heading(prepared.title, chunk.heading_path),
                         link=chunk_link(item.link, chunk.anchor),
                         text=chunk.text,
                         token_count=chunk.token_count,
@@ -260,11 +277,16 @@ class Ingestor:
             return len(rows)
 
 
-def embedding_text(title: str, chunk: Chunk | None = None, *, heading: str = "", text: str = "") -> str:
+def embedding_text(title: str, *, heading: str, text: str) -> str:
     """What gets embedded: the chunk with its document title and heading, which carry topic words."""
-    if chunk is not None:
-        heading, text = chunk.heading, chunk.text
     return "\n".join(part for part in (title, heading, text) if part)
+
+
+def display_heading(title: str, heading_path: tuple[str, ...]) -> str:
+    """The heading path without a leading H1 that only repeats the document title."""
+    if heading_path and heading_path[0].strip().lower() == title.strip().lower():
+        heading_path = heading_path[1:]
+    return " > ".join(heading_path)
 
 
 def chunk_link(link: str, anchor: str | None) -> str:

@@ -40,7 +40,7 @@ from urllib.parse import quote, unquote, urldefrag, urlsplit
 from core.errors import DocumentError
 from core.ingest.loaders import SUPPORTED_SUFFIXES
 
-__all__ = ["SourceItem", "discover", "USER_AGENT", "MAX_DOCUMENT_BYTES"]
+__all__ = ["SourceItem", "discover", "target_root", "USER_AGENT", "MAX_DOCUMENT_BYTES"]
 
 USER_AGENT = "DocRag/0.1"
 MAX_DOCUMENT_BYTES = 100 * 1024 * 1024  # one file or response; larger ones are reported, not loaded
@@ -106,6 +106,15 @@ def discover(
             if item.uri not in seen:
                 seen.add(item.uri)
                 yield item
+
+
+def target_root(target: str) -> str:
+    """The ``root`` that items discovered from ``target`` carry (absolute path, or URL
+    without fragment), without touching the disk or the network. Use it to compare a
+    command-line argument with stored roots, e.g. for ``--prune`` when a folder became empty."""
+    if _looks_like_url(target):
+        return urldefrag(target.strip())[0]
+    return Path(os.path.abspath(os.path.expanduser(target))).as_posix()
 
 
 def _looks_like_url(target: str) -> bool:
@@ -226,7 +235,8 @@ class _Web:
             with lock:
                 if cache:
                     return cache.pop()
-            return self.get(url)
+            data, content_type, _ = self.get(url)
+            return data, content_type
 
         parts = urlsplit(url)
         name = unquote(parts.path) if parts.path not in ("", "/") else (parts.hostname or url)

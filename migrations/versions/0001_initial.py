@@ -35,6 +35,8 @@ def upgrade() -> None:
         sa.Column("embedder", sa.String(200), nullable=False),
         sa.Column("dimension", sa.Integer, nullable=False),
         sa.Column("settings", JSONB, nullable=False, server_default="{}"),
+        sa.Column("chunk_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("avg_chunk_tokens", sa.Float, nullable=False, server_default="0"),
         *_timestamps(),
     )
     op.create_table(
@@ -73,6 +75,14 @@ def upgrade() -> None:
             f"USING hnsw ((embedding::vector({dim})) vector_cosine_ops) WHERE vector_dims(embedding) = {dim}"
         )
 
+    op.create_table(
+        "term_stats",
+        sa.Column(
+            "collection_id", sa.Integer, sa.ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True
+        ),
+        sa.Column("lexeme", sa.Text, primary_key=True),
+        sa.Column("df", sa.Integer, nullable=False),
+    )
     op.create_table(
         "workspace_collections",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -155,6 +165,7 @@ def downgrade() -> None:
         "conversations",
         "channel_settings",
         "workspace_collections",
+        "term_stats",
         "document_chunks",
         "documents",
         "collections",

@@ -1,0 +1,35 @@
+# Two commands on a fresh machine:
+#   make run    install everything, prepare the embedded database, ingest docs/, start a chat
+#   make test   install everything and run the whole test suite (what CI runs)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# The CPU build of torch for the `local` extra (sentence-transformers); never a multi-GB GPU build.
+TORCH := torch==2.13.0
+
+.PHONY: install run test bench clean
+
+$(BIN)/docrag: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet "$(TORCH)" -e ".[dev,local]"
+	touch $@
+
+install: $(BIN)/docrag
+
+run: install
+	$(BIN)/docrag db upgrade
+	$(BIN)/docrag ingest docs/
+	$(BIN)/docrag chat
+
+test: install
+	$(BIN)/lint-imports
+	$(BIN)/python -m pytest
+
+bench: install
+	$(BIN)/python bench/retrieval_eval.py
+	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/query.py
+
+clean:
+	rm -rf $(VENV) .docrag

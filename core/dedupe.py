@@ -1,0 +1,55 @@
+"""Exactly-once bookkeeping in PostgreSQL: the first process to claim a key wins.
+
+Platforms deliver the same thing more than once (Slack retries, an @mention arriving both as a
+mention and as a message, a job that runs again after a crash). The primary key of
+``processed_events`` makes a claim atomic across threads and processes, so "do it once" holds
+however many web or worker processes run.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.models import ProcessedEvent
+
+# Long enough to outlive every redelivery (Slack retries for minutes, stalled jobs come back within one).
+RETENTION = timedelta(days=7)
+
+
+def claim(sessions: sessionmaker[Session], platform: str, key: str, *more_keys: str) -> bool:
+    """Record every key; True only when none had been recorded before (the caller goes ahead).
+
+    Several keys are claimed in one transaction so that one delivery known by two names (an event
+    id and a channel + ts) is refused when either name was seen already.
+    """
+    keys = (key, *more_keys)
+    with sessions.begin() as session:
+        inserted = 0
+        for one in keys:
+            statement = (
+                insert(ProcessedEvent)
+                .values(platform=platform, key=one)
+                .on_conflict_do_nothing(index_elements=[ProcessedEvent.platform, ProcessedEvent.key])
+                .returning(ProcessedEvent.key)
+            )
+            inserted += session.execute(statement).first() is not None
+    return inserted == len(keys)
+
+
+def release(sessions: sessionmaker[Session], platform: str, *keys: str) -> None:
+    """Forget claims whose work failed before it had any effect, so a redelivery can do it."""
+    with sessions.begin() as session:
+        session.execute(
+            sa.delete(ProcessedEvent).where(ProcessedEvent.platform == platform, ProcessedEvent.key.in_(keys))
+        )
+
+
+def prune(sessions: sessionmaker[Session], *, older_than: timedelta = RETENTION, now: datetime | None = None) -> int:
+    """Delete claims older than ``older_than``; returns how many."""
+    cutoff = (now or datetime.now(timezone.utc)) - older_than
+    with sessions.begin() as session:
+        result = session.execute(sa.delete(ProcessedEvent).where(ProcessedEvent.created_at < cutoff))
+    return result.rowcount or 0

@@ -1,0 +1,183 @@
+"""Ingestion: every format, idempotent re-runs, atomic replacement, pruning, failures reported."""
+import json
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from bots.cli import main
+from core.errors import EmbedderMismatch
+from core.models import Document, DocumentChunk
+from tests.unit.test_loaders import make_pdf
+
+def write_corpus(root: Path) -> Path:
+    (root / "guide").mkdir(parents=True)
+    filler = " ".join(f"Sentence {i} about how keys are stored and audited." for i in range(20))
+    (root / "guide" / "keys.md").write_text(
+        f"# API keys\n\nKeys authenticate requests. {filler}\n\n"
+        f"## Rotating keys\n\nRun `docrag apikey revoke` then create a new key. {filler}\n"
+    )
+    (root / "setup.rst").write_text("Setup\n=====\n\nInstall the package.\n\nProxies\n-------\n\nSet HTTPS_PROXY for proxies.\n")
+    (root / "page.html").write_text(
+        "<html><head><title>Webhooks</title><script>alert(1)</script></head>"
+        "<body><nav>menu</nav><main><h1 id='webhooks'>Webhooks</h1><p>Webhooks retry five times.</p></main></body></html>"
+    )
+    (root / "notes.txt").write_text("Release notes\n\nVersion 2 adds sitemaps.")
+    (root / "invoices.pdf").write_bytes(make_pdf(["Invoices are exported as CSV files."], title="Invoices"))
+    return root
+
+
+def count(database, model, **where):
+    with database.sessions() as session:
+        query = sa.select(sa.func.count()).select_from(model)
+        for key, value in where.items():
+            query = query.where(getattr(model, key) == value)
+        return session.scalar(query)
+
+
+def test_every_format_is_ingested_with_titles_headings_and_links(container, database, tmp_path):
+    corpus = write_corpus(tmp_path / "docs")
+    report = container.ingestor.ingest([str(corpus)], collection="default")
+
+    assert (report.added, report.failed) == (5, [])
+    with database.sessions() as session:
+        titles = set(session.scalars(sa.select(Document.title)))
+        rotating = session.scalars(sa.select(DocumentChunk).where(DocumentChunk.text.contains("apikey revoke"))).one()
+        html_text = " ".join(session.scalars(sa.select(DocumentChunk.text).where(DocumentChunk.title == "Webhooks")))
+    assert {"API keys", "Setup", "Webhooks", "Release notes", "Invoices"} <= titles
+    assert rotating.heading == "Rotating keys"
+    assert rotating.link.endswith("guide/keys.md#rotating-keys")
+    assert "retry five times" in html_text and "alert" not in html_text and "menu" not in html_text
+
+
+def row_versions(database):
+    """Every row's physical version: any insert, update or delete changes this set."""
+    with database.engine.connect() as conn:
+        return {
+            table: set(conn.execute(sa.text(f"SELECT id, xmin::text FROM {table}")).all())
+            for table in ("collections", "documents", "document_chunks")
+        }
+
+
+def test_reingesting_an_unchanged_corpus_writes_nothing(container, database, tmp_path):
+    corpus = write_corpus(tmp_path / "docs")
+    container.ingestor.ingest([str(corpus)], collection="default")
+    before = row_versions(database)
+
+    report = container.ingestor.ingest([str(corpus)], collection="default")
+
+    assert (report.added, report.updated, report.unchanged, report.chunks) == (0, 0, 5, 0)
+    assert row_versions(database) == before
+
+
+def test_changed_document_is_replaced_atomically(container, database, tmp_path):
+    corpus = write_corpus(tmp_path / "docs")
+    container.ingestor.ingest([str(corpus)], collection="default")
+    keys = corpus / "guide" / "keys.md"
+    keys.write_text("# API keys\n\nKeys now expire after 90 days.\n")
+
+    # A reader polling while the update commits must always see exactly one version.
+    seen: list[tuple[bool, bool]] = []
+    stop = threading.Event()
+
+    def poll():
+        while not stop.is_set():
+            with database.engine.connect() as conn:
+                texts = conn.execute(sa.text(
+                    "SELECT c.text FROM document_chunks c JOIN documents d ON d.id = c.document_id "
+                    "WHERE d.source_uri LIKE '%keys.md'")).scalars().all()
+            joined = " ".join(texts)
+            seen.append(("expire after 90 days" in joined, "apikey revoke" in joined))
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    report = container.ingestor.ingest([str(corpus)], collection="default")
+    stop.set()
+    poller.join()
+
+    assert (report.updated, report.unchanged) == (1, 4)
+    assert seen and all(new != old for new, old in seen), "a reader saw no version or both versions"
+    assert seen[-1] == (True, False)
+
+
+def test_prune_removes_documents_whose_source_is_gone(container, database, tmp_path):
+    corpus = write_corpus(tmp_path / "docs")
+    container.ingestor.ingest([str(corpus)], collection="default")
+    (corpus / "notes.txt").unlink()
+
+    kept = container.ingestor.ingest([str(corpus)], collection="default")
+    assert kept.removed == 0 and count(database, Document) == 5  # without --prune nothing is removed
+
+    pruned = container.ingestor.ingest([str(corpus)], collection="default", prune=True)
+    assert pruned.removed == 1
+    assert count(database, Document) == 4
+
+
+def test_broken_and_unreadable_files_are_reported_and_the_rest_ingested(container, database, tmp_path):
+    corpus = write_corpus(tmp_path / "docs")
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 this is not really a pdf")
+    (corpus / "latin1.txt").write_bytes("caf\xe9 cr\xe8me".encode("latin-1"))
+
+    report = container.ingestor.ingest([str(corpus)], collection="default")
+
+    failed = {Path(f.source).name: f.reason for f in report.failed}
+    assert set(failed) == {"broken.pdf", "latin1.txt"}
+    assert all(reason for reason in failed.values())
+    assert report.added == 5
+    with database.sessions() as session:
+        names = {Path(uri).name for uri in session.scalars(sa.select(Document.source_uri))}
+    assert "broken.pdf" not in names and "latin1.txt" not in names
+
+
+@pytest.fixture
+def local_site(tmp_path):
+    site = tmp_path / "site"
+    (site / "docs").mkdir(parents=True)
+    (site / "docs" / "a.html").write_text("<html><head><title>Alpha</title></head><body><h1>Alpha</h1><p>Alpha explains quotas.</p></body></html>")
+    (site / "docs" / "b.html").write_text("<html><head><title>Beta</title></head><body><h1>Beta</h1><p>Beta explains billing.</p></body></html>")
+    server = ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: SimpleHTTPRequestHandler(*a, directory=str(site)))
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    (site / "sitemap.xml").write_text(
+        '<?xml version="1.0"?><urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
+        f"<url><loc>{base}/docs/a.html</loc></url><url><loc>{base}/docs/b.html</loc></url></urlset>"
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield base
+    server.shutdown()
+
+
+def test_a_page_and_a_sitemap_are_ingested_over_http(container, database, local_site):
+    page = container.ingestor.ingest([f"{local_site}/docs/a.html"], collection="web")
+    assert page.added == 1
+
+    report = container.ingestor.ingest([f"{local_site}/sitemap.xml"], collection="web")
+    assert (report.added, report.unchanged) == (1, 1)
+    with database.sessions() as session:
+        links = set(session.scalars(sa.select(DocumentChunk.link)))
+    assert any(link.startswith(f"{local_site}/docs/b.html") for link in links)
+
+
+def test_another_embedder_is_refused_with_the_reindex_command(make_container, tmp_path):
+    corpus = write_corpus(tmp_path / "docs")
+    make_container().ingestor.ingest([str(corpus)], collection="default")
+    other = make_container(hashing_dimension=512)
+
+    with pytest.raises(EmbedderMismatch, match="docrag reindex --collection default"):
+        other.ingestor.ingest([str(corpus)], collection="default")
+
+    assert other.ingestor.reindex("default") > 0
+    assert other.ingestor.ingest([str(corpus)], collection="default").unchanged == 5
+
+
+def test_cli_ingest_prints_a_json_summary(container, tmp_path, monkeypatch, database_url):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    corpus = write_corpus(tmp_path / "docs")
+    result = CliRunner().invoke(main, ["ingest", str(corpus), "--collection", "cli", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["added"] == 5 and summary["failed"] == [] and summary["chunks"] >= 5
+    assert {"updated", "unchanged", "removed", "seconds"} <= set(summary)

@@ -1,0 +1,71 @@
+"""The schema only changes through Alembic, and processes refuse a schema the code does not match."""
+import pytest
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from bots.cli import main
+from bots.wiring import open_database
+from core import schema
+from core.errors import SchemaOutOfDate
+
+
+@pytest.fixture
+def scratch_database(database_url):
+    """A second, empty database on the session's server, dropped afterwards."""
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text("DROP DATABASE IF EXISTS scratch"))
+        conn.execute(sa.text("CREATE DATABASE scratch"))
+    url = sa.engine.make_url(database_url).set(database="scratch").render_as_string(hide_password=False)
+    yield url
+    with admin.connect() as conn:
+        conn.execute(sa.text("DROP DATABASE scratch WITH (FORCE)"))
+    admin.dispose()
+
+
+def tables(url):
+    engine = sa.create_engine(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_migrations_go_up_and_down_cleanly(scratch_database):
+    schema.upgrade(scratch_database)
+    created = tables(scratch_database)
+    assert {"collections", "documents", "document_chunks", "conversations", "messages", "feedback",
+            "rate_limits", "processed_events", "procrastinate_jobs"} <= created
+
+    schema.downgrade(scratch_database, "base")
+    assert tables(scratch_database) <= {"alembic_version"}
+
+    schema.upgrade(scratch_database)  # and up again, as after a rollback
+    assert tables(scratch_database) == created
+
+
+def test_first_migration_creates_the_vector_extension(scratch_database):
+    schema.upgrade(scratch_database, "0001")
+    engine = sa.create_engine(scratch_database)
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT 1 FROM pg_extension WHERE extname = 'vector'")).scalar() == 1
+    engine.dispose()
+
+
+def test_out_of_date_schema_is_refused_with_the_command_to_run(scratch_database, make_settings):
+    schema.upgrade(scratch_database, "0001")
+    with pytest.raises(SchemaOutOfDate, match="docrag db upgrade"):
+        open_database(make_settings(database_url=scratch_database))
+
+
+def test_cli_refuses_to_ingest_before_upgrade_and_names_the_command(scratch_database, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", scratch_database)
+    (tmp_path / "a.md").write_text("# A\n\nText.")
+    result = CliRunner().invoke(main, ["ingest", str(tmp_path)])
+    assert result.exit_code != 0
+    assert "docrag db upgrade" in result.output
+    assert "Traceback" not in result.output
+
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "collections" in tables(scratch_database)
