@@ -81,12 +81,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("beir_dir", nargs="?", type=Path, default=DEFAULT_DIR)
     parser.add_argument("--embedder", default="hashing")
+    parser.add_argument("--chunk-tokens", type=int, default=ChunkingOptions.max_tokens)
+    parser.add_argument("--chunk-overlap", type=int, default=ChunkingOptions.overlap_tokens)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     database = fresh_database()
     embedder = build_embedder(args.embedder)
-    ingestor = Ingestor(sessions=database.sessions, embedder=embedder, chunking=ChunkingOptions())
+    ingestor = Ingestor(sessions=database.sessions, embedder=embedder, chunking=ChunkingOptions(args.chunk_tokens, args.chunk_overlap))
     started = time.perf_counter()
     report = ingestor.ingest_items(corpus_items(args.beir_dir), collection="eval")
     ingest_s = time.perf_counter() - started
@@ -101,7 +103,7 @@ def main() -> None:
         print(json.dumps({"embedder": embedder.name, "results": results, "chunks": report.chunks}))
         return
     print(f"{args.beir_dir.name}: {len(queries)} queries, {report.added} documents, {report.chunks} chunks "
-          f"(ingested in {ingest_s:.1f}s); embedder {embedder.name}; {machine()}")
+          f"(ingested in {ingest_s:.1f}s); embedder {embedder.name}; chunks of {args.chunk_tokens} tokens; {machine()}")
     metrics = ["recall@5", "recall@10", "mrr@10", "ndcg@10"]
     print(table(["mode"] + metrics, [[mode] + [results[mode][m] for m in metrics] for mode in MODES]))
 

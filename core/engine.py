@@ -253,7 +253,8 @@ class Engine:
         if self._is_weak(found):
             return Answer(NOT_COVERED, _citations(passages[:3], range(1, 4)), grounded=False)
         if self.generator is None:
-            return Answer(extractive_answer(query, passages), _citations(passages, range(1, len(passages) + 1)))
+            text, cited = extractive_answer(query, passages)
+            return Answer(text, _citations(passages, cited))
         started = time.perf_counter()
         try:
             raw = self.generator.complete(build_answer_messages(question, passages, history))

@@ -1,6 +1,7 @@
 """Answers without a language model: the most relevant sentences, quoted with their sources."""
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Sequence
@@ -40,30 +41,52 @@ class _Scored:
     sentence: str
 
 
-def extractive_answer(question: str, passages: Sequence[Passage], *, max_sentences: int = 4, max_chars: int = 900) -> str:
+def extractive_answer(
+    question: str, passages: Sequence[Passage], *, max_sentences: int = 4, max_chars: int = 900
+) -> tuple[str, list[int]]:
+    """Quote the sentences that best match the question; return the text and the cited numbers."""
     wanted = terms(question)
+    candidates = [
+        (n, order, sentence, terms(sentence))
+        for n, passage in enumerate(passages[:4], start=1)
+        for order, sentence in enumerate(_sentences(passage.text))
+    ]
+    weight = _term_weights(wanted, [found for *_, found in candidates])
     scored: list[_Scored] = []
-    for n, passage in enumerate(passages[:4], start=1):
-        for order, sentence in enumerate(_sentences(passage.text)):
-            found = terms(sentence) & wanted
-            if not found:
-                continue
-            # Favour sentences matching many distinct terms, from higher-ranked passages.
-            score = len(found) / (1 + 0.15 * (n - 1)) + (0.2 if order == 0 else 0.0)
-            scored.append(_Scored(score, n, order, sentence))
+    for n, order, sentence, found in candidates:
+        matched = found & wanted
+        if not matched:
+            continue
+        # Rare question words say more than common ones; a question or an example command in
+        # the docs rarely answers anything; higher-ranked passages are more likely right.
+        score = sum(weight[t] for t in matched) / (1 + 0.15 * (n - 1))
+        if "?" in sentence:
+            score *= 0.3
+        scored.append(_Scored(score, n, order, sentence))
     if not scored:
-        best = passages[0]
-        scored = [_Scored(0, 1, i, s) for i, s in enumerate(_sentences(best.text)[:2])]
+        scored = [_Scored(0, 1, i, s) for i, s in enumerate(_sentences(passages[0].text)[:2])]
     chosen: list[_Scored] = []
     used = 0
-    for item in sorted(scored, key=lambda s: (-s.score, s.source_n, s.order)):
-        if len(chosen) == max_sentences or used + len(item.sentence) > max_chars and chosen:
+    ranked = sorted(scored, key=lambda s: (-s.score, s.source_n, s.order))
+    for item in ranked:
+        # Stop at the budget, or when sentences match much less than the best one does.
+        if len(chosen) == max_sentences or (chosen and used + len(item.sentence) > max_chars):
+            break
+        if item.score < 0.5 * ranked[0].score:
             break
         chosen.append(item)
         used += len(item.sentence)
     chosen.sort(key=lambda s: (s.source_n, s.order))  # read in document order
     quotes = [f"> {item.sentence} [{item.source_n}]" for item in chosen]
-    return "\n".join(quotes) + "\n\n" + EXTRACT_NOTE
+    cited = sorted({item.source_n for item in chosen})
+    return "\n".join(quotes) + "\n\n" + EXTRACT_NOTE, cited
+
+
+def _term_weights(wanted: set[str], sentence_terms: list[set[str]]) -> dict[str, float]:
+    total = len(sentence_terms) + 1
+    return {
+        term: math.log(1 + total / (1 + sum(term in found for found in sentence_terms))) for term in wanted
+    }
 
 
 def _sentences(text: str) -> list[str]:

@@ -26,11 +26,12 @@ import codecs
 import functools
 import html as _html
 import io
+import operator
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import unquote
 
 from core.errors import DocumentError
@@ -338,6 +339,7 @@ _FM_TITLE_TOML = re.compile(r"^title[ \t]*=[ \t]*(.*?)[ \t]*$", re.M)
 _CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`)(.{1,2000}?)(?<!`)\1(?!`)", re.S)
 _CODE_SPAN_1 = re.compile(r"(?<![`\\])(`)([^`]{1,2000})`(?!`)")  # the common single-backtick case, faster
 _PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
+_GROUP1 = operator.itemgetter(1)  # re.sub replacement "\1" without a Python-level call per match
 _LINK_BODY = (
     r"\[([^\[\]]*)\]\(\s*(?:<[^<>\n]*>|[^()\s]*(?:\([^()\s]*\)[^()\s]*)*)"
     r"(?:\s+(?:\"[^\"]*\"|'[^']*'|\([^()]*\)))?\s*\)"
@@ -413,29 +415,29 @@ def _md_inline(text: str) -> str:
     if "](" in text:
         link = _LINK_OR_IMAGE if "![" in text else _LINK
         for _ in range(3):  # nested: [![badge](img)](link)
-            text = link.sub(r"\1", text)
+            text = link.sub(_GROUP1, text)
             if "](" not in text:
                 break
     if "][" in text:
-        text = _REF_LINK.sub(r"\1", text)
+        text = _REF_LINK.sub(_GROUP1, text)
     if "<" in text:
-        text = _AUTOLINK.sub(r"\1", text)
+        text = _AUTOLINK.sub(_GROUP1, text)
         text = _HTML_TAG.sub("", text)
     if "*" in text:
         if "**" in text:
-            text = _STRONG_STAR.sub(r"\1", text)
+            text = _STRONG_STAR.sub(_GROUP1, text)
         if "*" in text:
-            text = _EM_STAR.sub(r"\1", text)
+            text = _EM_STAR.sub(_GROUP1, text)
     if "_" in text:
         if "__" in text:
-            text = _STRONG_UNDER.sub(r"\1", text)
-        text = _EM_UNDER.sub(r"\1", text)
+            text = _STRONG_UNDER.sub(_GROUP1, text)
+        text = _EM_UNDER.sub(_GROUP1, text)
     if "~~" in text:
-        text = _STRIKE.sub(r"\1", text)
+        text = _STRIKE.sub(_GROUP1, text)
     if "[!" in text:
         text = _ALERT.sub(lambda m: m.group(1).capitalize() + ":", text)
     if "\\" in text:
-        text = _ESCAPE.sub(r"\1", text)
+        text = _ESCAPE.sub(_GROUP1, text)
     if "&" in text:
         text = _html.unescape(text)
     if codes:
@@ -555,10 +557,90 @@ def _rst_role_text(raw: str) -> str:
     return _RST_ROLE.sub(repl, raw)
 
 
+# Sphinx directives that plain docutils does not know. Without them docutils drops their
+# whole content (into a system message); with these stand-ins the content stays text.
+# Directive arguments that are readable text (a signature, a version) become a paragraph.
+_SPHINX_CONTENT_DIRECTIVES = (
+    "versionadded versionchanged versionremoved deprecated seealso only glossary hlist centered "
+    "tabs tab group-tab code-tab tab-set tab-item card dropdown grid grid-item grid-item-card todo "
+    "describe object function class method attribute property data exception decorator module "
+    "envvar option program cmdoption confval "
+    "py:function py:class py:method py:attribute py:property py:data py:exception py:decorator "
+    "py:module py:classmethod py:staticmethod c:function c:macro c:type c:member js:function"
+).split()
+_SPHINX_DROPPED_DIRECTIVES = (
+    "toctree literalinclude index highlight currentmodule py:currentmodule sectionauthor "
+    "codeauthor moduleauthor autosummary automodule autoclass autofunction automethod "
+    "autoattribute autodata autoexception autoproperty autodecorator tabularcolumns"
+).split()
+_VERSION_LABELS = {
+    "versionadded": "Added in version",
+    "versionchanged": "Changed in version",
+    "versionremoved": "Removed in version",
+    "deprecated": "Deprecated since version",
+}
+
+
+@functools.cache
+def _docutils() -> Any:
+    """Import docutils once and register the Sphinx stand-ins (only names docutils lacks)."""
+    from docutils import nodes
+    from docutils.core import publish_doctree
+    from docutils.parsers.rst import Directive, directives
+
+    class AnyOptions(dict):  # accept every option, ignore its value
+        def __bool__(self) -> bool:
+            return True
+
+        def __contains__(self, key: object) -> bool:
+            return True
+
+        def __getitem__(self, key: str) -> Callable[[str | None], str | None]:
+            return lambda value: value
+
+    class ContentDirective(Directive):
+        optional_arguments = 2
+        final_argument_whitespace = True
+        has_content = True
+        option_spec = AnyOptions()
+
+        def run(self) -> list[Any]:
+            container = nodes.container()
+            args = [a.strip() for a in self.arguments if a.strip()]
+            label = _VERSION_LABELS.get(self.name)
+            if label and args:  # ".. versionchanged:: 3.2\n   What changed."
+                line = f"{label} {args[0]}" + (f": {' '.join(args[1:])}" if len(args) > 1 else "")
+            elif args and self.name not in ("only", "tab-set", "grid", "hlist", "glossary"):
+                line = " ".join(args)  # a signature, a tab's label...
+            else:
+                line = ""
+            if line:
+                inline_nodes, _ = self.state.inline_text(line, self.lineno)
+                container += nodes.paragraph(line, "", *inline_nodes)
+            if self.content:
+                self.state.nested_parse(self.content, self.content_offset, container)
+            return [container]
+
+    class DroppedDirective(Directive):
+        optional_arguments = 1
+        final_argument_whitespace = True
+        has_content = True
+        option_spec = AnyOptions()
+
+        def run(self) -> list[Any]:
+            return []
+
+    for name in _SPHINX_CONTENT_DIRECTIVES + _SPHINX_DROPPED_DIRECTIVES:
+        if name not in directives._directives and name not in directives._directive_registry:
+            directives.register_directive(
+                name, ContentDirective if name in _SPHINX_CONTENT_DIRECTIVES else DroppedDirective
+            )
+    return nodes, publish_doctree
+
+
 def _load_rst(text: str, name: str) -> LoadedDocument:
     try:
-        from docutils import nodes
-        from docutils.core import publish_doctree
+        nodes, publish_doctree = _docutils()
     except ImportError as exc:  # pragma: no cover - docutils is a dependency
         raise DocumentError(f"reStructuredText support is not installed ({exc})") from None
     settings = {

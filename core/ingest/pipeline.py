@@ -21,7 +21,7 @@ from core.embeddings import Embedder
 from core.errors import DocumentError
 from core.ingest.chunking import Chunk, chunk_sections
 from core.ingest.loaders import load_document
-from core.ingest.sources import SourceItem, discover
+from core.ingest.sources import SourceItem, discover, target_root
 from core.models import Collection, Document, DocumentChunk
 from core.search_stats import refresh_term_stats
 
@@ -98,7 +98,7 @@ class Ingestor:
         progress: Progress | None = None,
     ) -> IngestReport:
         items = list(discover(targets, base_url=base_url, http_timeout_s=self.http_timeout_s))
-        return self.ingest_items(items, collection=collection, prune_roots=set(targets) if prune else None, progress=progress)
+        return self.ingest_items(items, collection=collection, prune_roots={target_root(t) for t in targets} if prune else None, progress=progress)
 
     def ingest_items(
         self,

@@ -37,6 +37,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence
 from urllib.parse import quote, unquote, urldefrag, urlsplit
 
+import httpx
+
 from core.errors import DocumentError
 from core.ingest.loaders import SUPPORTED_SUFFIXES
 
@@ -73,7 +75,7 @@ def discover(
     whose response is a ``<urlset>``/``<sitemapindex>``, is read as a sitemap: every
     ``<loc>`` is yielded, following sitemap indexes, de-duplicated, at most ``max_pages``
     pages per target (past that a warning is logged and the rest is left out). Any other
-    URL is a single page.
+    URL is a single page. ``base_url`` only changes the links of files.
     """
     if isinstance(targets, str):
         targets = [targets]
@@ -82,7 +84,7 @@ def discover(
         if _looks_like_url(target):
             scheme = urlsplit(target).scheme.lower()
             if scheme not in ("http", "https"):
-                raise DocumentError(f"unsupported URL scheme {scheme}: in {target} (only http and https)")
+                raise DocumentError(f"unsupported URL scheme {scheme} in {target} (only http and https)")
             url = urldefrag(target.strip())[0]
             if not urlsplit(url).hostname:
                 raise DocumentError(f"not a valid URL: {target}")
@@ -130,7 +132,7 @@ def _discover_path(path: Path, base_url: str | None) -> Iterator[SourceItem]:
         yield _file_item(path, path.name, root, base_url)
         return
     found: list[tuple[tuple[str, ...], Path]] = []
-    for dirpath, dirnames, filenames in os.walk(path, onerror=None):
+    for dirpath, dirnames, filenames in os.walk(path, onerror=_walk_error):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIPPED_DIRS)
         base = Path(dirpath)
         for fname in filenames:
@@ -145,6 +147,11 @@ def _discover_path(path: Path, base_url: str | None) -> Iterator[SourceItem]:
     for parts, full in found:
         if full.is_file():  # skips dangling symlinks, sockets...
             yield _file_item(full, "/".join(parts), root, base_url)
+
+
+def _walk_error(exc: OSError) -> None:
+    # Skipping an unreadable folder silently would let --prune delete its documents.
+    raise DocumentError(f"cannot read folder {exc.filename}: {exc.strerror or exc}")
 
 
 def _file_item(path: Path, rel: str, root: str, base_url: str | None) -> SourceItem:
@@ -188,7 +195,6 @@ class _Web:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                httpx = _httpx()
                 self._client = httpx.Client(
                     follow_redirects=True,
                     timeout=httpx.Timeout(self._timeout_s),
@@ -199,7 +205,6 @@ class _Web:
 
     def get(self, url: str) -> tuple[bytes, str | None, str]:
         """Download ``url``: (body, content type, final URL). HTTP/network errors -> DocumentError."""
-        httpx = _httpx()
         try:
             with self.client().stream("GET", url) as resp:
                 if resp.status_code >= 400:
@@ -328,12 +333,3 @@ def _parse_sitemap(url: str, data: bytes) -> tuple[str, list[str]]:
                 locs.append(el.text.strip())
                 break
     return kind, locs
-
-
-def _httpx() -> Any:
-    """The HTTP client library: ``httpx``'s successor ``httpx2`` (what this venv ships), else ``httpx``."""
-    try:
-        import httpx2 as httpx  # type: ignore[import-not-found]
-    except ImportError:  # pragma: no cover - depends on the environment
-        import httpx  # type: ignore[import-not-found,no-redef]
-    return httpx

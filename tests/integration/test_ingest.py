@@ -181,3 +181,16 @@ def test_cli_ingest_prints_a_json_summary(container, tmp_path, monkeypatch, data
     summary = json.loads(result.output)
     assert summary["added"] == 5 and summary["failed"] == [] and summary["chunks"] >= 5
     assert {"updated", "unchanged", "removed", "seconds"} <= set(summary)
+
+
+def test_prune_empties_a_collection_when_its_folder_is_emptied(container, database, tmp_path):
+    corpus = write_corpus(tmp_path / "docs")
+    container.ingestor.ingest([str(corpus)], collection="default")
+    for path in sorted(corpus.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() else path.rmdir()
+    corpus.mkdir(exist_ok=True)
+
+    report = container.ingestor.ingest([str(corpus)], collection="default", prune=True)
+
+    assert report.removed == 5
+    assert count(database, Document) == 0 and count(database, DocumentChunk) == 0

@@ -1,0 +1,47 @@
+"""The `docrag` command: search, ask with follow-ups, chat — as an operator uses them."""
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from bots.cli import main
+
+
+@pytest.fixture
+def cli(database, database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DOCRAG_LLM", "extractive")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "limits.md").write_text("# Rate limits\n\nEach user may ask ten questions per minute.\n")
+    (docs / "slack.md").write_text("# Slack\n\nInstall the Slack app from the manifest and copy the signing secret.\n")
+    runner = CliRunner()
+    assert runner.invoke(main, ["ingest", str(docs)]).exit_code == 0
+
+    def run(*args, input=None):
+        result = runner.invoke(main, list(args), input=input)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    return run
+
+
+def test_search_json_lists_ranked_passages(cli):
+    rows = json.loads(cli("search", "signing secret", "--json", "--k", "3"))
+    assert rows[0]["title"] == "Slack"
+    assert {"source", "title", "heading", "score", "text"} == set(rows[0])
+
+
+def test_ask_json_and_a_follow_up_in_the_same_thread(cli):
+    first = json.loads(cli("ask", "how many questions per minute?", "--json"))
+    assert "ten questions per minute" in first["answer"]
+    assert first["citations"][0] == {"n": 1, "source": first["citations"][0]["source"], "title": "Rate limits"}
+
+    follow = json.loads(cli("ask", "and per user?", "--thread", first["session"], "--json"))
+    assert follow["session"] == first["session"]
+    assert follow["citations"][0]["title"] == "Rate limits"
+
+
+def test_chat_keeps_context_and_shows_sources(cli):
+    output = cli("chat", input="how do I install the Slack app?\nexit\n")
+    assert "manifest" in output and "Sources:" in output and "[1] Slack" in output

@@ -1,0 +1,814 @@
+"""Loaders (bytes -> titled sections) and sources (CLI targets -> items to fetch).
+
+Every fixture is built here: files in tmp_path, PDFs written by hand, and a small web
+site served on 127.0.0.1 by a stdlib ThreadingHTTPServer.
+"""
+from __future__ import annotations
+
+import gzip
+import io
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from core.errors import DocumentError
+from core.ingest.loaders import (
+    SUPPORTED_SUFFIXES,
+    LoadedDocument,
+    Section,
+    github_slug,
+    load_document,
+)
+from core.ingest.sources import USER_AGENT, SourceItem, discover, target_root
+
+
+def by_path(doc: LoadedDocument) -> dict[tuple[str, ...], Section]:
+    return {s.heading_path: s for s in doc.sections}
+
+
+def all_text(doc: LoadedDocument) -> str:
+    return "\n".join(" / ".join(s.heading_path) + "\n" + s.text for s in doc.sections)
+
+
+# --------------------------------------------------------------------------- PDF fixtures
+
+
+def make_pdf(pages: list[str], title: str | None = None) -> bytes:
+    """A minimal valid PDF: Helvetica text drawn with Tj, one page per string ('' = no text)."""
+
+    def esc(s: str) -> str:
+        return s.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+
+    n = len(pages)
+    kids = " ".join(f"{4 + 2 * i} 0 R" for i in range(n))
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>",
+    ]
+    for i, text in enumerate(pages):
+        ops = ""
+        if text:
+            shown = " ".join(f"({esc(line)}) Tj T*" for line in text.split("\n"))
+            ops = f"BT /F1 12 Tf 14 TL 72 720 Td {shown} ET"
+        stream = ops.encode("latin-1")
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode()
+        )
+        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    info = b""
+    if title:
+        objs.append(f"<< /Title ({esc(title)}) >>".encode("latin-1"))
+        info = b" /Info %d 0 R" % len(objs)
+    out = bytearray(b"%PDF-1.4\n")
+    offsets = []
+    for k, body in enumerate(objs, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % k + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objs) + 1)
+    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, info, xref)
+    return bytes(out)
+
+
+# --------------------------------------------------------------------------- Markdown
+
+MARKDOWN = """\
+---
+title: "Front matter title"
+tags: [docs]
+---
+Text before any heading.
+
+# DocRag Guide
+
+Some **bold**, _emphasis_, `__init__`, snake_case_name and a [link](https://example.com/a_(b)).
+A wrapped line of the same paragraph &amp; an entity.
+
+## Install & Setup
+
+- first item
+- second *item*
+  - nested `code`
+1. step one
+2. step two
+
+```bash
+# this is a shell comment, not a heading
+pip install docrag
+    indented line
+```
+
+| Option | Default |
+|--------|:-------:|
+| `timeout` | 20 |
+
+> A quoted **note**.
+
+[ref]: https://example.com/ref
+See [the reference][ref].<br>
+
+### Rate limits
+
+Ten per second.
+
+## Install & Setup
+
+Same heading again.
+
+Setext heading
+--------------
+
+Under a setext heading.
+
+<div><script>alert("md-script")</script>HTML <b>block</b> text</div>
+"""
+
+
+def test_markdown_sections_headings_and_anchors() -> None:
+    doc = load_document(MARKDOWN.encode(), name="guide.md")
+    assert doc.title == "DocRag Guide"  # first H1 beats front matter
+    paths = [(s.heading_path, s.anchor) for s in doc.sections]
+    assert paths == [
+        ((), None),
+        (("DocRag Guide",), "docrag-guide"),
+        (("DocRag Guide", "Install & Setup"), "install--setup"),
+        (("DocRag Guide", "Install & Setup", "Rate limits"), "rate-limits"),
+        (("DocRag Guide", "Install & Setup"), "install--setup-1"),
+        (("DocRag Guide", "Setext heading"), "setext-heading"),
+    ]
+    sections = doc.sections
+    assert sections[0].text == "Text before any heading."
+    assert sections[1].text == (
+        "Some bold, emphasis, __init__, snake_case_name and a link. "
+        "A wrapped line of the same paragraph & an entity."
+    )
+    assert "Same heading again." == sections[4].text
+
+
+def test_markdown_keeps_code_lists_and_tables_as_text() -> None:
+    doc = load_document(MARKDOWN.encode(), name="guide.md")
+    install = doc.sections[2].text
+    assert "- first item\n- second item\n  - nested code\n1. step one\n2. step two" in install
+    assert "# this is a shell comment, not a heading\npip install docrag\n    indented line" in install
+    assert "Option | Default\ntimeout | 20" in install
+    assert "A quoted note." in install
+    assert "See the reference." in install
+    assert "https://example.com/ref" not in install  # reference definitions are not text
+    # paragraphs are separated by blank lines
+    assert "\n\n# this is a shell comment" in install
+
+
+def test_markdown_front_matter_stripped_and_html_blocks_cleaned() -> None:
+    doc = load_document(MARKDOWN.encode(), name="guide.md")
+    text = all_text(doc)
+    assert "tags:" not in text and "Front matter title" not in text
+    assert "md-script" not in text and "<" not in text
+    assert doc.sections[-1].text == "Under a setext heading.\n\nHTML block text"
+
+
+def test_markdown_title_fallbacks() -> None:
+    fm = load_document(b"---\ntitle: 'From front matter'\n---\n\n## Only H2\n\nbody\n", name="x.md")
+    assert fm.title == "From front matter"
+    assert fm.sections == [Section(("Only H2",), "only-h2", "body")]
+    stem = load_document(b"plain body\n", name="docs/getting_started-guide.md")
+    assert stem.title == "Getting started guide"
+    toml = load_document(b'+++\ntitle = "Toml title"\n+++\nbody\n', name="t.md")
+    assert toml.title == "Toml title" and toml.sections[0].text == "body"
+
+
+def test_markdown_heading_chain_and_slug_dedupe() -> None:
+    md = "# A\n\na\n\n### Deep\n\nd\n\n## B\n\nb\n\n## B\n\nb2\n\n## B 1\n\nb3\n\n# Second top\n\ns\n"
+    doc = load_document(md.encode(), name="x.markdown")
+    assert [(s.heading_path, s.anchor) for s in doc.sections] == [
+        (("A",), "a"),
+        (("A", "Deep"), "deep"),
+        (("A", "B"), "b"),
+        (("A", "B"), "b-1"),
+        (("A", "B 1"), "b-1-1"),  # GitHub: "b-1" is taken, so the next free suffix
+        (("Second top",), "second-top"),
+    ]
+
+
+def test_github_slug() -> None:
+    assert github_slug("Rate limits") == "rate-limits"
+    assert github_slug("What's new in v2.0?") == "whats-new-in-v20"
+    assert github_slug("`fs.readFile(path[, options])`") == "fsreadfilepath-options"
+    assert github_slug("snake_case & more") == "snake_case--more"
+    assert github_slug("Ünïcode Überschrift") == "ünïcode-überschrift"
+
+
+def test_markdown_list_followed_by_rule_is_not_a_heading() -> None:
+    doc = load_document(b"# T\n\n- item\n---\n\nafter\n", name="x.md")
+    assert [s.heading_path for s in doc.sections] == [("T",)]
+    assert doc.sections[0].text == "- item\n\nafter"
+
+
+def test_markdown_only_headings_is_no_text() -> None:
+    with pytest.raises(DocumentError, match="no text found"):
+        load_document(b"# Title\n\n## Sub\n", name="empty.md")
+
+
+def test_markdown_pathological_inline_is_fast() -> None:
+    line = "*a _b `c [d](e " * 20000  # 300 KB of unmatched markup on one line
+    start = time.process_time()
+    doc = load_document(f"# T\n\n{line}\n".encode(), name="x.md")
+    assert time.process_time() - start < 5
+    assert doc.sections[0].text
+
+
+def test_markdown_loading_speed() -> None:
+    """A coarse guard (the real figure is measured in bench): ~10 KB files in well under 5 ms."""
+    para = "Configure the **ingest** pipeline with `docrag ingest ./docs` and [links](https://x.y/z). " * 4
+    parts = []
+    for i in range(22):
+        parts.append(f"## Section {i}\n\n{para}\n\n- item one\n- item `two`\n\n```bash\ndocrag ingest --prune\n```\n")
+    data = ("# Title\n\n" + "\n".join(parts)).encode()
+    assert 8_000 < len(data) < 12_000
+    load_document(data, name="warm.md")
+    start = time.process_time()
+    for _ in range(50):
+        load_document(data, name="bench.md")
+    per_file_ms = (time.process_time() - start) / 50 * 1000
+    assert per_file_ms < 15, f"{per_file_ms:.1f} ms per 10 KB Markdown file"
+
+
+# --------------------------------------------------------------------------- reStructuredText
+
+RST = """\
+=====
+Guide
+=====
+
+:Author: Someone
+
+Intro with ``literal`` text, :ref:`a label <target>` and :func:`~pkg.func`.
+
+.. contents::
+
+Rate limits
+===========
+
+Requests are *limited*.
+
+.. code-block:: bash
+
+   docrag ingest ./docs
+     --prune
+
+.. note:: Be careful.
+
+.. include:: /etc/passwd
+
+.. raw:: html
+
+   <script>alert("rst-raw")</script>
+
+Burst
+-----
+
+- one
+- two
+
+  - nested
+
+3. three
+4. four
+
+==== =====
+Key  Value
+==== =====
+a    1
+==== =====
+
+Other topic
+===========
+
+Last words.
+"""
+
+
+def test_rst_sections_titles_and_anchors() -> None:
+    doc = load_document(RST.encode(), name="guide.rst")
+    assert doc.title == "Guide"
+    assert [(s.heading_path, s.anchor) for s in doc.sections] == [
+        (("Guide",), "guide"),
+        (("Guide", "Rate limits"), "rate-limits"),
+        (("Guide", "Rate limits", "Burst"), "burst"),
+        (("Guide", "Other topic"), "other-topic"),
+    ]
+    sections = by_path(doc)
+    assert sections[("Guide",)].text == "Author: Someone\n\nIntro with literal text, a label and pkg.func."
+    rate = sections[("Guide", "Rate limits")].text
+    assert "Requests are limited." in rate
+    assert "docrag ingest ./docs\n  --prune" in rate  # code keeps its indentation
+    assert "Note: Be careful." in rate
+    burst = sections[("Guide", "Rate limits", "Burst")].text
+    assert "- one\n- two\n  - nested" in burst
+    assert "3. three\n4. four" in burst
+    assert "Key | Value\na | 1" in burst
+
+
+def test_rst_is_safe_and_quiet(capsys: pytest.CaptureFixture[str]) -> None:
+    doc = load_document(RST.encode(), name="guide.rst", content_type="text/x-rst")
+    text = all_text(doc)
+    assert "root:" not in text and "/etc/passwd" not in text
+    assert "rst-raw" not in text and "include" not in text
+    assert "Contents" not in text  # generated table of contents
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err == ""
+
+
+def test_rst_sphinx_directives_and_roles_keep_their_text() -> None:
+    src = """\
+API
+===
+
+.. function:: fetch(url, *, timeout=20)
+   :noindex:
+
+   Download *url*; see :ref:`the guide <guide>` and :class:`~pkg.Client`.
+
+   .. versionchanged:: 0.2
+      The ``timeout`` argument.
+
+.. toctree::
+   :maxdepth: 2
+
+   other-page
+
+.. tab:: Unix
+
+   Use ``ls``.
+"""
+    doc = load_document(src.encode(), name="api.rst")
+    assert doc.sections == [
+        Section(
+            ("API",),
+            "api",
+            "fetch(url, *, timeout=20)\n\nDownload url; see the guide and pkg.Client.\n\n"
+            "Changed in version 0.2: The timeout argument.\n\nUnix\n\nUse ls.",
+        )
+    ]
+
+
+def test_rst_without_document_title_uses_file_stem() -> None:
+    src = "First\n=====\n\none\n\nSecond\n======\n\ntwo\n"
+    doc = load_document(src.encode(), name="my_notes.rst")
+    assert doc.title == "My notes"
+    assert [(s.heading_path, s.anchor, s.text) for s in doc.sections] == [
+        (("First",), "first", "one"),
+        (("Second",), "second", "two"),
+    ]
+
+
+# --------------------------------------------------------------------------- HTML
+
+HTML = """<!DOCTYPE html>
+<html><head><title>Rate limits &mdash; DocRag</title>
+<script>var secret = "HEAD-SCRIPT";</script><style>body { color: red }</style></head>
+<body>
+<header><a href="/">Home</a> Site banner</header>
+<nav><ul><li>Nav link</li></ul></nav>
+<div role="navigation">Sidebar junk</div>
+<main>
+<section id="rate-limits">
+<h1>Rate limits<a class="headerlink" href="#rate-limits" title="Permalink">¶</a></h1>
+<p>Requests are   limited&nbsp;to <b>10</b>/s &amp; bursts &lt;= 20.</p>
+<script>document.write("BODY-SCRIPT")</script>
+<noscript>Enable JS</noscript>
+<ul><li>First <code>item</code></li><li><p>Second</p><ul><li>nested</li></ul></li></ul>
+<ol start="3"><li>three</li><li>four</li></ol>
+<section id="configuration"><h2>Configuration</h2>
+<pre><code>docrag ingest ./docs
+    --prune</code></pre>
+<table><tr><th>Key</th><th>Value</th></tr><tr><td>timeout</td><td>20</td></tr></table>
+</section>
+<h2><a name="legacy"></a>Legacy</h2><p>old<br>stuff</p>
+<h3>Plain heading</h3><p>first</p>
+<h3>Plain heading</h3><p>second</p>
+<form><label>Search</label><input name="q"></form>
+<svg><text>SVG-TEXT</text></svg>
+</section>
+</main>
+<aside>Aside text</aside>
+<footer>Footer text</footer>
+</body></html>
+"""
+
+
+def test_html_sections_titles_anchors() -> None:
+    doc = load_document(HTML.encode(), name="/docs/rate.html", content_type="text/html; charset=utf-8")
+    assert doc.title == "Rate limits — DocRag"
+    assert [(s.heading_path, s.anchor) for s in doc.sections] == [
+        (("Rate limits",), "rate-limits"),
+        (("Rate limits", "Configuration"), "configuration"),
+        (("Rate limits", "Legacy"), "legacy"),
+        (("Rate limits", "Legacy", "Plain heading"), "plain-heading"),
+        (("Rate limits", "Legacy", "Plain heading"), "plain-heading-1"),
+    ]
+    first = doc.sections[0].text
+    assert first.startswith("Requests are limited to 10/s & bursts <= 20.\n\n")
+    assert "- First item\n- Second\n  - nested" in first
+    assert "3. three\n4. four" in first
+    config = doc.sections[1].text
+    assert config == "docrag ingest ./docs\n    --prune\n\nKey | Value\ntimeout | 20"
+    assert doc.sections[2].text == "old\nstuff"
+
+
+def test_html_drops_scripts_and_page_chrome() -> None:
+    doc = load_document(HTML.encode(), name="page.html")
+    text = all_text(doc)
+    for junk in ("HEAD-SCRIPT", "BODY-SCRIPT", "color: red", "Enable JS", "Nav link", "Site banner",
+                 "Sidebar junk", "Aside text", "Footer text", "Search", "SVG-TEXT", "¶"):
+        assert junk not in text, junk
+    for entity in ("&amp;", "&lt;", "&nbsp;", "&mdash;", "\xa0"):
+        assert entity not in text
+
+
+def test_html_without_main_or_title() -> None:
+    page = b"<body><nav>menu</nav><h1 id='top'>Hello</h1><p>World</p><h2>Next</h2><p>More</p></body>"
+    doc = load_document(page, name="/guide/intro.htm")
+    assert doc.title == "Hello"
+    assert doc.sections == [Section(("Hello",), "top", "World"), Section(("Hello", "Next"), "next", "More")]
+    untitled = load_document(b"<p>Just text</p>", name="/guide/intro.htm")
+    assert untitled.title == "Intro" and untitled.sections == [Section((), None, "Just text")]
+
+
+def test_html_charset_from_meta_when_not_utf8() -> None:
+    page = '<html><head><meta charset="windows-1252"><title>Caf\xe9</title></head><body><p>d\xe9j\xe0 vu</p></body></html>'
+    doc = load_document(page.encode("cp1252"), name="x.html")
+    assert doc.title == "Café" and doc.sections[0].text == "déjà vu"
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def test_pdf_pages_become_sections() -> None:
+    data = make_pdf(["Hello PDF world\nSecond line (with parens)", "", "Third page text"], title="The Manual")
+    doc = load_document(data, name="manual.pdf")
+    assert doc.title == "The Manual"
+    assert doc.sections == [
+        Section(("Page 1",), "page=1", "Hello PDF world\nSecond line (with parens)"),
+        Section(("Page 3",), "page=3", "Third page text"),
+    ]
+
+
+def test_pdf_title_falls_back_to_stem_and_content_type_dispatch() -> None:
+    doc = load_document(make_pdf(["abc"]), name="/files/user_guide", content_type="application/pdf")
+    assert doc.title == "User guide"
+
+
+@pytest.mark.parametrize(
+    "data, reason",
+    [
+        (b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog", "broken PDF"),
+        (make_pdf(["truncated"])[:150], "broken PDF"),
+        (b"<html>not a pdf</html>", "not a PDF"),
+        (make_pdf(["", ""]), "no text found in the PDF"),
+    ],
+)
+def test_bad_pdfs_raise_document_error(data: bytes, reason: str) -> None:
+    with pytest.raises(DocumentError, match=reason):
+        load_document(data, name="bad.pdf")
+
+
+def test_encrypted_pdf() -> None:
+    from pypdf import PdfReader, PdfWriter
+
+    plain = make_pdf(["secret text"])
+    locked = PdfWriter(clone_from=PdfReader(io.BytesIO(plain)))
+    locked.encrypt("user-password", "owner", algorithm="RC4-128")
+    buf = io.BytesIO()
+    locked.write(buf)
+    with pytest.raises(DocumentError, match="encrypted"):
+        load_document(buf.getvalue(), name="locked.pdf")
+    # an owner password alone (empty user password) still opens
+    open_ = PdfWriter(clone_from=PdfReader(io.BytesIO(plain)))
+    open_.encrypt("", "owner", algorithm="RC4-128")
+    buf = io.BytesIO()
+    open_.write(buf)
+    assert load_document(buf.getvalue(), name="open.pdf").sections[0].text == "secret text"
+
+
+# --------------------------------------------------------------------------- plain text, decoding, dispatch
+
+
+def test_plain_text() -> None:
+    doc = load_document("Release notes\n\nFixed   a bug.\n\n\n\n  indented line\r\n".encode(), name="notes.txt")
+    assert doc.title == "Release notes"
+    assert doc.sections == [Section((), None, "Release notes\n\nFixed a bug.\n\n  indented line")]
+    long_first = ("word " * 30 + "\nmore").encode()
+    assert load_document(long_first, name="long_notes.text").title == "Long notes"
+
+
+def test_non_utf8_is_rejected() -> None:
+    with pytest.raises(DocumentError, match="not valid UTF-8 text"):
+        load_document("caf\xe9 au lait".encode("latin-1"), name="x.md")
+    with pytest.raises(DocumentError, match="not valid UTF-8 text"):
+        load_document(b"ok \xc3\x28 broken", name="x.txt", content_type="text/plain")
+
+
+def test_declared_charset_and_boms() -> None:
+    latin = load_document("caf\xe9".encode("latin-1"), name="x.txt", content_type="text/plain; charset=ISO-8859-1")
+    assert latin.sections[0].text == "café"
+    assert load_document(b"\xef\xbb\xbf# Title\n\nbody", name="x.md").title == "Title"
+    assert load_document("# Wide\n\nbody".encode("utf-16"), name="x.md").title == "Wide"
+    with pytest.raises(DocumentError, match="NUL"):
+        load_document(b"abc\x00def", name="x.txt")
+
+
+@pytest.mark.parametrize("data", [b"", b"   \n\n\t", b"<html><body><script>x()</script></body></html>"])
+def test_no_text_found(data: bytes) -> None:
+    with pytest.raises(DocumentError, match="no text found"):
+        load_document(data, name="empty.html")
+
+
+def test_dispatch() -> None:
+    assert SUPPORTED_SUFFIXES == frozenset({".md", ".markdown", ".rst", ".txt", ".text", ".html", ".htm", ".pdf"})
+    # the content type wins for a web page...
+    html = load_document(b"<h1>Hi</h1><p>there</p>", name="/page.md", content_type="text/html")
+    assert html.sections == [Section(("Hi",), "hi", "there")]
+    # ...but text/plain and generic types defer to a known suffix (Markdown served as text/plain)
+    md = load_document(b"# Hi\n\nthere", name="/raw/README.md", content_type="text/plain; charset=utf-8")
+    assert md.sections == [Section(("Hi",), "hi", "there")]
+    assert load_document(b"# Hi\n\nthere", name="/x", content_type="text/markdown").title == "Hi"
+    assert load_document(b"Hi\n==\n\nthere", name="/x", content_type="text/x-rst").title == "Hi"
+    assert load_document(b"# not a heading", name="/x", content_type="text/plain").title == "# not a heading"
+    with pytest.raises(DocumentError, match=r"unsupported file type \.xyz"):
+        load_document(b"data", name="file.xyz")
+    with pytest.raises(DocumentError, match="unsupported content type image/png"):
+        load_document(b"\x89PNG", name="/logo", content_type="image/png")
+
+
+# --------------------------------------------------------------------------- sources: local files
+
+
+def write(path: Path, text: str = "# T\n\nbody\n") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def docs_tree(tmp_path: Path) -> Path:
+    root = tmp_path / "docs"
+    for rel in [
+        "index.md",
+        "b.rst",
+        "a.txt",
+        "guide/install.md",
+        "guide/z.html",
+        "guide/with space.md",
+        "manual.pdf",
+        "Upper.MD",
+        "notes.docx",  # unsupported: skipped in folders
+        "script.py",
+        ".hidden.md",
+        ".git/HEAD.md",
+        ".venv/lib/readme.md",
+        "node_modules/pkg/README.md",
+        "guide/.draft/secret.md",
+    ]:
+        write(root / rel)
+    return root
+
+
+def test_folder_discovery_is_sorted_and_filtered(docs_tree: Path) -> None:
+    items = list(discover([str(docs_tree)]))
+    rels = [Path(i.uri).relative_to(docs_tree).as_posix() for i in items]
+    assert rels == [
+        "Upper.MD",
+        "a.txt",
+        "b.rst",
+        "guide/install.md",
+        "guide/with space.md",
+        "guide/z.html",
+        "index.md",
+        "manual.pdf",
+    ]
+    root = docs_tree.absolute().as_posix()
+    first = items[3]
+    assert first.uri == f"{root}/guide/install.md"
+    assert first.name == "install.md"
+    assert first.root == root
+    assert first.link == (docs_tree / "guide/install.md").absolute().as_uri()
+    assert all(i.uri.startswith(root + "/") for i in items)
+    assert first.fetch() == (b"# T\n\nbody\n", None)
+    # order is stable across runs
+    assert [i.uri for i in discover([str(docs_tree)])] == [i.uri for i in items]
+
+
+def test_folder_discovery_with_base_url(docs_tree: Path) -> None:
+    items = {Path(i.uri).name: i for i in discover([str(docs_tree)], base_url="https://docs.example.com/v1/")}
+    assert items["install.md"].link == "https://docs.example.com/v1/guide/install.md"
+    assert items["with space.md"].link == "https://docs.example.com/v1/guide/with%20space.md"
+    assert items["index.md"].link == "https://docs.example.com/v1/index.md"
+
+
+def test_single_file_any_suffix(docs_tree: Path) -> None:
+    odd = docs_tree / "notes.docx"
+    (item,) = list(discover([str(odd)], base_url="https://x.org"))
+    assert item.uri == odd.absolute().as_posix() and item.root == item.uri
+    assert item.name == "notes.docx" and item.link == "https://x.org/notes.docx"
+    data, ctype = item.fetch()
+    with pytest.raises(DocumentError, match=r"unsupported file type \.docx"):
+        load_document(data, name=item.name, content_type=ctype)
+    hidden = list(discover([str(docs_tree / ".hidden.md")]))
+    assert [i.name for i in hidden] == [".hidden.md"]
+
+
+def test_missing_path_raises_before_yielding(docs_tree: Path, tmp_path: Path) -> None:
+    gen = discover([str(docs_tree), str(tmp_path / "nope")])
+    with pytest.raises(DocumentError, match="no such file or folder: .*nope"):
+        next(gen)
+    with pytest.raises(DocumentError, match="unsupported URL scheme ftp"):
+        list(discover(["ftp://example.com/docs"]))
+
+
+def test_duplicates_and_unreadable_files(docs_tree: Path) -> None:
+    items = list(discover([str(docs_tree), str(docs_tree / "index.md"), str(docs_tree) + "/"]))
+    assert len(items) == 8  # each document once, under its first root
+    gone = next(i for i in items if i.name == "a.txt")
+    Path(gone.uri).unlink()
+    with pytest.raises(DocumentError, match="cannot read"):
+        gone.fetch()
+
+
+def test_relative_target(docs_tree: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(docs_tree.parent)
+    items = list(discover(["docs/guide"]))
+    assert [i.name for i in items] == ["install.md", "with space.md", "z.html"]
+    assert items[0].root == (docs_tree / "guide").absolute().as_posix()
+    assert target_root("docs/guide/") == target_root("./docs/./guide") == items[0].root
+    assert target_root("https://x.org/sitemap.xml#frag") == "https://x.org/sitemap.xml"
+
+
+def test_discovered_files_load(docs_tree: Path) -> None:
+    write(docs_tree / "guide/install.md", "# Install\n\nRun `pip install docrag`.\n")
+    (docs_tree / "manual.pdf").write_bytes(make_pdf(["Manual text"], title="Manual"))
+    loaded = {}
+    for item in discover([str(docs_tree)]):
+        data, ctype = item.fetch()
+        loaded[item.name] = load_document(data, name=item.name, content_type=ctype)
+    assert loaded["install.md"].sections[0].text == "Run pip install docrag."
+    assert loaded["manual.pdf"].title == "Manual"
+
+
+# --------------------------------------------------------------------------- sources: web
+
+
+class Site:
+    def __init__(self) -> None:
+        self.routes: dict[str, tuple[int, str, bytes]] = {}
+        self.requests: list[tuple[str, str]] = []  # (path, user agent)
+        self.base = ""
+
+    def add(self, path: str, body: str | bytes, ctype: str = "text/html; charset=utf-8", status: int = 200) -> None:
+        self.routes[path] = (status, ctype, body.encode() if isinstance(body, str) else body)
+
+    def hits(self, path: str) -> int:
+        return sum(1 for p, _ in self.requests if p == path)
+
+
+@pytest.fixture
+def site(monkeypatch: pytest.MonkeyPatch) -> Site:
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    state = Site()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - stdlib API
+            state.requests.append((self.path, self.headers.get("User-Agent", "")))
+            if self.path == "/old":
+                self.send_response(301)
+                self.send_header("Location", "/page")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            status, ctype, body = state.routes.get(self.path, (404, "text/plain", b"not found"))
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.base = f"http://127.0.0.1:{server.server_address[1]}"
+    yield state
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=5)
+
+
+def urlset(base: str, paths: list[str]) -> str:
+    urls = "".join(
+        f"<url><loc>{base}{p}</loc><image:image><image:loc>{base}/img.png</image:loc></image:image></url>"
+        for p in paths
+    )
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9" '
+        'xmlns:image="http://www.google.com/schemas/sitemap-image/1.1">' + urls + "</urlset>"
+    )
+
+
+def sitemapindex(base: str, paths: list[str]) -> str:
+    maps = "".join(f"<sitemap><loc>{base}{p}</loc></sitemap>" for p in paths)
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">{maps}</sitemapindex>'
+    )
+
+
+def test_single_page(site: Site) -> None:
+    site.add("/page", "<title>A page</title><main><h1 id='top'>Top</h1><p>Hello web</p></main>")
+    (item,) = list(discover([site.base + "/page#section"]))
+    assert item.uri == item.link == item.root == site.base + "/page"
+    assert item.name == "/page"
+    data, ctype = item.fetch()
+    assert ctype == "text/html; charset=utf-8"
+    doc = load_document(data, name=item.name, content_type=ctype)
+    assert doc.title == "A page" and doc.sections == [Section(("Top",), "top", "Hello web")]
+    assert site.hits("/page") == 1  # the discovery response is reused by the first fetch
+    item.fetch()
+    assert site.hits("/page") == 2
+    assert all(ua == USER_AGENT for _, ua in site.requests)
+
+
+def test_sitemap_index_to_sitemaps_to_pages(site: Site) -> None:
+    b = site.base
+    site.add("/sitemap.xml", sitemapindex(b, ["/sitemap-docs.xml", "/sitemap-blog.xml.gz", "/sitemap.xml"]), "application/xml")
+    site.add("/sitemap-docs.xml", urlset(b, ["/docs/a", "/docs/b.md", "/docs/a#dup", "/missing"]), "application/xml")
+    site.add("/sitemap-blog.xml.gz", gzip.compress(urlset(b, ["/blog/post", "/docs/b.md"]).encode()), "application/gzip")
+    site.add("/docs/a", "<h1>A</h1><p>Page A</p>")
+    site.add("/docs/b.md", "# B\n\nPage B", "text/plain")
+    site.add("/blog/post", "<h1>Post</h1><p>Blog</p>")
+
+    items = list(discover([b + "/sitemap.xml"]))
+    assert [i.uri for i in items] == [b + "/docs/a", b + "/docs/b.md", b + "/missing", b + "/blog/post"]
+    assert all(i.root == b + "/sitemap.xml" for i in items)
+    assert site.hits("/docs/a") == 0  # pages are fetched lazily
+    texts = {}
+    for item in items[:2] + items[3:]:
+        data, ctype = item.fetch()
+        texts[item.name] = load_document(data, name=item.name, content_type=ctype).sections[0].text
+    assert texts == {"/docs/a": "Page A", "/docs/b.md": "Page B", "/blog/post": "Blog"}
+    with pytest.raises(DocumentError, match=r"HTTP 404 .*for http://127\.0\.0\.1:\d+/missing"):
+        items[2].fetch()
+
+
+def test_sitemap_detected_by_content_and_capped(site: Site) -> None:
+    site.add("/map", urlset(site.base, [f"/p{i}" for i in range(10)]), "text/xml")
+    items = list(discover([site.base + "/map"], max_pages=3))
+    assert [i.name for i in items] == ["/p0", "/p1", "/p2"]
+
+
+def test_web_errors(site: Site) -> None:
+    (missing,) = list(discover([site.base + "/nope"]))
+    with pytest.raises(DocumentError, match="HTTP 404"):
+        missing.fetch()
+    with pytest.raises(DocumentError, match="HTTP 404"):
+        list(discover([site.base + "/gone-sitemap.xml"]))
+    site.add("/feed.xml", "<rss><channel/></rss>", "application/xml")
+    with pytest.raises(DocumentError, match="not a sitemap"):
+        list(discover([site.base + "/feed.xml"]))
+    site.add("/broken.xml", "<urlset><url><loc>", "application/xml")
+    with pytest.raises(DocumentError, match="not a valid sitemap"):
+        list(discover([site.base + "/broken.xml"]))
+    site.add("/index.xml", sitemapindex(site.base, ["/gone.xml"]), "application/xml")
+    with pytest.raises(DocumentError, match="HTTP 404"):
+        list(discover([site.base + "/index.xml"]))  # a partial list would mislead --prune
+
+
+def test_redirect_and_unreachable(site: Site) -> None:
+    site.add("/page", "<p>moved here</p>")
+    (item,) = list(discover([site.base + "/old"]))
+    data, ctype = item.fetch()
+    assert load_document(data, name=item.name, content_type=ctype).sections[0].text == "moved here"
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    (dead,) = list(discover([f"http://127.0.0.1:{port}/x"], http_timeout_s=2))
+    with pytest.raises(DocumentError, match="cannot fetch"):
+        dead.fetch()
+
+
+def test_mixed_targets(site: Site, docs_tree: Path) -> None:
+    site.add("/page", "<p>web</p>")
+    items = list(discover([str(docs_tree / "index.md"), site.base + "/page"]))
+    assert [i.name for i in items] == ["index.md", "/page"]
+    assert isinstance(items[0], SourceItem)
