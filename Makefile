@@ -11,7 +11,6 @@ TORCH := torch==2.13.0
 
 $(BIN)/docrag: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet "$(TORCH)" -e ".[dev,local]"
 	touch $@
 
