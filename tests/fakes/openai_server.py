@@ -15,6 +15,7 @@ the client's retries. Only the standard library is used.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
@@ -159,13 +160,16 @@ class FakeOpenAI:
     # ----------------------------------------------------------------- what tests read
     @property
     def calls(self) -> list[RecordedCall]:
-        """Every request received so far, oldest first (a snapshot)."""
+        """Every request answered (or dropped) so far, in that order (a snapshot).
+
+        A request is recorded when it is answered: a delayed one only after its delay.
+        """
         with self._lock:
             return list(self._calls)
 
     @property
     def requests(self) -> list[Any]:
-        """The JSON bodies of every request received so far, oldest first (a snapshot)."""
+        """The JSON bodies of the recorded requests, in the order of ``calls`` (a snapshot)."""
         return [c.body for c in self.calls]
 
     def requests_to(self, path: str) -> list[Any]:
@@ -257,10 +261,8 @@ class _Server(ThreadingHTTPServer):
         with self._open_lock:
             conns = list(self._open)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):  # already closed by the client
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -277,7 +279,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.track(self.connection, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass  # keep test output clean
 
     # ----------------------------------------------------------------- dispatch
@@ -323,10 +325,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif method == "POST" and path == "/v1/embeddings":
             self._embeddings(headers, body)
         elif method == "GET" and path == "/v1/models":
-            models = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in ("fake-chat", "fake-embed")]
+            names = ("fake-chat", "fake-embed")
+            models = [{"id": m, "object": "model", "created": 0, "owned_by": "fake"} for m in names]
             self._reply_json(200, {"object": "list", "data": models}, method, path, headers, body)
         else:
-            self._reply_json(404, error_body(404, f"Unknown path {method} {path}", "unknown_url"), method, path, headers, body)
+            unknown = error_body(404, f"Unknown path {method} {path}", "unknown_url")
+            self._reply_json(404, unknown, method, path, headers, body)
 
     def _auth_error(self, headers: dict[str, str]) -> str | None:
         fake = self.server.fake
@@ -383,7 +387,9 @@ class _Handler(BaseHTTPRequestHandler):
         }
         self._reply_json(200, reply, "POST", path, headers, body)
 
-    def _stream_chat(self, completion_id: str, created: int, body: dict[str, Any], text: str, usage: dict[str, int]) -> None:
+    def _stream_chat(
+        self, completion_id: str, created: int, body: dict[str, Any], text: str, usage: dict[str, int]
+    ) -> None:
         def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
             return {
                 "id": completion_id,
@@ -454,7 +460,8 @@ class _Handler(BaseHTTPRequestHandler):
         body: Any,
         extra_headers: dict[str, str] | None = None,
     ) -> None:
-        self.server.fake._record(RecordedCall(method, path, headers, body if not isinstance(body, bytes) else None, status))
+        recorded_body = None if isinstance(body, bytes) else body  # unparsable bytes are not JSON
+        self.server.fake._record(RecordedCall(method, path, headers, recorded_body, status))
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("content-type", "application/json")
