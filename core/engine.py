@@ -187,6 +187,24 @@ class Engine:
             for message, conv in rows
         ]
 
+    def abandon(self, question_id: int, reason: str) -> None:
+        """Record that a question will not be answered (e.g. its channel is gone), so restarts skip it."""
+        with self.sessions.begin() as session:
+            question = session.get(Message, question_id)
+            if question is None or question.role != "user":
+                return
+            session.execute(
+                insert(Message)
+                .values(
+                    conversation_id=question.conversation_id,
+                    role="error",
+                    reply_to_id=question_id,
+                    user_id="",
+                    text=f"abandoned: {reason}",
+                )
+                .on_conflict_do_nothing()
+            )
+
     def is_conversation(self, key: SessionKey) -> bool:
         """Has DocRag taken part in this thread? (Follow-ups are answered only there.)"""
         with self.sessions() as session:

@@ -109,11 +109,14 @@ def build_rewrite_messages(question: str, history: Sequence[Turn]) -> list[dict[
     ]
 
 
-_CITATION = re.compile(r"\[(\d{1,3})\]")
+_CITATION = re.compile(r"[ \t]*\[(\d{1,3})\]")
+# Fenced blocks (closed or running to the end) and inline code: never touched.
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]*`", re.S)
 
 
 def strip_invalid_citations(text: str, source_count: int) -> tuple[str, list[int]]:
-    """Drop ``[n]`` markers that point at no source; return the text and the cited numbers in order."""
+    """Drop ``[n]`` markers that point at no source (with the spaces before them), outside code;
+    return the text and the cited numbers in order."""
     cited: list[int] = []
 
     def keep_or_drop(match: re.Match[str]) -> str:
@@ -124,6 +127,10 @@ def strip_invalid_citations(text: str, source_count: int) -> tuple[str, list[int
             return match.group(0)
         return ""
 
-    cleaned = _CITATION.sub(keep_or_drop, text)
-    cleaned = re.sub(r"[ \t]+([.,;:!?])", r"\1", cleaned)  # "text [9]." -> "text ."-> "text."
-    return re.sub(r"[ \t]{2,}", " ", cleaned).strip(), cited
+    pieces: list[str] = []
+    end = 0
+    for code in _CODE.finditer(text):
+        pieces += [_CITATION.sub(keep_or_drop, text[end : code.start()]), code.group(0)]
+        end = code.end()
+    pieces.append(_CITATION.sub(keep_or_drop, text[end:]))
+    return "".join(pieces).strip(), cited

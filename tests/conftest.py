@@ -65,6 +65,12 @@ def _session_database(database_url: str) -> Iterator[Database]:
     database.dispose()
 
 
+@pytest.fixture(scope="session")
+def session_database(_session_database: Database) -> Database:
+    """The shared Database without per-test truncation, for module-scoped bots and fakes."""
+    return _session_database
+
+
 def truncate_all(database: Database) -> None:
     with database.engine.begin() as conn:
         existing = set(sa.inspect(conn).get_table_names())

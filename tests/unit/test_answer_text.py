@@ -10,6 +10,13 @@ def test_citations_pointing_at_no_source_are_removed():
     assert cited == [2, 1]
 
 
+def test_code_is_left_alone_when_citations_are_stripped():
+    answer = "Run it [1]:\n```python\n    items[10] = 1  # [9]\n```\nThen `arr[7]` too [8]."
+    text, cited = strip_invalid_citations(answer, 2)
+    assert text == "Run it [1]:\n```python\n    items[10] = 1  # [9]\n```\nThen `arr[7]` too."
+    assert cited == [1]
+
+
 def passage(text, title="Doc"):
     return Passage(chunk_id=1, document_id=1, title=title, heading="", source="https://x/doc", text=text, score=1.0)
 

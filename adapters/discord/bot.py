@@ -1,0 +1,315 @@
+"""The Discord client: mentions open threads, thread follow-ups, DMs, ``/ask``, feedback buttons.
+
+Engine calls block (database, LLM), so they run on a bounded thread pool: the gateway heartbeat
+keeps beating while an answer is generated.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import logging
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable, TypeVar
+
+import discord
+from discord import app_commands
+
+from adapters.discord import recovery
+from adapters.discord.events import PLATFORM, DiscordQuestion, question_from_interaction, question_from_message, thread_name
+from adapters.discord.feedback import FeedbackButton, feedback_view
+from adapters.discord.render import error_text, split_message, sources_embed
+from core.engine import Engine, PendingQuestion
+from core.types import Answer
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+Send = Callable[..., Awaitable[Any]]
+
+MISSING_INTENT_WARNING = (
+    "discord.intent.missing intent=message_content: Discord refused the privileged Message Content intent, "
+    "so DocRag runs without it. Mentions, DMs and /ask still work, but follow-ups in threads that do not "
+    "mention DocRag cannot be read. Fix: Discord Developer Portal > your application > Bot > Privileged "
+    "Gateway Intents > enable 'Message Content Intent', save, and restart DocRag."
+)
+
+
+@dataclass(frozen=True)
+class BotOptions:
+    dev_guild_id: int | None = None  # sync /ask to this guild only (instant); else globally
+    shard_count: int | None = None  # set: AutoShardedClient with this many shards
+    guild_ready_timeout: float = 2.0
+    engine_workers: int = 8  # answers generated at the same time
+
+
+def bot_intents(*, message_content: bool) -> discord.Intents:
+    intents = discord.Intents.default()
+    intents.message_content = message_content  # privileged: needed only for follow-ups without a mention
+    return intents
+
+
+class DocRagClient(discord.Client):
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        options: BotOptions,
+        intents: discord.Intents,
+        executor: Executor,
+        started: threading.Event | None = None,
+        **client_options: Any,
+    ) -> None:
+        # DocRag never joins voice channels: "PyNaCl is not installed" would only mislead operators.
+        discord.VoiceClient.warn_nacl = discord.VoiceClient.warn_dave = False
+        super().__init__(
+            intents=intents,
+            guild_ready_timeout=options.guild_ready_timeout,
+            allowed_mentions=discord.AllowedMentions.none(),  # documents may contain @everyone
+            **client_options,
+        )
+        self.engine = engine
+        self.options = options
+        self.started = started or threading.Event()
+        self._executor = executor
+        # Questions accepted live while start-up recovery runs: recovery must not answer them twice.
+        self._live_during_recovery: set[int] | None = set()
+        self._did_start = False
+        self.tree = app_commands.CommandTree(self)
+        add_ask_command(self.tree, self.on_ask)
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(FeedbackButton)  # buttons on answers sent before a restart still work
+
+    async def call_engine(self, function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, functools.partial(function, *args, **kwargs))
+
+    # -- start-up --------------------------------------------------------------------------------
+    async def on_ready(self) -> None:
+        content = self.intents.message_content
+        log.info("discord.ready user=%s guilds=%d message_content=%s", self.user, len(self.guilds), content)
+        if not content:
+            log.warning(MISSING_INTENT_WARNING)
+        if self._did_start:  # on_ready repeats after a reconnect that could not resume
+            return
+        self._did_start = True
+        await self._sync_commands()
+        await self._recover_pending()
+        self.started.set()
+
+    async def _sync_commands(self) -> None:
+        guild = discord.Object(self.options.dev_guild_id) if self.options.dev_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        scope = f"guild:{guild.id}" if guild else "global"
+        try:
+            synced = await self.tree.sync(guild=guild)
+        except discord.HTTPException as exc:
+            log.error(
+                "discord.commands.sync_failed scope=%s status=%s: /ask is unavailable; invite the bot with the "
+                "applications.commands scope", scope, exc.status,
+            )
+            return
+        log.info("discord.commands.synced scope=%s commands=%s", scope, [c.name for c in synced])
+
+    async def _recover_pending(self) -> None:
+        """Questions accepted before a restart get their answer (or an apology) now, not silence."""
+        try:
+            pending = await self.call_engine(self.engine.pending_questions, PLATFORM)
+            for question in pending:
+                if question.message_id in (self._live_during_recovery or ()) or not recovery.is_ours(self, question.key):
+                    continue
+                try:
+                    await self._recover(question)
+                except Exception:  # one undeliverable question must not stop the others
+                    log.exception("discord.recovery.question_failed question_id=%s", question.message_id)
+        except Exception:
+            log.exception("discord.recovery.failed")
+        finally:
+            self._live_during_recovery = None
+
+    async def _recover(self, question: PendingQuestion) -> None:
+        target = await recovery.target_for(self, question)
+        if target is None:
+            log.warning("discord.recovery.undeliverable question_id=%s session=%s", question.message_id, question.key)
+            # The channel is gone or out of reach: stop retrying it on every start.
+            await self.call_engine(self.engine.abandon, question.message_id, "channel gone")
+            return
+        log.info("discord.recovery.answering question_id=%s session=%s", question.message_id, question.key)
+        in_place = not isinstance(target, discord.TextChannel)
+        intro = recovery.intro(question, in_place=in_place)
+        await self._answer_into(target, question.message_id, intro=intro, allowed_mentions=recovery.asker_only(question))
+
+    # -- messages --------------------------------------------------------------------------------
+    async def on_message(self, message: discord.Message) -> None:
+        if self.user is None:
+            return
+        question = question_from_message(message, self.user.id)
+        if question is None:
+            return
+        if question.needs_follow_up_check and not await self._is_follow_up(question):
+            return
+        question_id = await self._accept(question, message.reply)
+        if question_id is None:
+            return
+        target = await self._answer_target(message, question)
+        await self._answer_into(target, question_id)
+
+    async def _is_follow_up(self, question: DiscordQuestion) -> bool:
+        try:
+            return await self.call_engine(self.engine.is_conversation, question.key)
+        except Exception:  # unknown whether it was meant for DocRag: replying to every thread message would be worse
+            log.exception("discord.follow_up_check_failed session=%s", question.key)
+            return False
+
+    async def _answer_target(self, message: discord.Message, question: DiscordQuestion) -> discord.abc.Messageable:
+        """A mention in a text channel is answered in a new thread on the message, else in place."""
+        if question.where != "channel" or not isinstance(message.channel, discord.TextChannel):
+            return message.channel
+        try:
+            return await message.create_thread(name=thread_name(question.text), auto_archive_duration=1440)
+        except discord.HTTPException as exc:  # no permission, or a thread exists already
+            log.warning("discord.thread.create_failed message=%s status=%s", message.id, exc.status)
+            return message.channel
+
+    # -- /ask --------------------------------------------------------------------------------------
+    async def on_ask(self, interaction: discord.Interaction, question_text: str) -> None:
+        try:  # within Discord's 3 s: shows "DocRag is thinking…"
+            await interaction.response.defer(thinking=True)
+        except discord.HTTPException as exc:
+            log.warning("discord.ask.defer_failed interaction=%s status=%s", interaction.id, exc.status)
+            return
+        question = question_from_interaction(interaction, question_text)
+        question_id = await self._accept(question, interaction.followup.send)
+        if question_id is not None:
+            await self._deliver(interaction.followup.send, await self._produce(question_id))
+
+    # -- feedback ------------------------------------------------------------------------------------
+    async def record_feedback_click(self, interaction: discord.Interaction, answer_id: int, score: int) -> None:
+        try:
+            await self.call_engine(
+                self.engine.record_feedback, answer_id, platform=PLATFORM, user_id=str(interaction.user.id), score=score
+            )
+            text = "Thanks for the feedback! 👍" if score > 0 else "Thanks — noted. Rephrasing the question may help. 👎"
+            log.info("discord.feedback answer_id=%s score=%s", answer_id, score)
+        except Exception as exc:
+            text = error_text(exc)
+        with contextlib.suppress(discord.HTTPException):
+            await interaction.response.send_message(text, ephemeral=True)
+
+    # -- shared steps ------------------------------------------------------------------------------
+    async def _accept(self, question: DiscordQuestion, report: Send) -> int | None:
+        """Validate, rate-limit and store; a refusal is told to the user and returns None."""
+        try:
+            question_id = await self.call_engine(self.engine.accept, question.key, question.text)
+        except Exception as exc:
+            log.info("discord.question.refused session=%s reason=%s", question.key, type(exc).__name__)
+            await _send_safely(report, content=error_text(exc))
+            return None
+        if self._live_during_recovery is not None:
+            self._live_during_recovery.add(question_id)
+        return question_id
+
+    async def _answer_into(
+        self, target: discord.abc.Messageable, question_id: int, *, intro: str = "", **send_options: Any
+    ) -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            await _start_typing(stack, target)
+            outcome = await self._produce(question_id)
+        await self._deliver(target.send, outcome, intro=intro, **send_options)
+
+    async def _produce(self, question_id: int) -> Answer | str:
+        """The answer, or the text that explains why there is none (logged with a reference)."""
+        try:
+            return await self.call_engine(self.engine.answer, question_id)
+        except Exception as exc:
+            log.warning("discord.answer.failed question_id=%s error=%s", question_id, exc)
+            return error_text(exc)
+
+    async def _deliver(self, send: Send, outcome: Answer | str, *, intro: str = "", **send_options: Any) -> None:
+        text = outcome if isinstance(outcome, str) else outcome.text
+        contents = split_message(f"{intro}\n\n{text}" if intro else text)
+        extras: dict[str, Any] = {}
+        if isinstance(outcome, Answer):
+            embed = sources_embed(outcome.citations, outcome.grounded)
+            extras = {"embed": embed} if embed else {}
+            if outcome.message_id is not None:
+                extras["view"] = feedback_view(outcome.message_id)
+        for index, content in enumerate(contents):
+            last = index == len(contents) - 1
+            if not await _send_safely(send, content=content, **(extras if last else {}), **send_options):
+                return
+
+
+def add_ask_command(tree: app_commands.CommandTree, handler: Callable[[discord.Interaction, str], Awaitable[None]]) -> None:
+    @tree.command(name="ask", description="Ask DocRag a question about the documentation")
+    @app_commands.describe(question="What do you want to know?")
+    async def ask(interaction: discord.Interaction, question: app_commands.Range[str, 1, 2000]) -> None:
+        await handler(interaction, question)
+
+
+class ShardedDocRagClient(DocRagClient, discord.AutoShardedClient):
+    """Same behaviour, several gateway shards in one process (for bots in many guilds)."""
+
+
+async def _start_typing(stack: contextlib.AsyncExitStack, channel: discord.abc.Messageable) -> None:
+    try:
+        await stack.enter_async_context(channel.typing())
+    except discord.HTTPException as exc:  # no typing indicator is no reason to skip the answer
+        log.info("discord.typing_failed status=%s", exc.status)
+
+
+async def _send_safely(send: Send, **kwargs: Any) -> bool:
+    try:
+        await send(**kwargs)
+        return True
+    except discord.HTTPException as exc:
+        log.error("discord.send_failed status=%s code=%s text=%s", exc.status, exc.code, exc.text)
+        return False
+
+
+class DiscordBot:
+    """Runs a client; if Discord refuses the Message Content intent, runs again without it."""
+
+    def __init__(self, engine: Engine, options: BotOptions | None = None) -> None:
+        self.engine = engine
+        self.options = options or BotOptions()
+        self.client: DocRagClient | None = None
+        self.started = threading.Event()  # set once commands are synced and pending questions handled
+        self._stopping = False
+        self._executor = ThreadPoolExecutor(self.options.engine_workers, thread_name_prefix="docrag-discord")
+
+    async def run(self, token: str) -> None:
+        try:
+            try:
+                await self._run_client(token, message_content=True)
+            except discord.PrivilegedIntentsRequired:
+                # on_ready of the next client explains the consequences and the fix.
+                log.warning("discord.intent.refused intent=message_content: reconnecting without it")
+                if not self._stopping:
+                    await self._run_client(token, message_content=False)
+        finally:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self.client is not None:
+            await self.client.close()
+
+    async def _run_client(self, token: str, *, message_content: bool) -> None:
+        self.client = self._make_client(message_content)
+        async with self.client:
+            await self.client.start(token)
+
+    def _make_client(self, message_content: bool) -> DocRagClient:
+        common = dict(
+            options=self.options,
+            intents=bot_intents(message_content=message_content),
+            executor=self._executor,
+            started=self.started,
+        )
+        if self.options.shard_count:
+            return ShardedDocRagClient(self.engine, shard_count=self.options.shard_count, **common)
+        return DocRagClient(self.engine, **common)

@@ -1,0 +1,181 @@
+"""Start-up and limits: each test starts its own fake Discord and bot (settings differ per test)."""
+from __future__ import annotations
+
+import logging
+from typing import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from bots import discord_gateway
+from bots.wiring import Container
+from core.models import Feedback
+from core.types import SessionKey
+from tests.discord.conftest import button_ids, discord_settings, ingest_docs, running_bot, wait_answer, wait_posts
+from tests.fakes.discord_server import FakeDiscord, Intents
+from tests.fakes.openai_server import FakeOpenAI
+
+QUESTION = "how do I ingest a sitemap?"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDiscord]:
+    with FakeDiscord() as fake, fake.patch_discord():
+        yield fake
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as llm:
+        yield llm
+
+
+def docs_container(make_container, fake: FakeDiscord, **overrides: object) -> Container:
+    container = make_container(**discord_settings(fake), **overrides)
+    ingest_docs(container)
+    return container
+
+
+def llm_settings(llm: FakeOpenAI) -> dict[str, object]:
+    return {"llm": "openai", "openai_base_url": llm.base_url, "openai_api_key": "sk-test-key", "llm_max_retries": 0}
+
+
+def test_over_the_rate_limit_the_reply_says_when_to_ask_again(make_container, fake: FakeDiscord) -> None:
+    container = docs_container(make_container, fake, rate_user_per_min=1)
+    fake.add_guild(name="Docs", channels=["general"])
+    general = fake.channel_by_name("general")
+    with running_bot(container):
+        first = fake.send_message(general, f"{fake.bot_mention} {QUESTION}")
+        wait_answer(fake, first)
+        second = fake.send_message(general, f"{fake.bot_mention} how do I rotate the Discord token?")
+        [refusal] = wait_posts(fake, general)
+
+    assert "ask again in" in refusal["content"]
+    assert refusal["message_reference"]["message_id"] == str(second)
+    assert not fake.calls_to("POST", rf"/messages/{second}/threads")  # no thread for a refused question
+
+
+def test_missing_message_content_intent_is_reported_and_mentions_still_work(
+    make_container, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    with FakeDiscord(allow_privileged_intents=False) as fake, fake.patch_discord():
+        container = docs_container(make_container, fake)
+        fake.add_guild(name="Docs", channels=["general"])
+        general = fake.channel_by_name("general")
+        with running_bot(container):
+            thread = fake.send_message(general, f"{fake.bot_mention} {QUESTION}")
+            wait_answer(fake, thread)
+            fake.send_message(thread, "and how do I remove old pages?")  # arrives without its text
+            canary = fake.send_message(thread, f"{fake.bot_mention} how do I rotate the Discord token?")
+            fake.wait_for(lambda c: c.path == f"/channels/{thread}/messages" and bool(c.json.get("components")), count=2)
+
+    assert fake.intents is not None and not fake.intents & Intents.MESSAGE_CONTENT
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("Message Content" in w and "Developer Portal" in w for w in warnings)
+    assert len(fake.sent_messages(thread)) == 2 and canary  # the unreadable follow-up got no answer
+
+
+def test_questions_pending_at_a_restart_are_answered_or_apologised_for(
+    make_container, fake: FakeDiscord, llm: FakeOpenAI
+) -> None:
+    container = docs_container(make_container, fake, **llm_settings(llm))
+    guild = fake.add_guild(name="Docs", channels=["general"])
+    general = fake.channel_by_name("general")
+    thread = fake.add_thread(general, "install help")
+    dm = fake.open_dm("dora")
+    dora = int(fake.channel(dm)["recipients"][0]["id"])
+    erin = fake.add_user("erin")
+    accept = container.engine.accept
+    accept(SessionKey("discord", str(guild), str(general), str(thread), str(fake.default_user_id)), QUESTION)
+    accept(SessionKey("discord", "dm", str(dm), str(dm), str(dora)), QUESTION)
+    accept(SessionKey("discord", str(guild), str(general), "ask-123", str(erin)), QUESTION)  # an /ask in a channel
+    llm.fail_next(1, status=500)  # the first one meets an outage
+
+    with running_bot(container):
+        [apology] = wait_posts(fake, thread)
+        in_dm = wait_answer(fake, dm)
+        in_channel = wait_answer(fake, general)
+
+    assert "restarted" in apology["content"] and "reference `" in apology["content"]
+    assert "restarted" in in_dm["content"] and in_dm["embeds"]
+    assert in_channel["content"].startswith(f"<@{erin}> Sorry for the delay")
+    [post] = [c for c in fake.calls_to("POST", rf"/channels/{general}/messages$")]
+    assert [int(u) for u in post.json["allowed_mentions"]["users"]] == [erin]  # only the asker is pinged
+    assert container.engine.pending_questions("discord") == []
+
+
+def test_feedback_buttons_sent_before_a_restart_still_work(make_container, fake: FakeDiscord) -> None:
+    container = docs_container(make_container, fake)
+    fake.add_guild(name="Docs", channels=["general"])
+    general = fake.channel_by_name("general")
+    with running_bot(container):
+        question = fake.send_message(general, f"{fake.bot_mention} {QUESTION}")
+        answer = wait_answer(fake, question)
+
+    with running_bot(container):  # a new process: only the custom_id tells which answer was rated
+        ref = fake.click_button(button_ids(answer)[0], int(answer["id"]))
+        [callback] = fake.wait_for(f"POST /interactions/{ref.id}/")
+
+    assert callback.status == 200
+    with container.database.sessions() as session:
+        assert session.scalars(sa.select(Feedback.score)).one() == 1
+
+
+def test_ask_is_synced_to_the_dev_guild_and_answers_there(make_container, fake: FakeDiscord) -> None:
+    guild = fake.add_guild(name="Dev", channels=["general"])
+    container = docs_container(make_container, fake, discord_dev_guild_id=guild)
+    with running_bot(container):
+        ref = fake.send_slash_command("ask", {"question": QUESTION}, channel_id=fake.channel_by_name("general"))
+        fake.wait_for(f"POST /webhooks/{fake.application_id}/{ref.token}$")
+
+    assert [c["name"] for c in fake.commands(guild)] == ["ask"] and fake.commands() == []
+    answer = fake.message(fake.interaction(ref)["original_id"])
+    assert "sitemap" in answer["content"].lower() and button_ids(answer)
+
+
+def test_a_sharded_client_answers_too(make_container, fake: FakeDiscord) -> None:
+    container = docs_container(make_container, fake, discord_shard_count=1)
+    fake.add_guild(name="Docs", channels=["general"])
+    with running_bot(container) as bot:
+        question = fake.send_message(fake.channel_by_name("general"), f"{fake.bot_mention} {QUESTION}")
+        wait_answer(fake, question)
+
+    assert type(bot.bot.client).__name__ == "ShardedDocRagClient"
+    assert fake.identify_payload and fake.identify_payload["shard"] == [0, 1]
+
+
+def test_a_slow_answer_blocks_neither_the_heartbeat_nor_other_users(make_container, llm: FakeOpenAI) -> None:
+    with FakeDiscord(heartbeat_interval_ms=200) as fake, fake.patch_discord():
+        container = docs_container(make_container, fake, **llm_settings(llm))
+        fake.add_guild(name="Docs", channels=["general"])
+        general = fake.channel_by_name("general")
+        with running_bot(container):
+            llm.delay_next(1, 2.5)  # the first answer takes 2.5 s to generate
+            slow = fake.send_message(general, f"{fake.bot_mention} {QUESTION}")
+            fake.wait_for(f"POST /channels/{slow}/typing")
+            beats_before = _heartbeats(fake)
+            fake.send_dm(QUESTION, author="dora")
+            wait_answer(fake, fake.open_dm("dora"))
+            slow_was_still_working = not fake.sent_messages(slow)
+            wait_answer(fake, slow)
+            beats_during = _heartbeats(fake) - beats_before
+
+    assert slow_was_still_working  # the other user was answered meanwhile
+    assert beats_during >= 3  # about 12 expected at one beat per 200 ms
+
+
+def _heartbeats(fake: FakeDiscord) -> int:
+    return sum(1 for frame in fake.gateway_frames if frame.get("op") == 1)
+
+
+def test_the_process_explains_a_missing_token_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, tmp_path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.delenv("DISCORD_TOKEN", raising=False)
+
+    assert discord_gateway.main() == 2
+
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("DISCORD_TOKEN is not set") and "\n" not in err
