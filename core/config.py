@@ -46,7 +46,7 @@ class Settings(BaseSettings):
     history_token_budget: int = Field(1200, ge=0, le=100000, validation_alias=env("DOCRAG_HISTORY_TOKENS"))
 
     # Ingestion
-    chunk_tokens: int = Field(280, ge=32, le=4000, validation_alias=env("DOCRAG_CHUNK_TOKENS"))
+    chunk_tokens: int = Field(160, ge=32, le=4000, validation_alias=env("DOCRAG_CHUNK_TOKENS"))
     chunk_overlap: int = Field(40, ge=0, le=1000, validation_alias=env("DOCRAG_CHUNK_OVERLAP"))
     http_timeout_s: float = Field(20.0, gt=0, validation_alias=env("DOCRAG_HTTP_TIMEOUT_S"))
 
