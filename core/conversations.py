@@ -32,25 +32,21 @@ def get_or_create_conversation(session: Session, key: SessionKey, collection_id:
         )
         .on_conflict_do_nothing(constraint="uq_conversations_session")
     )
-    return session.scalars(
-        sa.select(Conversation).where(
-            Conversation.platform == key.platform,
-            Conversation.workspace == key.workspace,
-            Conversation.channel == key.channel,
-            Conversation.thread == key.thread,
-        )
-    ).one()
+    return session.scalars(sa.select(Conversation).where(*same_session(key))).one()
 
 
 def find_conversation(session: Session, key: SessionKey) -> Conversation | None:
-    return session.scalars(
-        sa.select(Conversation).where(
-            Conversation.platform == key.platform,
-            Conversation.workspace == key.workspace,
-            Conversation.channel == key.channel,
-            Conversation.thread == key.thread,
-        )
-    ).one_or_none()
+    return session.scalars(sa.select(Conversation).where(*same_session(key))).one_or_none()
+
+
+def same_session(key: SessionKey) -> tuple[sa.ColumnElement[bool], ...]:
+    """The conversation of this platform thread (its unique key)."""
+    return (
+        Conversation.platform == key.platform,
+        Conversation.workspace == key.workspace,
+        Conversation.channel == key.channel,
+        Conversation.thread == key.thread,
+    )
 
 
 def history_before(session: Session, conversation_id: int, message_id: int, *, token_budget: int) -> list[Turn]:

@@ -19,7 +19,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.collections import check_embedder, collection_name_for, get_collection
-from core.conversations import Turn, get_or_create_conversation, heuristic_standalone_query, history_before
+from core.conversations import (
+    Turn,
+    find_conversation,
+    get_or_create_conversation,
+    heuristic_standalone_query,
+    history_before,
+)
 from core.embeddings import Embedder
 from core.errors import InvalidQuestion, NotFound, UpstreamUnavailable
 from core.extractive import extractive_answer
@@ -208,18 +214,7 @@ class Engine:
     def is_conversation(self, key: SessionKey) -> bool:
         """Has DocRag taken part in this thread? (Follow-ups are answered only there.)"""
         with self.sessions() as session:
-            return bool(
-                session.scalar(
-                    sa.select(sa.literal(True))
-                    .select_from(Conversation)
-                    .where(
-                        Conversation.platform == key.platform,
-                        Conversation.workspace == key.workspace,
-                        Conversation.channel == key.channel,
-                        Conversation.thread == key.thread,
-                    )
-                )
-            )
+            return find_conversation(session, key) is not None
 
     # -- steps --------------------------------------------------------------------------------
     def _collection_for(self, session: Session, key: SessionKey, explicit: str | None) -> Collection:
