@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch for the `local` extra (sentence-transformers); never a multi-GB GPU build.
 TORCH := torch==2.13.0
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench clean chromium
 
 $(BIN)/docrag: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,11 @@ run: install
 	$(BIN)/docrag ingest docs/
 	$(BIN)/docrag chat
 
-test: install
+# The browser tests drive Debian's Chromium headless.
+chromium:
+	command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+test: install chromium
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 

@@ -95,7 +95,8 @@ def build_plan(slack: FakeSlack, questions: int, rate: float, extra: float, seed
         else:  # the same message as a `message` event too, a moment apart (a race by design)
             envelope = json.loads(original.body)
             twin = dict(envelope["event"], type="message", channel_type="channel")
-            twin_body = event_body(twin, team_id=slack.team_id, event_id=f"EvTwin{i:08d}", bot_user_id=slack.bot_user_id)
+            twin_body = event_body(twin, team_id=slack.team_id, event_id=f"EvTwin{i:08d}",
+                                   bot_user_id=slack.bot_user_id)
             plan.deliveries.append(Delivery(original.at + rng.uniform(0.0, 0.05), twin_body, i))
     plan.deliveries.sort(key=lambda d: d.at)
     return plan
@@ -116,14 +117,29 @@ def prepare_database(data_dir: Path) -> Container:
     return container
 
 
-def start_web(data_dir: Path, slack: FakeSlack, port: int, web_workers: int) -> subprocess.Popen:
-    """`docrag serve` on the embedded default (job workers inside the web processes)."""
+def process_env(data_dir: Path, slack: FakeSlack, database_url: str | None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("DOCRAG_", "SLACK_", "OPENAI_", "DATABASE_URL"))}
     env.update(
         DOCRAG_DATA_DIR=str(data_dir), DOCRAG_LLM="extractive", SLACK_BOT_TOKEN=slack.token,
-        SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.api_url, DOCRAG_RATE_USER_PER_MIN="0",
-        DOCRAG_RATE_CHANNEL_PER_MIN="0", DOCRAG_RATE_WORKSPACE_PER_HOUR="0", DOCRAG_LOG_LEVEL="WARNING",
+        SLACK_SIGNING_SECRET=SECRET, SLACK_API_URL=slack.api_url, DOCRAG_LOG_LEVEL="WARNING",
+        # Limits stay on (their cost is part of every acknowledgement) but high enough never to refuse.
+        DOCRAG_RATE_USER_PER_MIN="100000", DOCRAG_RATE_CHANNEL_PER_MIN="100000",
+        DOCRAG_RATE_WORKSPACE_PER_HOUR="10000000",
     )
+    if database_url:  # production layout: the web process only acknowledges; a worker process answers
+        env["DATABASE_URL"] = database_url
+    return env
+
+
+def start_worker(data_dir: Path, env: dict[str, str], nice: int) -> subprocess.Popen:
+    """`python -m bots.worker --nice N`: a lower CPU priority than the web process when N > 0."""
+    log = open(data_dir / "worker.log", "wb")
+    return subprocess.Popen([sys.executable, "-m", "bots.worker", "--nice", str(nice)], cwd=REPO, env=env,
+                            stdout=log, stderr=subprocess.STDOUT)
+
+
+def start_web(data_dir: Path, env: dict[str, str], port: int, web_workers: int) -> subprocess.Popen:
+    """`docrag serve` (gunicorn with bots/gunicorn_conf.py); waits until it answers /healthz."""
     code = f"from bots.cli_slack import serve; serve(['--port', '{port}', '--workers', '{web_workers}'])"
     log = open(data_dir / "web.log", "wb")
     process = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
@@ -171,6 +187,30 @@ class Sender:
             self.local.conn = None
             delivery.status = -1
         delivery.latency_ms = (time.monotonic() - began) * 1000
+
+
+def cpu_seconds(roots: list[subprocess.Popen], data_dir: Path) -> dict[str, float]:
+    """CPU time used so far by the DocRag processes (with children) and by PostgreSQL's processes."""
+    try:
+        import psutil
+    except ImportError:  # optional: only for the CPU figures
+        return {}
+    used = {"docrag": 0.0, "postgres": 0.0, "bench_and_fake_slack": 0.0}
+    me = psutil.Process()
+    times = me.cpu_times()
+    used["bench_and_fake_slack"] = times.user + times.system
+    postmasters = [p for p in psutil.process_iter(["name", "cmdline"])
+                   if p.info["name"] == "postgres" and str(data_dir) in " ".join(p.info["cmdline"] or [])]
+    groups = {"docrag": [psutil.Process(r.pid) for r in roots], "postgres": postmasters}
+    for group, parents in groups.items():
+        for parent in parents:
+            try:
+                for one in [parent, *parent.children(recursive=True)]:
+                    times = one.cpu_times()
+                    used[group] += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+    return used
 
 
 def send_all(plan: Plan, port: int, threads: int = 32) -> float:
@@ -225,6 +265,13 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0, help="deliveries of new questions per second")
     parser.add_argument("--extra", type=float, default=0.10, help="share of extra deliveries (retries + twins)")
     parser.add_argument("--web-workers", type=int, default=2)
+    parser.add_argument("--layout", choices=["embedded", "worker", "worker-after"], default="embedded",
+                        help="embedded: job workers inside the web processes (the embedded default); "
+                        "worker: DATABASE_URL set and a separate `python -m bots.worker` process; "
+                        "worker-after: the same, but the worker starts only once every event is sent "
+                        "(the acknowledgements alone on the cores; the queued questions are then answered)")
+    parser.add_argument("--worker-nice", type=int, default=0,
+                        help="run the worker process at this nice level (layout worker), so acks win the CPU")
     parser.add_argument("--answer-timeout", type=float, default=180.0)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -232,25 +279,42 @@ def main() -> None:
 
     data_dir = Path(tempfile.mkdtemp(prefix="docrag-bench-slack-"))
     container = prepare_database(data_dir)
+    load_before = os.getloadavg()[0]
     with FakeSlack() as slack:
         port = free_port()
-        web = start_web(data_dir, slack, port, args.web_workers)
+        separate = args.layout != "embedded"
+        env = process_env(data_dir, slack, container.database.url if separate else None)
+        worker = start_worker(data_dir, env, args.worker_nice) if args.layout == "worker" else None
+        web = start_web(data_dir, env, port, args.web_workers)
         try:
             plan = build_plan(slack, questions, args.rate, args.extra)
+            processes = [p for p in (web, worker) if p is not None]
+            cpu_before, wall_before = cpu_seconds(processes, data_dir), time.monotonic()
             elapsed = send_all(plan, port)
+            if args.layout == "worker-after":
+                worker = start_worker(data_dir, env, args.worker_nice)
+                processes.append(worker)
             waited_from = time.monotonic()
             wait_for_answers(slack, plan, args.answer_timeout)
             drained_s = time.monotonic() - waited_from
+            cpu_after, wall = cpu_seconds(processes, data_dir), time.monotonic() - wall_before
+            used = {k: cpu_after[k] - cpu_before[k] for k in cpu_after}
+            cpu = {f"cpu_ms_per_question_{k}": v / questions * 1000 for k, v in used.items()}
+            if used:
+                cpu["cores_busy_all_of_the_above"] = sum(used.values()) / wall
             time.sleep(2.0)  # anything late (a double post) would show up now
             placeholders, answers = count_replies(slack, plan)
         finally:
-            web.terminate()
-            web.wait(timeout=60)
+            for process in (web, worker):
+                if process is not None:
+                    process.terminate()
+                    process.wait(timeout=60)
     container.database.dispose()
-    report(args, plan, elapsed, drained_s, placeholders, answers)
+    report(args, plan, elapsed, drained_s, (load_before, os.getloadavg()[0]), placeholders, answers, cpu)
 
 
-def report(args, plan: Plan, elapsed: float, drained_s: float, placeholders: dict[int, int], answers: dict[int, int]) -> None:
+def report(args, plan: Plan, elapsed: float, drained_s: float, load: tuple[float, float], placeholders: dict[int, int],
+           answers: dict[int, int], cpu_ms: dict[str, float]) -> None:
     latencies = [d.latency_ms for d in plan.deliveries if d.status == 200]
     failures = sum(1 for d in plan.deliveries if d.status != 200)
     retries = sum(1 for d in plan.deliveries if d.retry_num)
@@ -273,12 +337,19 @@ def report(args, plan: Plan, elapsed: float, drained_s: float, placeholders: dic
         "answered_twice_or_more": sum(1 for q in plan.question_ts if answers[q] > 1),
         "extra_placeholders": sum(1 for q in plan.question_ts if placeholders[q] > 1),
         "drain_after_last_send_s": drained_s,
+        "load_avg_1min_before_after": f"{load[0]:.2f} / {load[1]:.2f}",
+        **cpu_ms,  # acknowledging + answering, over the whole run
     }
     if args.json:
         print(json.dumps(figures))
         return
+    workers = {
+        "embedded": "job workers inside the web processes",
+        "worker": f"a separate worker process (nice {args.worker_nice})",
+        "worker-after": "a separate worker process started after the last event",
+    }[args.layout]
     print(f"Slack ack benchmark: {figures['machine']}; {args.web_workers} gunicorn workers (gthread, 8 threads), "
-          f"embedded job workers, extractive answers, target {args.rate:g} new questions/s")
+          f"{workers}, extractive answers, {args.rate:g} new questions/s")
     print(table(["measure", "value"], [[k, v] for k, v in figures.items() if k != "machine"]))
     ok = once == len(plan.question_ts) and failures == 0
     print("\nPASS: every question answered exactly once" if ok else "\nFAIL: see the table")

@@ -1,14 +1,15 @@
 """The `docrag` command for operators and for trying DocRag in a terminal."""
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import uuid
-from typing import Any, Callable
 
 import click
 
+from bots.cli_api import apikey_group
+from bots.cli_common import friendly_errors, settings_of
+from bots.cli_slack import serve, slack_group, worker, workspace_group
 from bots.logs import configure_logging
 from bots.wiring import Container, build_container, open_database
 from core import schema
@@ -18,21 +19,8 @@ from core.errors import DocRagError, UpstreamUnavailable
 from core.types import Answer, SessionKey
 
 
-def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Show DocRag's own errors as one clean line and exit 1, never as a traceback."""
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except DocRagError as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapper
-
-
 def settings_from(ctx: click.Context) -> Settings:
-    return ctx.obj["settings"]
+    return settings_of(ctx)
 
 
 def container_from(ctx: click.Context) -> Container:
@@ -232,6 +220,9 @@ def chat(ctx: click.Context, collection: str | None) -> None:
         except DocRagError as exc:  # a bad question or an outage should not end the chat
             click.echo(f"\n{exc}", err=True)
 
+
+for command in (serve, worker, slack_group, workspace_group, apikey_group):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()

@@ -11,6 +11,7 @@ from core.embeddings import Embedder, build_embedder
 from core.engine import Engine, EngineOptions
 from core.ingest.pipeline import ChunkingOptions, Ingestor
 from core.llm import ChatSettings, Generator, OpenAIChat
+from core.metrics import MeteredEngine
 from core.ratelimit import RateLimiter, RateLimitPolicy
 from core.retrieval import Retriever
 
@@ -76,7 +77,7 @@ class Container:
     @cached_property
     def engine(self) -> Engine:
         s = self.settings
-        return Engine(
+        return MeteredEngine(
             sessions=self.database.sessions,
             embedder=self.embedder,
             retriever=Retriever(sessions=self.database.sessions, embedder=self.embedder),

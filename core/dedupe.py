@@ -19,24 +19,29 @@ from core.models import ProcessedEvent
 RETENTION = timedelta(days=7)
 
 
-def claim(sessions: sessionmaker[Session], platform: str, key: str, *more_keys: str) -> bool:
+def claim(
+    sessions: sessionmaker[Session], platform: str, key: str, *more_keys: str, wait_for_flush: bool = True
+) -> bool:
     """Record every key; True only when none had been recorded before (the caller goes ahead).
 
-    Several keys are claimed in one transaction so that one delivery known by two names (an event
-    id and a channel + ts) is refused when either name was seen already.
+    Several keys are claimed in one statement so that one delivery known by two names (an event
+    id and a channel + ts) is refused when either name was seen already. Concurrent claimers of
+    a key serialise on its primary key: exactly one of them inserts it.
+
+    ``wait_for_flush=False`` skips waiting for the disk: for a caller whose next step is a durable
+    write anyway (it flushes the log up to and including this claim), it saves one flush.
     """
-    keys = (key, *more_keys)
+    keys = list(dict.fromkeys((key, *more_keys)))
     with sessions.begin() as session:
-        inserted = 0
-        for one in keys:
-            statement = (
-                insert(ProcessedEvent)
-                .values(platform=platform, key=one)
-                .on_conflict_do_nothing(index_elements=[ProcessedEvent.platform, ProcessedEvent.key])
-                .returning(ProcessedEvent.key)
-            )
-            inserted += session.execute(statement).first() is not None
-    return inserted == len(keys)
+        if not wait_for_flush:
+            session.execute(sa.text("SET LOCAL synchronous_commit TO OFF"))
+        inserted = session.scalars(
+            insert(ProcessedEvent)
+            .values([{"platform": platform, "key": one} for one in keys])
+            .on_conflict_do_nothing(index_elements=[ProcessedEvent.platform, ProcessedEvent.key])
+            .returning(ProcessedEvent.key)
+        ).all()
+    return len(inserted) == len(keys)
 
 
 def release(sessions: sessionmaker[Session], platform: str, *keys: str) -> None:

@@ -3,6 +3,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from core.config import load_settings
+import core.models_api  # noqa: F401  (registers the API tables on Base.metadata)
 from core.models import Base
 
 config = context.config

@@ -1,0 +1,158 @@
+"""From a Slack delivery to an accepted question with its answer job queued.
+
+Inside the request (before Slack gets its HTTP 200) only two quick things happen: deciding
+whether the message is for DocRag, and queueing a durable *backstop* job that holds the
+delivery. Right after the acknowledgement, off the request thread, the same process takes the
+delivery in hand: claim it in the database (retries and double deliveries stop here, in every
+process), accept the question (validation, rate limits, storage), show a placeholder and queue
+the answer job. If the process died before doing so, the backstop job does it ~30 s later; if
+the process did it, the backstop finds the claim taken and does nothing.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any, Callable
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from adapters.slack.events import PLATFORM, SlackCommand, SlackQuestion, parse_command
+from adapters.slack.messages import post, post_placeholder, respond, tell_user
+from adapters.slack.queue import defer_answer, defer_intake, drop_intake
+from adapters.slack.render import USAGE, render_notice, render_question
+from adapters.slack.services import SlackServices
+from core.channels import mentions_only
+from core.dedupe import claim, release
+from core.errors import DocRagError, InvalidQuestion, NotFound
+
+log = logging.getLogger(__name__)
+
+CANNOT_POST = (
+    "I can't post in this conversation. Invite me first (`/invite @DocRag`), "
+    "or ask me in a direct message."
+)
+THANKS = {1: "Thanks! Your 👍 was recorded.", -1: "Thanks! Your 👎 was recorded; it helps improve the answers."}
+EVENT, COMMAND = "event", "command"
+
+
+class Intake:
+    def __init__(self, services: SlackServices) -> None:
+        self.services = services
+        self.engine = services.engine
+
+    # -- in the request: decide, hold durably, hand over --------------------------------------------
+    def receive(self, question: SlackQuestion | None, client: WebClient) -> str:
+        """Handle one message event before it is acknowledged; returns what happened (logs, tests)."""
+        if question is None or not self._is_for_us(question):
+            return "ignored"
+        payload = dataclasses.asdict(question)
+        backstop = defer_intake(self.services.jobs, kind=EVENT, payload=payload, lock=question.message_key)
+        if backstop is None:
+            return "duplicate"  # a delivery of this message is already held
+        self.services.after_ack.submit(self.take_in_hand, question, client, backstop)
+        return "queued"
+
+    def ask_command(self, ack: Callable[..., Any], body: dict[str, Any], client: WebClient) -> None:
+        command = parse_command(body)
+        if not command.text.strip():
+            ack(text=USAGE)  # a command's ack text is shown to the asker only
+            return
+        try:
+            self.engine.clean_question(command.text)
+        except InvalidQuestion as exc:
+            ack(text=str(exc))
+            return
+        backstop = defer_intake(self.services.jobs, kind=COMMAND, payload=dataclasses.asdict(command),
+                                lock=command.dedupe_key)
+        ack()
+        self.services.after_ack.submit(self.take_in_hand, command, client, backstop)
+
+    def _is_for_us(self, question: SlackQuestion) -> bool:
+        if question.is_dm or question.mentioned or not question.in_thread:
+            return True
+        # An unmentioned reply in a thread: a follow-up only where DocRag takes part, unless the
+        # channel asked for mentions only.
+        with self.services.sessions() as session:
+            if mentions_only(session, PLATFORM, question.team_id, question.channel):
+                return False
+        return self.engine.is_conversation(question.key)
+
+    # -- after the ack (or from the backstop job) ---------------------------------------------------
+    def take_in_hand(self, delivery: SlackQuestion | SlackCommand, client: WebClient, backstop: int | None) -> str:
+        """Right after the ack: handle the delivery, then drop its backstop job (it was not needed).
+        If this raises, the backstop stays queued and handles the delivery later."""
+        if isinstance(delivery, SlackQuestion):
+            outcome = self.take_question(delivery, client)
+        else:
+            outcome = self.take_command(delivery, client)
+        if backstop is not None:
+            drop_intake(self.services.jobs, backstop)
+        return outcome
+
+    def take_question(self, question: SlackQuestion, client: WebClient) -> str:
+        keys = question.dedupe_keys()
+        if not claim(self.services.sessions, PLATFORM, *keys):
+            return "duplicate"
+        try:
+            question_id = self.engine.accept(question.key, question.text)
+        except DocRagError as exc:  # invalid, rate limited, no collection: the user is told why
+            tell_user(client, channel=question.channel, user=question.user, thread_ts=question.thread_ts,
+                      reply=render_notice(str(exc), emoji=":information_source:"), is_dm=question.is_dm)
+            return "refused"
+        except Exception:
+            release(self.services.sessions, PLATFORM, *keys)  # leave it to the backstop job
+            raise
+        self._start_answer(client, question, question_id)
+        return "accepted"
+
+    def take_command(self, command: SlackCommand, client: WebClient) -> str:
+        if not claim(self.services.sessions, PLATFORM, command.dedupe_key):
+            return "duplicate"
+        # Slash commands cannot run in threads: post the question as the bot and answer under it.
+        try:
+            ts = post(client, command.channel, render_question(command.user, command.text))
+        except SlackApiError as exc:
+            log.info("slack.cannot_post channel=%s error=%s", command.channel, exc.response.get("error"))
+            respond(command.response_url, CANNOT_POST)
+            return "refused"
+        question = SlackQuestion(team_id=command.team_id, enterprise_id=command.enterprise_id,
+                                 channel=command.channel, user=command.user, text=command.text,
+                                 ts=ts, thread_ts=ts, is_dm=command.is_dm)
+        try:
+            question_id = self.engine.accept(question.key, question.text)
+        except DocRagError as exc:
+            client.chat_delete(channel=command.channel, ts=ts)  # keep the channel free of unanswered posts
+            respond(command.response_url, str(exc))
+            return "refused"
+        self._start_answer(client, question, question_id)
+        return "accepted"
+
+    def _start_answer(self, client: WebClient, question: SlackQuestion, question_id: int) -> None:
+        log.info("slack.question_accepted question_id=%s session=%s", question_id, question.key)
+        placeholder_ts = post_placeholder(client, question.channel, question.thread_ts)
+        defer_answer(
+            self.services.jobs,
+            question_id=question_id,
+            team_id=question.team_id,
+            enterprise_id=question.enterprise_id,
+            channel=question.channel,
+            thread_ts=question.thread_ts,
+            placeholder_ts=placeholder_ts,
+        )
+
+    # -- 👍 / 👎 ----------------------------------------------------------------------------------
+    def feedback(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], score: int) -> None:
+        try:
+            self.engine.record_feedback(int(action.get("value", "")), platform=PLATFORM,
+                                        user_id=body["user"]["id"], score=score)
+            text = THANKS[score]
+        except (NotFound, ValueError):
+            text = "That answer no longer exists, so the feedback could not be recorded."
+        ack()
+        self.services.after_ack.submit(respond, str(body.get("response_url", "")), text)
+
+
+def from_payload(kind: str, payload: dict[str, Any]) -> SlackQuestion | SlackCommand:
+    """A delivery held by a backstop job, as it was in the request."""
+    return SlackQuestion(**payload) if kind == EVENT else SlackCommand(**payload)

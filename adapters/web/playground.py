@@ -1,0 +1,209 @@
+"""The playground: a server-rendered chat page at ``/`` for trying DocRag in a browser.
+
+Safe by construction: no JavaScript at all, answers rendered by ``render`` (Markdown without raw
+HTML), a strict Content-Security-Policy, CSRF tokens on every POST (double-submit cookie plus an
+Origin check), and no API key anywhere near the page. Questions go through ``Engine.ask`` with
+platform "web", so the same rate limits apply as on every other door.
+"""
+from __future__ import annotations
+
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, make_response, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from adapters.web import store
+from adapters.web.render import answer_html, safe_href
+from core.engine import Engine
+from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
+from core.errors import NotFound as Missing
+from core.types import SessionKey
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "web"
+WORKSPACE = CHANNEL = "playground"  # every visitor shares the page's channel and workspace limits
+VISITOR_COOKIE, THREAD_COOKIE, CSRF_COOKIE = "docrag_visitor", "docrag_thread", "docrag_csrf"
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+MAX_FORM_BYTES = 64 * 1024  # a question and a token; anything bigger is not from this page
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    # same-origin, not no-referrer: with no-referrer browsers send "Origin: null" on form posts.
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """Who is on the page (cookie ids) and which conversation they are in."""
+
+    id: str
+    thread: str
+    csrf: str
+
+    @property
+    def key(self) -> SessionKey:
+        return SessionKey(platform=PLATFORM, workspace=WORKSPACE, channel=CHANNEL, thread=self.thread, user=self.id)
+
+
+def playground_blueprint(engine: Engine, *, collection: str | None = None) -> Blueprint:
+    """``collection``: what the page answers from (default: the engine's default collection)."""
+    blueprint = Blueprint(
+        "playground", __name__, template_folder="templates", static_folder="static",
+        static_url_path="/playground/static",
+    )
+    blueprint.before_request(_limit_body)
+    blueprint.after_request(_secure)
+    blueprint.register_error_handler(HTTPException, _http_error_page)
+    blueprint.register_error_handler(Exception, _unexpected_error_page)
+
+    @blueprint.get("/")
+    def page() -> Response:
+        return _page(engine, current_visitor())
+
+    @blueprint.post("/ask")
+    def ask() -> Response:
+        visitor = current_visitor()
+        refusal = _csrf_refusal(visitor)
+        if refusal is not None:
+            return refusal
+        question = request.form.get("question", "")
+        try:
+            engine.ask(visitor.key, question, collection=collection)
+        except DocRagError as exc:
+            return _page(engine, visitor, error=_apology(exc), question=question, status=_status(exc))
+        return _remember(redirect("/#latest", code=303), visitor)
+
+    @blueprint.post("/new")
+    def new_conversation() -> Response:
+        visitor = current_visitor()
+        refusal = _csrf_refusal(visitor)
+        if refusal is not None:
+            return refusal
+        fresh = Visitor(id=visitor.id, thread=_new_thread(visitor.id), csrf=visitor.csrf)
+        return _remember(redirect("/", code=303), fresh)
+
+    return blueprint
+
+
+# -- visitors, cookies, CSRF ----------------------------------------------------------------------------
+def current_visitor() -> Visitor:
+    """The visitor from their cookies; new random ids for anything missing or malformed."""
+    visitor_id = _cookie(VISITOR_COOKIE) or secrets.token_urlsafe(16)
+    thread = request.cookies.get(THREAD_COOKIE, "")
+    if not thread.startswith(visitor_id + ".") or not _TOKEN.fullmatch(thread.rpartition(".")[2]):
+        thread = _new_thread(visitor_id)  # a thread is bound to its visitor: no borrowing another's
+    return Visitor(id=visitor_id, thread=thread, csrf=_cookie(CSRF_COOKIE) or secrets.token_urlsafe(24))
+
+
+def _cookie(name: str) -> str | None:
+    value = request.cookies.get(name, "")
+    return value if _TOKEN.fullmatch(value) else None
+
+
+def _new_thread(visitor_id: str) -> str:
+    return f"{visitor_id}.{secrets.token_urlsafe(16)}"
+
+
+def _remember(response: Response, visitor: Visitor) -> Response:
+    options: dict[str, Any] = {"httponly": True, "samesite": "Strict", "secure": request.is_secure, "path": "/"}
+    year = 365 * 24 * 3600
+    response.set_cookie(VISITOR_COOKIE, visitor.id, max_age=year, **options)
+    response.set_cookie(CSRF_COOKIE, visitor.csrf, max_age=year, **options)
+    response.set_cookie(THREAD_COOKIE, visitor.thread, max_age=30 * 24 * 3600, **options)
+    return response
+
+
+def _csrf_refusal(visitor: Visitor) -> Response | None:
+    """403 unless the form's token equals the cookie's, and the request comes from this site."""
+    sent = request.form.get("csrf_token", "")
+    same_token = _cookie(CSRF_COOKIE) is not None and hmac.compare_digest(sent.encode(), visitor.csrf.encode())
+    origin = request.headers.get("Origin")
+    same_origin = origin is None or _origin(origin) == _origin(request.host_url)
+    if same_token and same_origin:
+        return None
+    response = make_response(render_template(
+        "playground_error.html", message="This form expired or came from another site. Reload the page and try again."
+    ), 403)
+    return _remember(response, visitor)
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _limit_body() -> None:
+    request.max_content_length = MAX_FORM_BYTES
+
+
+def _http_error_page(exc: HTTPException) -> Response:
+    return make_response(render_template("playground_error.html", message=exc.description), exc.code or 500)
+
+
+def _unexpected_error_page(exc: Exception) -> Response:
+    reference = new_reference()
+    log.exception("playground.unhandled_error reference=%s", reference)
+    message = f"Something went wrong on our side (reference {reference}). Please try again."
+    return make_response(render_template("playground_error.html", message=message), 500)
+
+
+def _secure(response: Response) -> Response:
+    for name, value in SECURITY_HEADERS.items():
+        response.headers[name] = value
+    return response
+
+
+# -- the page ----------------------------------------------------------------------------------------
+def _page(
+    engine: Engine, visitor: Visitor, *, error: str | None = None, question: str = "", status: int = 200
+) -> Response:
+    found = store.transcript(engine.sessions, visitor.key)
+    html = render_template(
+        "playground.html",
+        turns=[_view(turn) for turn in (found.turns if found else [])],
+        collection=found.collection if found else None,
+        csrf_token=visitor.csrf,
+        error=error,
+        question=question,
+        max_chars=engine.options.max_question_chars,
+    )
+    return _remember(make_response(html, status), visitor)
+
+
+def _view(turn: dict[str, Any]) -> dict[str, Any]:
+    """A stored turn ready for the template: answers as safe HTML, sources with safe links."""
+    anchor = f"m{int(turn['id'])}"
+    citations = [
+        {**c, "anchor": f"{anchor}-{int(c['n'])}", "href": safe_href(str(c.get("source", "")))}
+        for c in turn["citations"]
+    ]
+    html = answer_html(turn["text"], anchor_prefix=anchor, citations=[int(c["n"]) for c in citations])
+    return {**turn, "html": html, "sources": citations}
+
+
+def _apology(exc: DocRagError) -> str:
+    if isinstance(exc, Missing):
+        return "There are no documents to answer from yet. Ingest some first: docrag ingest docs/"
+    return str(exc)
+
+
+def _status(exc: DocRagError) -> int:
+    if isinstance(exc, RateLimited):
+        return 429
+    if isinstance(exc, UpstreamUnavailable):
+        return 503
+    return 404 if isinstance(exc, Missing) else 400

@@ -1,0 +1,118 @@
+"""The reads and deletes the web door needs that the engine does not offer: transcripts, document lists."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.conversations import find_conversation
+from core.models import Collection, Conversation, Document, DocumentChunk, Message
+from core.search_stats import refresh_term_stats
+from core.types import SessionKey
+
+
+@dataclass(frozen=True)
+class Transcript:
+    collection: str
+    turns: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class DocumentRow:
+    id: int
+    source: str
+    link: str
+    title: str
+    chunks: int
+    updated_at: datetime | None
+
+
+def collection_id(session: Session, name: str) -> int | None:
+    return session.scalar(sa.select(Collection.id).where(Collection.name == name))
+
+
+def conversation_collection(sessions: sessionmaker[Session], key: SessionKey) -> str | None:
+    """The collection an existing conversation answers from, or None when there is no such conversation."""
+    with sessions() as session:
+        return session.scalar(
+            sa.select(Collection.name)
+            .join(Conversation, Conversation.collection_id == Collection.id)
+            .where(
+                Conversation.platform == key.platform,
+                Conversation.workspace == key.workspace,
+                Conversation.channel == key.channel,
+                Conversation.thread == key.thread,
+            )
+        )
+
+
+def transcript(sessions: sessionmaker[Session], key: SessionKey) -> Transcript | None:
+    with sessions() as session:
+        conversation = find_conversation(session, key)
+        if conversation is None:
+            return None
+        name = session.scalar(sa.select(Collection.name).where(Collection.id == conversation.collection_id))
+        messages = session.scalars(
+            sa.select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id)
+        ).all()
+        return Transcript(collection=name or "", turns=[_turn(m) for m in messages])
+
+
+def _turn(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "role": message.role,
+        "text": message.text,
+        "citations": list(message.citations or []),
+        "grounded": message.grounded,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def list_documents(
+    sessions: sessionmaker[Session], collection: str, *, limit: int, offset: int
+) -> tuple[int, list[DocumentRow]] | None:
+    with sessions() as session:
+        coll_id = collection_id(session, collection)
+        if coll_id is None:
+            return None
+        total = session.scalar(
+            sa.select(sa.func.count()).select_from(Document).where(Document.collection_id == coll_id)
+        )
+        chunks = (
+            sa.select(sa.func.count())
+            .select_from(DocumentChunk)
+            .where(DocumentChunk.document_id == Document.id)
+            .scalar_subquery()
+        )
+        rows = session.execute(
+            sa.select(Document, chunks)
+            .where(Document.collection_id == coll_id)
+            .order_by(Document.id)
+            .limit(limit)
+            .offset(offset)
+        ).all()
+        return int(total or 0), [
+            DocumentRow(d.id, d.source_uri, d.link, d.title, int(n), d.updated_at) for d, n in rows
+        ]
+
+
+def delete_document(
+    sessions: sessionmaker[Session], collection: str, *, document_id: int | None = None, source: str | None = None
+) -> DocumentRow | None:
+    """Delete one document and its chunks; refresh the collection's term statistics."""
+    with sessions.begin() as session:
+        coll_id = collection_id(session, collection)
+        if coll_id is None:
+            return None
+        match = Document.id == document_id if document_id is not None else Document.source_uri == source
+        document = session.scalar(sa.select(Document).where(Document.collection_id == coll_id, match))
+        if document is None:
+            return None
+        row = DocumentRow(document.id, document.source_uri, document.link, document.title, 0, document.updated_at)
+        session.execute(sa.delete(Document).where(Document.id == document.id))
+    refresh_term_stats(sessions, coll_id)
+    return row

@@ -1,0 +1,153 @@
+"""The web process: a Flask application factory.
+
+    gunicorn -c bots/gunicorn_conf.py 'bots.web:create_app()'      (or: docrag serve)
+
+Each feature is a blueprint factory in ``BLUEPRINTS``; a factory returns None when its feature
+is not configured. On the embedded default the process also runs background job workers.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Callable
+
+import procrastinate
+from flask import Blueprint, Flask, jsonify
+
+from adapters.slack.app import build_bolt_app, slack_configured
+from adapters.slack.blueprint import slack_blueprint
+from adapters.slack.services import SlackServices
+from adapters.web.api import ApiServices, api_blueprint
+from adapters.web.errors import install_json_errors
+from adapters.web.metrics import metrics_blueprint
+from adapters.web.playground import playground_blueprint
+from bots.wiring import Container, build_container
+from bots.worker import build_slack_services, build_worker_app, open_job_queue
+from core.config import Settings, load_settings
+from core.apikeys import ApiKeys
+from core.ingest_jobs import IngestJobs
+from core.jobs import BackgroundWorker
+from core.metrics import QueueDepth
+
+log = logging.getLogger(__name__)
+
+EXTENSION = "docrag"
+# Job workers inside a web process share its interpreter (and GIL) with the requests Slack
+# times: a few at a time keep acknowledgements quick; `docrag worker` processes scale further.
+EMBEDDED_CONCURRENCY = 2
+
+
+@dataclass
+class WebRuntime:
+    """What one web process holds on to, and releases on shutdown."""
+
+    container: Container
+    jobs: procrastinate.App
+    slack: SlackServices | None = None
+    worker: BackgroundWorker | None = None
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        if self.slack is not None:
+            self.slack.after_ack.shutdown()
+        if self.worker is not None:
+            self.worker.stop()
+        for closer in self.closers:
+            closer()
+        self.jobs.close()
+
+
+def health_blueprint(runtime: WebRuntime) -> Blueprint:
+    blueprint = Blueprint("health", __name__)
+
+    @blueprint.get("/healthz")
+    def healthz():  # liveness only: the process answers requests
+        return jsonify(status="ok")
+
+    return blueprint
+
+
+def slack_blueprint_for(runtime: WebRuntime) -> Blueprint | None:
+    settings = runtime.container.settings
+    if runtime.slack is None:
+        return None
+    if not slack_configured(settings):  # e.g. a Socket Mode setup: `docrag slack socket` serves Slack
+        log.warning("web.slack_not_mounted reason=SLACK_SIGNING_SECRET is not set")
+        return None
+    return slack_blueprint(build_bolt_app(settings, runtime.slack, runtime.container.database.engine))
+
+
+def api_blueprint_for(runtime: WebRuntime) -> Blueprint:
+    container = runtime.container
+    sessions = container.database.sessions
+    return api_blueprint(
+        ApiServices(
+            engine=container.engine,
+            database=container.database,
+            keys=ApiKeys(sessions),
+            ingest=IngestJobs(sessions, runtime.jobs),
+            jobs=runtime.jobs,
+        )
+    )
+
+
+def playground_blueprint_for(runtime: WebRuntime) -> Blueprint:
+    return playground_blueprint(runtime.container.engine)
+
+
+def metrics_blueprint_for(runtime: WebRuntime) -> Blueprint:
+    # Set by bots/gunicorn_conf.py when gunicorn runs several worker processes.
+    multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    return metrics_blueprint(QueueDepth(runtime.container.database.engine), multiprocess_dir=multiprocess_dir)
+
+
+# Add a feature to the web process by adding its blueprint factory here.
+BLUEPRINTS: list[Callable[[WebRuntime], Blueprint | None]] = [
+    health_blueprint,
+    slack_blueprint_for,
+    api_blueprint_for,
+    playground_blueprint_for,
+    metrics_blueprint_for,
+]
+
+
+def create_app(
+    settings: Settings | None = None, *, container: Container | None = None, start_worker: bool | None = None
+) -> Flask:
+    """The Flask app. ``start_worker`` defaults to the embedded default (DOCRAG_EMBEDDED_WORKERS
+    and no DATABASE_URL): run job workers in this process."""
+    container = container or build_container(settings or load_settings())
+    jobs = open_job_queue(container)
+    runtime = WebRuntime(container=container, jobs=jobs, slack=build_slack_services(container, jobs))
+    app = Flask("docrag")
+    app.extensions[EXTENSION] = runtime
+    for factory in BLUEPRINTS:
+        blueprint = factory(runtime)
+        if blueprint is not None:
+            app.register_blueprint(blueprint)
+    install_json_errors(app)
+    runtime.worker = start_worker_if_embedded(container, runtime.slack, start_worker)
+    log.info("web.started slack=%s embedded_worker=%s", runtime.slack is not None, runtime.worker is not None)
+    return app
+
+
+def runtime_of(app: Flask) -> WebRuntime:
+    return app.extensions[EXTENSION]
+
+
+def shutdown(app: Flask) -> None:
+    """Finish in-flight Slack calls, stop the embedded worker, close the job queue."""
+    runtime_of(app).close()
+
+
+def start_worker_if_embedded(
+    container: Container, slack: SlackServices | None, start_worker: bool | None = None
+) -> BackgroundWorker | None:
+    """Job workers in this process: when asked, or on the embedded default (DOCRAG_EMBEDDED_WORKERS
+    and no DATABASE_URL), where a separate worker process would be one more thing to run."""
+    settings = container.settings
+    wanted = start_worker if start_worker is not None else settings.embedded_workers and settings.uses_embedded_database
+    if not wanted:
+        return None
+    return BackgroundWorker(build_worker_app(container, slack), concurrency=EMBEDDED_CONCURRENCY).start()

@@ -1,0 +1,145 @@
+"""Web door harness: the API, playground and metrics blueprints on a Flask app, real PostgreSQL.
+
+The blueprints are mounted on a bare Flask app (no application-wide error handlers), so these tests
+show that the API's JSON errors do not depend on the app around it; one test also mounts them in
+``bots.web.create_app``.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import procrastinate
+import pytest
+import sqlalchemy as sa
+from flask import Flask
+from flask.testing import FlaskClient
+
+from adapters.web.api import ApiLimits, ApiServices, api_blueprint
+from adapters.web.metrics import metrics_blueprint
+from adapters.web.playground import playground_blueprint
+from bots.wiring import Container
+from core.apikeys import ApiKeys, NewKey
+from core.ingest_jobs import IngestJobs, IngestRunner
+from core.jobs import build_job_app
+from core.metrics import QueueDepth, metered
+
+# Tables this door adds; tests/conftest.py's APP_TABLES does not list them (yet).
+WEB_TABLES = ("api_keys", "ingest_jobs")
+COLLECTION = "docs"
+DOCS = {
+    "keys.md": "# API keys\n\n## Rotating your API key\n\n"
+    "To rotate your API key, open Settings, choose API keys and click Rotate. "
+    "The old API key keeps working for 24 hours after the rotation.\n",
+    "ingest.md": "# Ingesting documents\n\n## Ingesting a folder\n\n"
+    "Run docrag ingest with the path of a folder to ingest every document in it. "
+    "Unchanged documents are skipped, so running the ingest again is cheap.\n",
+    "limits.md": "# Rate limits\n\n## Question limits\n\n"
+    "Each user may ask ten questions per minute. Each channel may ask thirty questions per minute.\n",
+}
+
+
+def write_docs(folder: Path, docs: dict[str, str]) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in docs.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@dataclass
+class Web:
+    app: Flask
+    client: FlaskClient
+    container: Container
+    keys: ApiKeys
+    jobs: procrastinate.App
+    runner: IngestRunner
+    key: NewKey  # scoped to COLLECTION
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key or self.key.key}"}
+
+    def post(self, path: str, body: Any, *, key: str | None = None, **kwargs: Any):
+        return self.client.post(path, json=body, headers=self.auth(key), **kwargs)
+
+    def get(self, path: str, *, key: str | None = None, **kwargs: Any):
+        return self.client.get(path, headers=self.auth(key), **kwargs)
+
+    def ask(self, question: str, **fields: Any):
+        return self.post("/api/v1/ask", {"question": question, **fields})
+
+    def run_queued_ingest_jobs(self) -> None:
+        """Run every queued ingestion job here and now, as a worker would."""
+        with self.container.database.engine.connect() as conn:
+            queued = sa.text("SELECT id FROM ingest_jobs WHERE status = 'queued' ORDER BY id")
+            ids = conn.execute(queued).scalars().all()
+        for job_id in ids:
+            self.runner.run(job_id)
+
+    def wait_for_job(self, job_id: int, timeout: float = 20) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            job = self.get(f"/api/v1/jobs/{job_id}").get_json()["job"]
+            if job["status"] in ("succeeded", "failed"):
+                return job
+            time.sleep(0.05)
+        raise AssertionError(f"job {job_id} did not finish within {timeout}s")
+
+
+def build_app(container: Container, jobs: procrastinate.App, *, limits: ApiLimits | None = None) -> Flask:
+    """The web door's blueprints as bots/web.py would mount them."""
+    engine = metered(container.engine)
+    sessions = container.database.sessions
+    services = ApiServices(
+        engine=engine, database=container.database, keys=ApiKeys(sessions), ingest=IngestJobs(sessions, jobs),
+        jobs=jobs, limits=limits or ApiLimits(),
+    )
+    app = Flask("docrag-web-test")
+    app.register_blueprint(api_blueprint(services))
+    app.register_blueprint(playground_blueprint(engine))
+    app.register_blueprint(metrics_blueprint(QueueDepth(container.database.engine)))
+    return app
+
+
+@pytest.fixture
+def web_tables(database) -> None:
+    with database.engine.begin() as conn:
+        conn.execute(sa.text(f"TRUNCATE {', '.join(WEB_TABLES)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def jobs(database, web_tables) -> Iterator[procrastinate.App]:
+    app = build_job_app(database.conninfo)
+    app.open()
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def docs_folder(tmp_path: Path) -> Path:
+    return write_docs(tmp_path / "docs", DOCS)
+
+
+@pytest.fixture
+def make_web(make_container, jobs, docs_folder) -> Callable[..., Web]:
+    def make(*, ingest: bool = True, limits: ApiLimits | None = None, allow_private_urls: bool = True,
+             **overrides: Any) -> Web:
+        overrides.setdefault("default_collection", COLLECTION)  # what the playground answers from
+        container = make_container(**overrides)
+        if ingest:
+            container.ingestor.ingest([str(docs_folder)], collection=COLLECTION, base_url="https://docs.example.com/")
+        keys = ApiKeys(container.database.sessions)
+        app = build_app(container, jobs, limits=limits)
+        runner = IngestRunner(container.database.sessions, container.ingestor, allow_private_urls=allow_private_urls)
+        return Web(app=app, client=app.test_client(), container=container, keys=keys, jobs=jobs, runner=runner,
+                   key=keys.create([COLLECTION], name="tests"))
+
+    return make
+
+
+@pytest.fixture
+def web(make_web) -> Web:
+    return make_web()
