@@ -1,5 +1,6 @@
 # Two commands on a fresh machine:
-#   make run    install everything, prepare the embedded database, ingest docs/, start a chat
+#   make run    install everything, prepare the embedded database, ingest docs/, and serve the
+#               playground at http://127.0.0.1:8000/ (`make chat` asks in the terminal instead)
 #   make test   install everything and run the whole test suite (what CI runs)
 PYTHON ?= python3
 VENV ?= .venv
@@ -7,7 +8,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch for the `local` extra (sentence-transformers); never a multi-GB GPU build.
 TORCH := torch==2.13.0
 
-.PHONY: install run test bench clean chromium
+.PHONY: install prepare run chat test bench clean chromium
 
 $(BIN)/docrag: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +17,14 @@ $(BIN)/docrag: pyproject.toml
 
 install: $(BIN)/docrag
 
-run: install
+prepare: install
 	$(BIN)/docrag db upgrade
 	$(BIN)/docrag ingest docs/
+
+run: prepare
+	$(BIN)/docrag serve
+
+chat: prepare
 	$(BIN)/docrag chat
 
 # The browser tests drive Debian's Chromium headless.

@@ -26,10 +26,19 @@ DEFAULT_PORT = 8000
 @click.pass_context
 @friendly_errors
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
-    """Run the web process (gunicorn): Slack at /slack/events, health at /healthz."""
+    """Run the web process (gunicorn): playground at /, REST API at /api/v1, Slack at /slack/events."""
     settings = settings_of(ctx)
     open_database(settings).dispose()  # one clear error (schema, pgvector) before any worker forks
+    address = _bind_address(host, port)
+    click.echo(f"DocRag is serving on http://{address}/ (playground), /api/v1, /slack/events, /metrics. Ctrl-C stops it.")
     run_gunicorn(host=host, port=port, workers=workers)
+
+
+def _bind_address(host: str | None, port: int | None) -> str:
+    from bots import gunicorn_conf
+
+    default_host, _, default_port = str(gunicorn_conf.bind).rpartition(":")
+    return f"{host or default_host}:{port or default_port}"
 
 
 @click.command()
@@ -104,8 +113,7 @@ def run_gunicorn(*, host: str | None = None, port: int | None = None, workers: i
                 if name in self.cfg.settings and value is not None:
                     self.cfg.set(name, value)
             if host or port:
-                default_host, _, default_port = str(gunicorn_conf.bind).rpartition(":")
-                self.cfg.set("bind", f"{host or default_host}:{port or default_port}")
+                self.cfg.set("bind", _bind_address(host, port))
             if workers:
                 self.cfg.set("workers", workers)
 
