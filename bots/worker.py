@@ -23,6 +23,7 @@ from bots.logs import configure_logging
 from bots.wiring import Container, build_container
 from core.config import Settings, load_settings
 from core.dedupe import prune
+from core.ratelimit import RateLimiter
 from core.ingest_jobs import IngestRunner, register_ingest_task
 from core.jobs import build_job_app, run_worker
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_CONCURRENCY = 4
 PRUNE_TASK = "docrag.prune_processed_events"
+PRUNE_RATE_LIMITS_TASK = "docrag.prune_rate_limits"
 REMOVE_JOBS_TASK = "docrag.remove_finished_jobs"
 KEEP_FINISHED_JOBS_H = 72  # failed jobs are kept: they are worth a look
 
@@ -66,13 +68,19 @@ def build_worker_app(container: Container, slack: SlackServices | None) -> procr
 
 
 def _register_housekeeping(app: procrastinate.App, container: Container) -> None:
-    """Keep the de-duplication and job tables from growing without end."""
+    """Keep the de-duplication, rate-limit and job tables from growing without end."""
 
     @app.periodic(cron="17 * * * *", periodic_id="hourly")
     @app.task(name=PRUNE_TASK, queueing_lock=PRUNE_TASK)
     def prune_processed_events(timestamp: int) -> None:
         removed = prune(container.database.sessions)
         log.info("jobs.pruned_processed_events count=%s", removed)
+
+    @app.periodic(cron="27 * * * *", periodic_id="hourly")
+    @app.task(name=PRUNE_RATE_LIMITS_TASK, queueing_lock=PRUNE_RATE_LIMITS_TASK)
+    def prune_rate_limits(timestamp: int) -> None:
+        removed = RateLimiter(container.database.sessions).cleanup()
+        log.info("jobs.pruned_rate_limit_windows count=%s", removed)
 
     @app.periodic(cron="47 * * * *", periodic_id="hourly")
     @app.task(name=REMOVE_JOBS_TASK, queueing_lock=REMOVE_JOBS_TASK, pass_context=True)

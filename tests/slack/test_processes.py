@@ -159,16 +159,24 @@ def test_socket_mode_serves_the_same_listeners_without_signatures(make_container
 def test_worker_registers_every_job_and_prunes_old_claims(make_container, slack, database):
     from datetime import datetime, timedelta, timezone
 
-    from bots.worker import PRUNE_TASK, REMOVE_JOBS_TASK, build_slack_services, build_worker_app, open_job_queue
+    from bots.worker import (
+        PRUNE_RATE_LIMITS_TASK,
+        PRUNE_TASK,
+        REMOVE_JOBS_TASK,
+        build_slack_services,
+        build_worker_app,
+        open_job_queue,
+    )
     from core.dedupe import claim
-    from core.models import ProcessedEvent
+    from core.models import ProcessedEvent, RateLimit
+    from core.ratelimit import Limit, RateLimiter
 
     container = make_container(slack_bot_token=slack.token, slack_api_url=slack.api_url)
     jobs = open_job_queue(container)
     try:
         app = build_worker_app(container, build_slack_services(container, jobs))
         assert {"slack.answer", "slack.intake", "slack.recover_pending", "docrag.ingest", PRUNE_TASK,
-                REMOVE_JOBS_TASK} <= set(app.tasks)
+                PRUNE_RATE_LIMITS_TASK, REMOVE_JOBS_TASK} <= set(app.tasks)
         assert claim(database.sessions, "slack", "old") and claim(database.sessions, "slack", "new")
         with database.sessions.begin() as session:
             session.execute(sa.update(ProcessedEvent).where(ProcessedEvent.key == "old")
@@ -176,5 +184,12 @@ def test_worker_registers_every_job_and_prunes_old_claims(make_container, slack,
         app.tasks[PRUNE_TASK](timestamp=0)
         with database.sessions() as session:
             assert session.scalars(sa.select(ProcessedEvent.key)).all() == ["new"]
+
+        RateLimiter(database.sessions).admit(
+            [Limit("you", "user:old", 5, 60)], now=datetime.now(timezone.utc) - timedelta(hours=2)
+        )
+        app.tasks[PRUNE_RATE_LIMITS_TASK](timestamp=0)
+        with database.sessions() as session:
+            assert session.scalar(sa.select(sa.func.count()).select_from(RateLimit)) == 0
     finally:
         jobs.close()
