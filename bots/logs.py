@@ -7,6 +7,8 @@ import re
 import sys
 import time
 
+from core.logcontext import current_question_id
+
 # Anything shaped like a credential is masked, whatever logged it (library debug output included).
 _SECRET = re.compile(r"(xox[abposr]-[\w-]+|xapp-[\w-]+|sk-[\w-]{8,}|Bearer\s+[\w.~+/=-]+|Bot\s+[\w.-]{20,})")
 
@@ -23,6 +25,9 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": redact(record.getMessage()),
         }
+        question_id = current_question_id()
+        if question_id is not None:
+            entry["question_id"] = question_id
         for key in ("request_id", "platform"):
             if hasattr(record, key):
                 entry[key] = getattr(record, key)

@@ -22,6 +22,7 @@ from adapters.web.api import ApiServices, api_blueprint
 from adapters.web.errors import install_json_errors
 from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
+from bots.logs import configure_logging
 from bots.wiring import Container, build_container
 from bots.worker import build_slack_services, build_worker_app, open_job_queue
 from core.config import Settings, load_settings
@@ -117,7 +118,10 @@ def create_app(
 ) -> Flask:
     """The Flask app. ``start_worker`` defaults to the embedded default (DOCRAG_EMBEDDED_WORKERS
     and no DATABASE_URL): run job workers in this process."""
-    container = container or build_container(settings or load_settings())
+    if container is None:  # a real process (gunicorn), not a test handing in its own container
+        settings = settings or load_settings()
+        configure_logging(settings.log_level, json_lines=settings.log_json)
+        container = build_container(settings)
     jobs = open_job_queue(container)
     runtime = WebRuntime(container=container, jobs=jobs, slack=build_slack_services(container, jobs))
     app = Flask("docrag")

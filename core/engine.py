@@ -30,6 +30,7 @@ from core.embeddings import Embedder
 from core.errors import InvalidQuestion, NotFound, UpstreamUnavailable
 from core.extractive import extractive_answer
 from core.llm import Generator, build_answer_messages, build_rewrite_messages, strip_invalid_citations
+from core.logcontext import question_context
 from core.models import Collection, Conversation, Feedback, Message
 from core.ratelimit import RateLimiter, RateLimitPolicy
 from core.retrieval import Retriever, SearchResult
@@ -101,11 +102,16 @@ class Engine:
             message = Message(conversation_id=conversation.id, role="user", user_id=key.user, text=text)
             session.add(message)
             session.flush()
-            log.info("question.accepted session=%s message_id=%s", key, message.id)
+            with question_context(message.id):
+                log.info("question.accepted session=%s message_id=%s", key, message.id)
             return message.id
 
     def answer(self, question_id: int) -> Answer:
         """Answer a stored question once; a second call returns the stored answer."""
+        with question_context(question_id):
+            return self._answer(question_id)
+
+    def _answer(self, question_id: int) -> Answer:
         started = time.perf_counter()
         with self.sessions() as session:
             existing = self._stored_answer(session, question_id)
