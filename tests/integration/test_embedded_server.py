@@ -1,0 +1,45 @@
+"""The embedded PostgreSQL is shared safely by several DocRag processes on one data folder."""
+import subprocess
+import sys
+import textwrap
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import sqlalchemy as sa
+    from pathlib import Path
+    from core.db import start_embedded_postgres
+
+    url = start_embedded_postgres(Path(sys.argv[1]))
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        conn.execute(sa.text("SELECT 1"))
+    print("ready", flush=True)
+    sys.stdin.readline()  # stay up until told to check again
+    with engine.connect() as conn:
+        print("alive" if conn.execute(sa.text("SELECT 1")).scalar() == 1 else "dead", flush=True)
+    """
+)
+
+
+def start(data_dir):
+    return subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, str(data_dir)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+
+
+def test_processes_share_one_server_and_it_outlives_the_first_to_exit(tmp_path):
+    first, second = start(tmp_path), start(tmp_path)
+    try:
+        assert first.stdout.readline().strip() == "ready"
+        assert second.stdout.readline().strip() == "ready"
+
+        first.communicate("\n", timeout=60)  # the first process exits...
+        out, _ = second.communicate("\n", timeout=60)  # ...and the second still has its database
+        assert out.strip() == "alive"
+        assert (tmp_path / "pgdata" / "PG_VERSION").exists()
+    finally:
+        for process in (first, second):
+            if process.poll() is None:
+                process.kill()
