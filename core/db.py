@@ -21,6 +21,7 @@ from core.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 EMBEDDED_DATABASE = "docrag"
+CREATE_DATABASE_LOCK = 7263_0001  # any constant: the advisory lock key for creating the database
 
 
 @dataclass
@@ -50,14 +51,17 @@ def start_embedded_postgres(data_dir: Path, *, cleanup_mode: str | None = "stop"
     admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     try:
         with admin.connect() as conn:
-            exists = conn.execute(
-                sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": EMBEDDED_DATABASE}
-            ).scalar()
-            if not exists:
-                try:
+            # Processes starting together must not race to create the database (two concurrent
+            # CREATE DATABASE from template1 fail): take turns on a server-wide advisory lock.
+            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": CREATE_DATABASE_LOCK})
+            try:
+                exists = conn.execute(
+                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": EMBEDDED_DATABASE}
+                ).scalar()
+                if not exists:
                     conn.execute(sa.text(f'CREATE DATABASE "{EMBEDDED_DATABASE}"'))
-                except sa.exc.ProgrammingError:  # another process created it first
-                    pass
+            finally:
+                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": CREATE_DATABASE_LOCK})
     finally:
         admin.dispose()
     return make_url(admin_url).set(drivername="postgresql+psycopg2", database=EMBEDDED_DATABASE).render_as_string(

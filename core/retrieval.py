@@ -26,8 +26,10 @@ RRF_K = 60
 CANDIDATES_PER_LEG = 100
 BM25_K1 = 1.2
 BM25_B = 0.75
-# A term in more than this share of chunks ranks candidates but does not select them.
-COMMON_TERM_SHARE = 0.3
+# Scoring a candidate means unpacking its terms (~30 µs), so candidates are bounded: the rarest
+# query terms select them until their chunk counts add up to this budget; chunks holding every
+# query term are always candidates. Common terms still add to the score of every candidate.
+CANDIDATE_BUDGET = 5000
 
 
 @dataclass(frozen=True)
@@ -102,8 +104,8 @@ class Retriever:
         """BM25 over PostgreSQL full text: candidates from the GIN index, scored with IDF.
 
         ``websearch_to_tsquery`` ANDs every term, and questions rarely have all their words in
-        one chunk, so candidates match ANY selective query term; terms found in most chunks
-        still add to the score but do not pull in half the collection as candidates.
+        one chunk, so candidates match any of the rarer query terms (see CANDIDATE_BUDGET) or
+        all of them; common terms add to the score but do not pull in half the collection.
         """
         terms = session.scalar(
             sa.text("SELECT tsvector_to_array(to_tsvector(CAST(:cfg AS regconfig), :query))"),
@@ -123,8 +125,7 @@ class Retriever:
         )
         total = max(chunk_count, 1)
         idf = {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
-        selective = [t for t in terms if frequencies.get(t, 0) <= COMMON_TERM_SHARE * total]
-        selective = selective or sorted(terms, key=lambda t: frequencies.get(t, 0))[:2]
+        candidates_query = _candidate_tsquery(terms, frequencies)
         rows = session.execute(
             sa.text(
                 "WITH q AS (SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:idfs AS float8[])) AS q(lexeme, idf)) "
@@ -136,14 +137,13 @@ class Retriever:
                 "  SELECT u.lexeme, cardinality(u.positions) + 2 * cardinality(array_positions(u.weights, 'A')) AS tf "
                 "  FROM unnest(c.tsv) AS u) t "
                 "JOIN q ON q.lexeme = t.lexeme "
-                "WHERE c.collection_id = :c AND c.tsv @@ CAST(array_to_string("
-                "  ARRAY(SELECT quote_literal(x) FROM unnest(CAST(:selective AS text[])) x), ' | ') AS tsquery) "
+                "WHERE c.collection_id = :c AND c.tsv @@ CAST(:candidates AS tsquery) "
                 "GROUP BY c.id ORDER BY score DESC, c.id LIMIT :n"
             ),
             {
                 "terms": list(idf),
                 "idfs": list(idf.values()),
-                "selective": selective,
+                "candidates": candidates_query,
                 "k1": BM25_K1,
                 "b": BM25_B,
                 "avgdl": max(avg_tokens, 1.0),
@@ -219,6 +219,26 @@ class Retriever:
             {"cfg": TS_CONFIG, "query": query, "ids": chunk_ids},
         ).one()
         return row.n, (row.best / row.n if row.n else 0.0)
+
+
+def _candidate_tsquery(terms: Sequence[str], frequencies: dict[str, int]) -> str:
+    """(rarest terms OR-ed, up to the budget) OR (every term AND-ed), as tsquery text."""
+    by_rarity = sorted(terms, key=lambda t: frequencies.get(t, 0))
+    chosen, matched = [], 0
+    for term in by_rarity:
+        if chosen and matched + frequencies.get(term, 0) > CANDIDATE_BUDGET:
+            break
+        chosen.append(term)
+        matched += frequencies.get(term, 0)
+    any_rare = " | ".join(_tsquery_literal(t) for t in chosen)
+    if len(chosen) == len(terms):
+        return any_rare
+    return f"{any_rare} | ({' & '.join(_tsquery_literal(t) for t in terms)})"
+
+
+def _tsquery_literal(lexeme: str) -> str:
+    """A lexeme quoted for tsquery input, taken as is (no second normalisation)."""
+    return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
 
 
 def reciprocal_rank_fusion(ranked_lists: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:

@@ -25,15 +25,22 @@ SCRIPT = textwrap.dedent(
 def start(data_dir):
     return subprocess.Popen(
         [sys.executable, "-c", SCRIPT, str(data_dir)],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )
 
 
+def assert_ready(process):
+    line = process.stdout.readline().strip()
+    if line != "ready":
+        process.kill()
+        raise AssertionError(f"process did not start: {process.stderr.read()[-2000:]}")
+
+
 def test_processes_share_one_server_and_it_outlives_the_first_to_exit(tmp_path):
-    first, second = start(tmp_path), start(tmp_path)
+    first, second = start(tmp_path), start(tmp_path)  # started together: they race for the first start
     try:
-        assert first.stdout.readline().strip() == "ready"
-        assert second.stdout.readline().strip() == "ready"
+        assert_ready(first)
+        assert_ready(second)
 
         first.communicate("\n", timeout=60)  # the first process exits...
         out, _ = second.communicate("\n", timeout=60)  # ...and the second still has its database
