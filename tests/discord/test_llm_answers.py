@@ -85,7 +85,7 @@ def test_a_long_answer_is_split_under_2000_characters_with_code_blocks_intact(wo
     world.llm.chat_responder = lambda body: long_answer
     question = fake.send_message(channel, f"{fake.bot_mention} how do I ingest a sitemap?")
 
-    last = wait_answer(fake, question)
+    wait_answer(fake, question)
     messages = fake.sent_messages(question)
 
     assert len(long_answer) > 4000 and len(messages) >= 3

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from bots.cli import main
 from core.errors import EmbedderMismatch
 from core.models import Document, DocumentChunk
-from tests.unit.test_loaders import make_pdf
+from tests.builders import make_pdf
 
 def write_corpus(root: Path) -> Path:
     (root / "guide").mkdir(parents=True)

@@ -8,7 +8,8 @@ from flask import Flask
 
 from bots.web import create_app, shutdown
 from tests.fakes.slack_server import FakeSlack
-from tests.slack.harness import BASE_URL, DOCS, SECRET, SlackHarness, write_docs
+from tests.builders import write_docs
+from tests.slack.harness import BASE_URL, DOCS, SECRET, SlackHarness
 
 
 @pytest.fixture

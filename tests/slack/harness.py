@@ -9,7 +9,6 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
@@ -44,13 +43,6 @@ DOCS = {
 }
 QUESTION = "how do I rotate my API key?"
 _ids = itertools.count(1)
-
-
-def write_docs(folder: Path, docs: dict[str, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in docs.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
 
 
 @dataclass

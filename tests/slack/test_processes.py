@@ -134,7 +134,8 @@ def test_socket_mode_serves_the_same_listeners_without_signatures(make_container
     from slack_bolt.request import BoltRequest
 
     from bots.cli_slack import run_socket_mode
-    from tests.slack.harness import DOCS, write_docs
+    from tests.builders import write_docs
+    from tests.slack.harness import DOCS
 
     seen = {}
 

@@ -7,7 +7,8 @@ import pytest
 import sqlalchemy as sa
 
 from core.collections import get_collection, map_workspace
-from tests.slack.harness import BASE_URL, CHANNEL, QUESTION, block_text, write_docs
+from tests.builders import write_docs
+from tests.slack.harness import BASE_URL, CHANNEL, QUESTION, block_text
 
 ACME_DOCS = {
     "acme-keys.md": "# Acme API keys\n\n## Rotating your API key\n\n"

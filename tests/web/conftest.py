@@ -25,6 +25,7 @@ from core.apikeys import ApiKeys, NewKey
 from core.ingest_jobs import IngestJobs, IngestRunner
 from core.jobs import build_job_app
 from core.metrics import QueueDepth, metered
+from tests.builders import write_docs
 
 # Tables this door adds; tests/conftest.py's APP_TABLES does not list them (yet).
 WEB_TABLES = ("api_keys", "ingest_jobs")
@@ -39,13 +40,6 @@ DOCS = {
     "limits.md": "# Rate limits\n\n## Question limits\n\n"
     "Each user may ask ten questions per minute. Each channel may ask thirty questions per minute.\n",
 }
-
-
-def write_docs(folder: Path, docs: dict[str, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in docs.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
 
 
 @dataclass
