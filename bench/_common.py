@@ -1,8 +1,10 @@
 """Shared set-up for benchmarks: a private embedded PostgreSQL, migrated, in a temp folder."""
 from __future__ import annotations
 
-import platform
+import atexit
 import os
+import platform
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -14,7 +16,11 @@ def fresh_database() -> Database:
     """A throwaway embedded server (deleted at exit), or DATABASE_URL when set."""
     url = os.environ.get("DATABASE_URL")
     if not url:
-        url = start_embedded_postgres(Path(tempfile.mkdtemp(prefix="docrag-bench-")), cleanup_mode="delete")
+        folder = Path(tempfile.mkdtemp(prefix="docrag-bench-"))
+        # Registered first so it runs last (atexit is LIFO): after pgserver has stopped the
+        # server and deleted its data folder, remove the folder around it.
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+        url = start_embedded_postgres(folder, cleanup_mode="delete")
     schema.upgrade(url)
     return connect(url)
 
