@@ -3,6 +3,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+# A small corpus the door tests (Slack, web) answer from.
+SAMPLE_DOCS = {
+    "keys.md": "# API keys\n\n## Rotating your API key\n\n"
+    "To rotate your API key, open Settings, choose API keys and click Rotate. "
+    "The old API key keeps working for 24 hours after the rotation.\n",
+    "ingest.md": "# Ingesting documents\n\n## Ingesting a folder\n\n"
+    "Run docrag ingest with the path of a folder to ingest every document in it. "
+    "Unchanged documents are skipped, so running the ingest again is cheap.\n",
+    "limits.md": "# Rate limits\n\n## Question limits\n\n"
+    "Each user may ask ten questions per minute. Each channel may ask thirty questions per minute.\n",
+}
+
 
 def write_docs(folder: Path, docs: dict[str, str]) -> Path:
     """Write ``{file name: text}`` into ``folder`` (created) and return it."""

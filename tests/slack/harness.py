@@ -17,6 +17,7 @@ from flask.testing import FlaskClient
 
 from bots.web import WebRuntime, runtime_of
 from bots.wiring import Container
+from tests.builders import SAMPLE_DOCS
 from tests.fakes.slack_server import FakeSlack
 from tests.fakes.slack_signing import (
     block_action_body,
@@ -31,16 +32,7 @@ DM = "D0DM000001"
 USER = "U0USER0001"
 BASE_URL = "https://docs.example.com/"
 
-DOCS = {
-    "keys.md": "# API keys\n\n## Rotating your API key\n\n"
-    "To rotate your API key, open Settings, choose API keys and click Rotate. "
-    "The old API key keeps working for 24 hours after the rotation.\n",
-    "ingest.md": "# Ingesting documents\n\n## Ingesting a folder\n\n"
-    "Run docrag ingest with the path of a folder to ingest every document in it. "
-    "Unchanged documents are skipped, so running the ingest again is cheap.\n",
-    "limits.md": "# Rate limits\n\n## Question limits\n\n"
-    "Each user may ask ten questions per minute. Each channel may ask thirty questions per minute.\n",
-}
+DOCS = SAMPLE_DOCS
 QUESTION = "how do I rotate my API key?"
 _ids = itertools.count(1)
 

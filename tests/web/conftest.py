@@ -25,21 +25,10 @@ from core.apikeys import ApiKeys, NewKey
 from core.ingest_jobs import IngestJobs, IngestRunner
 from core.jobs import build_job_app
 from core.metrics import QueueDepth, metered
-from tests.builders import write_docs
+from tests.builders import SAMPLE_DOCS, write_docs
 
-# Tables this door adds; tests/conftest.py's APP_TABLES does not list them (yet).
-WEB_TABLES = ("api_keys", "ingest_jobs")
 COLLECTION = "docs"
-DOCS = {
-    "keys.md": "# API keys\n\n## Rotating your API key\n\n"
-    "To rotate your API key, open Settings, choose API keys and click Rotate. "
-    "The old API key keeps working for 24 hours after the rotation.\n",
-    "ingest.md": "# Ingesting documents\n\n## Ingesting a folder\n\n"
-    "Run docrag ingest with the path of a folder to ingest every document in it. "
-    "Unchanged documents are skipped, so running the ingest again is cheap.\n",
-    "limits.md": "# Rate limits\n\n## Question limits\n\n"
-    "Each user may ask ten questions per minute. Each channel may ask thirty questions per minute.\n",
-}
+DOCS = SAMPLE_DOCS
 
 
 @dataclass
@@ -99,13 +88,7 @@ def build_app(container: Container, jobs: procrastinate.App, *, limits: ApiLimit
 
 
 @pytest.fixture
-def web_tables(database) -> None:
-    with database.engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {', '.join(WEB_TABLES)} RESTART IDENTITY CASCADE"))
-
-
-@pytest.fixture
-def jobs(database, web_tables) -> Iterator[procrastinate.App]:
+def jobs(database) -> Iterator[procrastinate.App]:
     app = build_job_app(database.conninfo)
     app.open()
     yield app

@@ -38,7 +38,7 @@ def metrics_blueprint_for(runtime: bots.web.WebRuntime) -> Blueprint:
 
 
 @pytest.fixture
-def app(make_container, docs_folder, web_tables, monkeypatch) -> Iterator[Flask]:
+def app(make_container, docs_folder, monkeypatch) -> Iterator[Flask]:
     proposed = [api_blueprint_for, playground_blueprint_for, metrics_blueprint_for]
     missing = [factory for factory in proposed if not hasattr(bots.web, factory.__name__)]
     monkeypatch.setattr(bots.web, "BLUEPRINTS", [*bots.web.BLUEPRINTS, *missing])

@@ -12,7 +12,7 @@ from tests.web.conftest import COLLECTION
 
 
 @pytest.fixture
-def cli(database_url, web_tables):
+def cli(database, database_url):
     runner = CliRunner()
 
     def run(*args: str):
