@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Text search configuration for every chunk; one place to change it.
@@ -188,15 +188,16 @@ class Feedback(Base):
 
 
 class RateLimit(Base):
-    """One fixed window's counter for one scope (user, channel or workspace)."""
+    """The recent requests of one scope (user, channel or workspace): a sliding-window log."""
 
     __tablename__ = "rate_limits"
-    __table_args__ = (Index("ix_rate_limits_window_end", "window_end"),)
+    __table_args__ = (Index("ix_rate_limits_expires_at", "expires_at"),)
 
     scope: Mapped[str] = mapped_column(String(400), primary_key=True)
-    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
-    window_end: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    count: Mapped[int] = mapped_column(Integer)
+    # Times of the admitted requests still inside the window; at most the limit, so a few hundred.
+    hits: Mapped[list[datetime]] = mapped_column(ARRAY(DateTime(timezone=True)))
+    # When the newest hit leaves the window: after that the row holds nothing and may be deleted.
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class ProcessedEvent(Base):

@@ -1,9 +1,11 @@
 """Rate limits persisted in PostgreSQL, exact under concurrency.
 
-Fixed windows: one counter row per scope and window. Admission is a single
-``INSERT .. ON CONFLICT DO UPDATE .. WHERE count < limit RETURNING`` per scope, all scopes in one
-transaction: the row lock serialises racing requests (threads or processes), and a refusal in
-any scope rolls back the increments already made in the others.
+Sliding windows: "10 a minute" means at most 10 admitted requests in any 60 seconds, never 20
+across a window boundary. Each scope keeps one row with the times of its recent requests.
+Admission is a single ``INSERT .. ON CONFLICT DO UPDATE .. WHERE <fewer than the limit in the
+window> RETURNING`` per scope, all scopes in one transaction: the row lock serialises racing
+requests (threads or processes), and a refusal in any scope rolls back the requests already
+counted in the others.
 """
 from __future__ import annotations
 
@@ -12,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import RateLimited
@@ -52,6 +53,22 @@ class RateLimitPolicy:
         return [limit for limit in limits if limit.max_requests > 0]
 
 
+# Drops the hits that left the window, appends this one, and does so only while the window holds
+# fewer than the limit; RETURNING yields no row for a refusal. Times come from the caller so that
+# tests and every process agree on what "now" is.
+_ADMIT = sa.text("""
+    INSERT INTO rate_limits (scope, hits, expires_at)
+    VALUES (:scope, ARRAY[CAST(:now AS timestamptz)], :expires_at)
+    ON CONFLICT (scope) DO UPDATE
+    SET hits = array_append(
+            ARRAY(SELECT hit FROM unnest(rate_limits.hits) AS hit WHERE hit > :since ORDER BY hit),
+            CAST(:now AS timestamptz)),
+        expires_at = :expires_at
+    WHERE (SELECT count(*) FROM unnest(rate_limits.hits) AS hit WHERE hit > :since) < :max_requests
+    RETURNING 1
+""")
+
+
 class RateLimiter:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -61,18 +78,14 @@ class RateLimiter:
         now = now or datetime.now(timezone.utc)
         with self.sessions() as session:
             for limit in limits:
-                start, end = _window(now, limit.window_s)
-                statement = insert(RateLimit).values(scope=limit.key, window_start=start, window_end=end, count=1)
-                admitted = session.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=[RateLimit.scope, RateLimit.window_start],
-                        set_={"count": RateLimit.count + 1},
-                        where=RateLimit.count < limit.max_requests,
-                    ).returning(RateLimit.count)
-                ).first()
+                window = timedelta(seconds=limit.window_s)
+                admitted = session.execute(_ADMIT, {
+                    "scope": limit.key, "now": now, "since": now - window,
+                    "expires_at": now + window, "max_requests": limit.max_requests,
+                }).first()
                 if admitted is None:
+                    retry_after = _seconds_until_admitted(session, limit, now)
                     session.rollback()
-                    retry_after = max(1, math.ceil((end - now).total_seconds()))
                     raise RateLimited(
                         f"Too many questions from {limit.scope} right now: "
                         f"please ask again in {_human_seconds(retry_after)}.",
@@ -82,16 +95,20 @@ class RateLimiter:
             session.commit()
 
     def cleanup(self, *, now: datetime | None = None) -> int:
-        """Delete windows that ended; called from a periodic job."""
+        """Delete scopes with no hit left in their window; called from a periodic job."""
         now = now or datetime.now(timezone.utc)
         with self.sessions.begin() as session:
-            return session.execute(sa.delete(RateLimit).where(RateLimit.window_end < now)).rowcount or 0
+            return session.execute(sa.delete(RateLimit).where(RateLimit.expires_at < now)).rowcount or 0
 
 
-def _window(now: datetime, window_s: int) -> tuple[datetime, datetime]:
-    epoch = int(now.timestamp())
-    start = datetime.fromtimestamp(epoch - epoch % window_s, timezone.utc)
-    return start, start + timedelta(seconds=window_s)
+def _seconds_until_admitted(session: Session, limit: Limit, now: datetime) -> int:
+    """When enough hits leave the window for one more request (the row is locked by the refusal)."""
+    hits = session.scalar(sa.select(RateLimit.hits).where(RateLimit.scope == limit.key)) or []
+    window = timedelta(seconds=limit.window_s)
+    in_window = sorted(hit for hit in hits if hit > now - window)
+    # The window admits again once only max_requests - 1 of these remain in it.
+    leaving = in_window[max(0, len(in_window) - limit.max_requests)] if in_window else now
+    return max(1, math.ceil((leaving + window - now).total_seconds()))
 
 
 def _human_seconds(seconds: int) -> str:

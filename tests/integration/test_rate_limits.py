@@ -67,18 +67,34 @@ def test_refusal_says_when_to_retry_and_counts_nothing_elsewhere(database):
     limiter.admit([user, workspace], now=now)
 
     with pytest.raises(RateLimited) as refused:
-        limiter.admit([user, workspace], now=now)
+        limiter.admit([user, workspace], now=now + timedelta(seconds=15))
 
     assert refused.value.retry_after_s == 45
     assert "45 seconds" in str(refused.value) and refused.value.scope == "you"
     with database.sessions() as session:
-        counts = dict(session.execute(sa.select(RateLimit.scope, RateLimit.count)).all())
-    assert counts == {"user:x": 1, "workspace:x": 1}  # the refused request was not counted
+        hits = dict(session.execute(sa.select(RateLimit.scope, sa.func.cardinality(RateLimit.hits))).all())
+    assert hits == {"user:x": 1, "workspace:x": 1}  # the refused request was not counted
 
-    limiter.admit([user, workspace], now=now + timedelta(seconds=46))  # the next window admits again
+    limiter.admit([user, workspace], now=now + timedelta(seconds=61))  # the first hit has left the window
 
 
-def test_old_windows_are_cleaned_up(database):
+def test_window_slides_so_a_boundary_never_doubles_the_limit(database):
+    limiter = RateLimiter(database.sessions)
+    user = Limit("you", "user:slide", 3, 60)
+    start = datetime(2026, 1, 1, 12, 0, 50, tzinfo=timezone.utc)
+    for second in (0, 5, 9):  # three questions just before the minute turns
+        limiter.admit([user], now=start + timedelta(seconds=second))
+
+    with pytest.raises(RateLimited) as refused:  # just after it: still three in the last 60 s
+        limiter.admit([user], now=start + timedelta(seconds=11))
+    assert refused.value.retry_after_s == 49  # when the hit at 12:00:50 leaves the window
+
+    limiter.admit([user], now=start + timedelta(seconds=61))
+    with pytest.raises(RateLimited):  # the hits at :55 and :59 are still inside
+        limiter.admit([user], now=start + timedelta(seconds=62))
+
+
+def test_scopes_with_no_recent_hit_are_cleaned_up(database):
     limiter = RateLimiter(database.sessions)
     past = datetime.now(timezone.utc) - timedelta(hours=3)
     limiter.admit([Limit("you", "user:old", 5, 60)], now=past)
