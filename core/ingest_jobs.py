@@ -6,14 +6,11 @@ content hash, and a finished job is not run again.
 """
 from __future__ import annotations
 
-import ipaddress
 import logging
-import socket
 import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
-from urllib.parse import urlsplit
 
 import procrastinate
 import sqlalchemy as sa
@@ -21,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import DocRagError, DocumentError, NotFound, UpstreamUnavailable, new_reference
 from core.ingest.pipeline import Ingestor, IngestReport
+from core.ingest.public_urls import check_public_url
 from core.ingest.sources import SourceItem, discover
 from core.jobs import QUEUE_INGEST
 from core.models_api import IngestJob
@@ -133,9 +131,8 @@ class IngestRunner:
     def _items(self, row: sa.Row[Any]) -> Sequence[SourceItem]:
         if row.kind == "upload":
             return [upload_item(row.source, row.payload or b"", link=row.link)]
-        if not self.allow_private_urls:
-            check_public_url(row.source)
-        return list(discover([row.source], http_timeout_s=self.ingestor.http_timeout_s))
+        guard = None if self.allow_private_urls else check_public_url
+        return list(discover([row.source], http_timeout_s=self.ingestor.http_timeout_s, url_guard=guard))
 
 
 def register_ingest_task(job_app: procrastinate.App, runner: IngestRunner) -> None:
@@ -149,22 +146,6 @@ def register_ingest_task(job_app: procrastinate.App, runner: IngestRunner) -> No
 def upload_item(filename: str, data: bytes, *, link: str | None = None) -> SourceItem:
     uri = UPLOAD_SCHEME + filename
     return SourceItem(uri=uri, name=filename, link=link or uri, fetch=lambda: (data, None), root=UPLOAD_SCHEME)
-
-
-def check_public_url(url: str) -> None:
-    """Refuse URLs whose host resolves to a loopback, private, link-local or reserved address."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except ValueError:
-        raise DocumentError(f"invalid port in {url}") from None
-    except (OSError, UnicodeError) as exc:
-        raise DocumentError(f"cannot resolve {host}: {exc}") from None
-    for *_, sockaddr in infos:
-        if not ipaddress.ip_address(sockaddr[0].split("%", 1)[0]).is_global:
-            raise DocumentError(f"{host} is a private or local address; DocRag only fetches public URLs")
 
 
 def _outcome(report: IngestReport) -> dict[str, Any]:

@@ -21,6 +21,10 @@ parsed raise :class:`DocumentError` from ``discover`` — before anything is yie
 bad arguments, and mid-way for a broken sitemap, since a partial list would make
 ``--prune`` drop documents that still exist. A page that cannot be fetched raises
 ``DocumentError`` from its own ``fetch()``.
+
+``url_guard``: a check run on every request DocRag makes, redirects and sitemap entries included
+(an httpx request hook), raising ``DocumentError`` to refuse one; the REST API uses it to keep API
+key holders away from private and local addresses.
 """
 from __future__ import annotations
 
@@ -65,6 +69,7 @@ def discover(
     base_url: str | None = None,
     http_timeout_s: float = 20,
     max_pages: int = 5000,
+    url_guard: Callable[[str], None] | None = None,
 ) -> Iterator[SourceItem]:
     """Yield the documents named by ``targets`` (paths or http(s) URLs), each once.
 
@@ -102,7 +107,7 @@ def discover(
             items: Iterator[SourceItem] = _discover_path(value, base_url)
         else:
             if web is None:
-                web = _Web(http_timeout_s)
+                web = _Web(http_timeout_s, url_guard)
             items = web.discover(value, max_pages)
         for item in items:
             if item.uri not in seen:
@@ -187,8 +192,9 @@ class _Web:
 
     The client is closed when the last ``fetch`` closure that uses it is garbage-collected."""
 
-    def __init__(self, timeout_s: float) -> None:
+    def __init__(self, timeout_s: float, url_guard: Callable[[str], None] | None = None) -> None:
         self._timeout_s = timeout_s
+        self._url_guard = url_guard
         self._lock = threading.Lock()
         self._client: Any = None
 
@@ -199,9 +205,14 @@ class _Web:
                     follow_redirects=True,
                     timeout=httpx.Timeout(self._timeout_s),
                     headers={"User-Agent": USER_AGENT},
+                    event_hooks={"request": [self._guard]} if self._url_guard else None,
                 )
                 weakref.finalize(self, self._client.close)
             return self._client
+
+    def _guard(self, request: httpx.Request) -> None:
+        assert self._url_guard is not None
+        self._url_guard(str(request.url))  # httpx runs request hooks for every redirect hop too
 
     def get(self, url: str) -> tuple[bytes, str | None, str]:
         """Download ``url``: (body, content type, final URL). HTTP/network errors -> DocumentError."""
