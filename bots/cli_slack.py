@@ -140,7 +140,7 @@ def run_socket_mode(settings: Settings) -> None:
     services = build_slack_services(container, jobs)
     assert services is not None  # a bot token is set
     bolt = build_bolt_app(settings, services, container.database.engine, socket_mode=True)
-    worker = start_worker_if_embedded(container, services)
+    worker = start_worker_if_embedded(container, jobs, services)
     click.echo("Connected to Slack over Socket Mode. Ctrl-C to stop.", err=True)
     try:
         SocketModeHandler(bolt, app_token=settings.slack_app_token.get_secret_value()).start()

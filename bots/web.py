@@ -131,7 +131,7 @@ def create_app(
         if blueprint is not None:
             app.register_blueprint(blueprint)
     install_json_errors(app)
-    runtime.worker = start_worker_if_embedded(container, runtime.slack, start_worker)
+    runtime.worker = start_worker_if_embedded(container, jobs, runtime.slack, start_worker)
     log.info("web.started slack=%s embedded_worker=%s", runtime.slack is not None, runtime.worker is not None)
     return app
 
@@ -146,7 +146,7 @@ def shutdown(app: Flask) -> None:
 
 
 def start_worker_if_embedded(
-    container: Container, slack: SlackServices | None, start_worker: bool | None = None
+    container: Container, jobs: procrastinate.App, slack: SlackServices | None, start_worker: bool | None = None
 ) -> BackgroundWorker | None:
     """Job workers in this process: when asked, or on the embedded default (DOCRAG_EMBEDDED_WORKERS
     and no DATABASE_URL), where a separate worker process would be one more thing to run."""
@@ -154,4 +154,4 @@ def start_worker_if_embedded(
     wanted = start_worker if start_worker is not None else settings.embedded_workers and settings.uses_embedded_database
     if not wanted:
         return None
-    return BackgroundWorker(build_worker_app(container, slack), concurrency=EMBEDDED_CONCURRENCY).start()
+    return BackgroundWorker(build_worker_app(container, jobs, slack), concurrency=EMBEDDED_CONCURRENCY).start()

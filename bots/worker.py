@@ -24,7 +24,7 @@ from bots.wiring import Container, build_container
 from core.config import Settings, load_settings
 from core.dedupe import prune
 from core.ratelimit import RateLimiter
-from core.ingest_jobs import IngestRunner, register_ingest_task
+from core.ingest_jobs import IngestRunner, register_ingest_task, requeue_orphans
 from core.jobs import build_job_app, run_worker
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,7 @@ DEFAULT_CONCURRENCY = 4
 PRUNE_TASK = "docrag.prune_processed_events"
 PRUNE_RATE_LIMITS_TASK = "docrag.prune_rate_limits"
 REMOVE_JOBS_TASK = "docrag.remove_finished_jobs"
+REQUEUE_INGEST_TASK = "docrag.requeue_ingest_jobs"
 KEEP_FINISHED_JOBS_H = 72  # failed jobs are kept: they are worth a look
 
 
@@ -57,18 +58,25 @@ def build_slack_services(container: Container, jobs: procrastinate.App) -> Slack
     )
 
 
-def build_worker_app(container: Container, slack: SlackServices | None) -> procrastinate.App:
-    """A job app with every DocRag task registered, for a worker to run."""
+def build_worker_app(container: Container, jobs: procrastinate.App, slack: SlackServices | None) -> procrastinate.App:
+    """A job app with every DocRag task registered, for a worker to run; ``jobs`` is the opened app
+    the tasks defer follow-up jobs with."""
     app = build_job_app(container.database.conninfo)
     if slack is not None:
         register_slack_tasks(app, slack)
     register_ingest_task(app, IngestRunner(container.database.sessions, container.ingestor))
-    _register_housekeeping(app, container)
+    _register_housekeeping(app, container, jobs)
     return app
 
 
-def _register_housekeeping(app: procrastinate.App, container: Container) -> None:
-    """Keep the de-duplication, rate-limit and job tables from growing without end."""
+def _register_housekeeping(app: procrastinate.App, container: Container, jobs: procrastinate.App) -> None:
+    """Keep the de-duplication, rate-limit and job tables from growing without end, and queue
+    again the ingestion jobs a dying web process saved but never queued."""
+
+    @app.periodic(cron="* * * * *", periodic_id="minutely")
+    @app.task(name=REQUEUE_INGEST_TASK, queueing_lock=REQUEUE_INGEST_TASK)
+    def requeue_ingest_jobs(timestamp: int) -> None:
+        requeue_orphans(container.database.sessions, jobs)
 
     @app.periodic(cron="17 * * * *", periodic_id="hourly")
     @app.task(name=PRUNE_TASK, queueing_lock=PRUNE_TASK)
@@ -95,7 +103,7 @@ def run(settings: Settings, *, concurrency: int = DEFAULT_CONCURRENCY, nice: int
     container = build_container(settings)
     jobs = open_job_queue(container)
     try:
-        worker_app = build_worker_app(container, build_slack_services(container, jobs))
+        worker_app = build_worker_app(container, jobs, build_slack_services(container, jobs))
         log.info("worker.started concurrency=%s", concurrency)
         asyncio.run(run_worker(worker_app, concurrency=concurrency))
     finally:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 import procrastinate
+from procrastinate.exceptions import AlreadyEnqueued
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 INGEST_TASK = "docrag.ingest"
 UPLOAD_SCHEME = "upload:"  # an upload's document identity: upload:<file name> (re-upload replaces it)
 FINISHED = ("succeeded", "failed")
+REQUEUE_AFTER = timedelta(minutes=2)  # a row still "queued" this long after it was saved may have lost its job
 _PROGRESS_EVERY_S = 0.5  # progress writes are throttled: one row update per half second at most
 
 
@@ -76,7 +78,7 @@ class IngestJobs:
             session.flush()
             job_id = row.id
         try:
-            self.jobs.configure_task(INGEST_TASK, queue=QUEUE_INGEST, lock=f"ingest-{job_id}").defer(job_id=job_id)
+            _defer(self.jobs, job_id)
         except Exception as exc:  # the row must not claim a job that will never run
             reference = new_reference()
             log.exception("ingest_job.defer_failed job_id=%s reference=%s", job_id, reference)
@@ -84,6 +86,36 @@ class IngestJobs:
             _finish(self.sessions, job_id, status="failed", error=error)
             raise UpstreamUnavailable("The job queue", str(exc), reference=reference) from None
         return self.get(job_id)
+
+
+def requeue_orphans(sessions: sessionmaker[Session], jobs: procrastinate.App, *, now: datetime | None = None) -> int:
+    """Queue the jobs whose row was saved but whose queue entry never was; returns how many.
+
+    A web process that dies between saving the row and deferring the job leaves a job that would
+    say "queued" for ever. A periodic task calls this; a job that is merely waiting in a busy
+    queue is left alone (its queueing lock refuses a second entry).
+    """
+    cutoff = (now or datetime.now(timezone.utc)) - REQUEUE_AFTER
+    with sessions() as session:
+        ids = session.scalars(
+            sa.select(IngestJob.id).where(IngestJob.status == "queued", IngestJob.created_at < cutoff).limit(500)
+        ).all()
+    requeued = 0
+    for job_id in ids:
+        try:
+            _defer(jobs, job_id)
+        except AlreadyEnqueued:
+            continue
+        requeued += 1
+    if requeued:
+        log.warning("ingest_job.requeued count=%s", requeued)
+    return requeued
+
+
+def _defer(jobs: procrastinate.App, job_id: int) -> None:
+    # lock: one run at a time per job; queueing_lock: at most one waiting entry per job.
+    name = f"ingest-{job_id}"
+    jobs.configure_task(INGEST_TASK, queue=QUEUE_INGEST, lock=name, queueing_lock=name).defer(job_id=job_id)
 
 
 class IngestRunner:

@@ -164,6 +164,7 @@ def test_worker_registers_every_job_and_prunes_old_claims(make_container, slack,
         PRUNE_RATE_LIMITS_TASK,
         PRUNE_TASK,
         REMOVE_JOBS_TASK,
+        REQUEUE_INGEST_TASK,
         build_slack_services,
         build_worker_app,
         open_job_queue,
@@ -175,9 +176,9 @@ def test_worker_registers_every_job_and_prunes_old_claims(make_container, slack,
     container = make_container(slack_bot_token=slack.token, slack_api_url=slack.api_url)
     jobs = open_job_queue(container)
     try:
-        app = build_worker_app(container, build_slack_services(container, jobs))
+        app = build_worker_app(container, jobs, build_slack_services(container, jobs))
         assert {"slack.answer", "slack.intake", "slack.recover_pending", "docrag.ingest", PRUNE_TASK,
-                PRUNE_RATE_LIMITS_TASK, REMOVE_JOBS_TASK} <= set(app.tasks)
+                PRUNE_RATE_LIMITS_TASK, REMOVE_JOBS_TASK, REQUEUE_INGEST_TASK} <= set(app.tasks)
         assert claim(database.sessions, "slack", "old") and claim(database.sessions, "slack", "new")
         with database.sessions.begin() as session:
             session.execute(sa.update(ProcessedEvent).where(ProcessedEvent.key == "old")

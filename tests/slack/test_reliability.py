@@ -188,7 +188,7 @@ def test_a_question_whose_job_was_lost_is_answered_by_the_recovery_job(make_harn
     assert harness.runtime.slack is not None
     assert recover_pending(harness.runtime.slack) == 1
     assert recover_pending(harness.runtime.slack) == 0  # recovered once
-    harness.runtime.worker = start_worker_if_embedded(harness.container, harness.runtime.slack, True)
+    harness.runtime.worker = start_worker_if_embedded(harness.container, harness.runtime.jobs, harness.runtime.slack, True)
     harness.settle()
     assert len(harness.answers(DM, event["ts"])) == 1
 

@@ -7,8 +7,10 @@ import threading
 from typing import Iterator
 
 import pytest
+import sqlalchemy as sa
 
-from core.ingest_jobs import register_ingest_task
+from core.ingest_jobs import register_ingest_task, requeue_orphans
+from core.models_api import IngestJob
 from core.jobs import BackgroundWorker, build_job_app
 from tests.web.conftest import COLLECTION
 
@@ -137,6 +139,31 @@ def test_private_addresses_are_refused_unless_allowed(make_web, site):
     job = web.get(f"/api/v1/jobs/{job_id}").get_json()["job"]
     assert job["status"] == "failed"
     assert "private or local address" in job["error"]
+
+
+def test_a_job_whose_queue_entry_was_lost_is_queued_again_and_runs(web, worker):
+    sessions = web.container.database.sessions
+    with sessions.begin() as session:  # the web process saved the row, then died before deferring
+        row = IngestJob(collection=COLLECTION, kind="upload", source="lost.txt", payload=b"The lost job ran.")
+        session.add(row)
+        session.flush()
+        job_id = row.id
+    assert requeue_orphans(sessions, web.jobs) == 0  # too recent: its job may still be on its way
+    with sessions.begin() as session:
+        session.execute(sa.update(IngestJob).where(IngestJob.id == job_id)
+                        .values(created_at=sa.func.now() - sa.text("interval '5 minutes'")))
+
+    assert requeue_orphans(sessions, web.jobs) == 1
+    assert web.wait_for_job(job_id)["status"] == "succeeded"
+    assert requeue_orphans(sessions, web.jobs) == 0  # finished: nothing more to do
+
+
+def test_a_waiting_job_is_not_queued_twice(web):
+    job_id = upload(web, "waiting.txt", b"Waiting in the queue.").get_json()["job"]["id"]
+    with web.container.database.sessions.begin() as session:  # no worker yet: it waits in the queue
+        session.execute(sa.update(IngestJob).where(IngestJob.id == job_id)
+                        .values(created_at=sa.func.now() - sa.text("interval '5 minutes'")))
+    assert requeue_orphans(web.container.database.sessions, web.jobs) == 0
 
 
 def test_a_job_is_run_once_even_if_its_task_runs_twice(web):
