@@ -6,7 +6,8 @@ from click.testing import CliRunner
 from bots.cli import main
 from bots.wiring import open_database
 from core import schema
-from core.errors import SchemaOutOfDate
+from core.db import check_pgvector
+from core.errors import ConfigurationError, SchemaOutOfDate
 
 
 @pytest.fixture
@@ -69,3 +70,32 @@ def test_cli_refuses_to_ingest_before_upgrade_and_names_the_command(scratch_data
     result = CliRunner().invoke(main, ["db", "upgrade"])
     assert result.exit_code == 0, result.output
     assert "collections" in tables(scratch_database)
+
+
+def test_a_server_without_pgvector_is_named_in_one_line(scratch_database):
+    # A server without pgvector lists no 'vector' among its available extensions. This one has it,
+    # so a view that shadows pg_catalog's (search_path puts it first) plays a server without it.
+    setup = sa.create_engine(scratch_database)
+    with setup.begin() as conn:
+        conn.execute(sa.text("CREATE SCHEMA plain_server"))
+        conn.execute(sa.text("CREATE VIEW plain_server.pg_available_extensions AS "
+                             "SELECT name FROM pg_catalog.pg_available_extensions WHERE name <> 'vector'"))
+    setup.dispose()
+    engine = sa.create_engine(scratch_database, connect_args={"options": "-c search_path=plain_server,pg_catalog"})
+    try:
+        with pytest.raises(ConfigurationError) as refused:
+            check_pgvector(engine)
+    finally:
+        engine.dispose()
+    message = str(refused.value)
+    assert "has no pgvector extension" in message and "unset DATABASE_URL" in message
+    assert "\n" not in message
+
+
+def test_an_unreachable_server_is_named_without_its_password():
+    engine = sa.create_engine("postgresql+psycopg2://docrag:s3cret-pw@127.0.0.1:1/docrag")
+    with pytest.raises(ConfigurationError) as refused:
+        check_pgvector(engine)
+    message = str(refused.value)
+    assert message.startswith("Cannot connect to PostgreSQL at postgresql+psycopg2://docrag:***@127.0.0.1:1/docrag")
+    assert "s3cret-pw" not in message
