@@ -7,6 +7,7 @@ merged into one passage, so the context reads as the document does.
 """
 from __future__ import annotations
 
+import functools
 import math
 import struct
 from concurrent.futures import ThreadPoolExecutor
@@ -138,14 +139,14 @@ class Retriever:
         )
         total = max(chunk_count, 1)
         idf = {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
-        statement = _bm25_statement(
+        parameters = _bm25_parameters(
             idf,
             candidates=_candidate_tsquery(terms, frequencies),
             collection_id=collection_id,
             average_tokens=max(avg_tokens, 1.0),
             limit=self.candidates,
         )
-        rows = session.execute(statement).all()
+        rows = session.execute(_bm25_statement(len(idf)), parameters).all()
         return [row.id for row in rows]
 
     def _load(self, session: Session, chunk_ids: Sequence[int]) -> dict[int, _Candidate]:
@@ -216,39 +217,60 @@ class Retriever:
         return row.n, (row.best / row.n if row.n else 0.0)
 
 
-def _bm25_statement(
-    idf: dict[str, float], *, candidates: str, collection_id: int, average_tokens: float, limit: int
-) -> sa.Select:
-    """Best ``limit`` chunks among the ``candidates`` tsquery's matches, by BM25 over the ``idf`` terms.
+@functools.lru_cache(maxsize=64)
+def _bm25_statement(term_count: int) -> sa.Select:
+    """Best ``:limit`` chunks among the ``:candidates`` tsquery's matches, by BM25 over ``term_count`` terms.
 
-    Term frequencies come from two ``ts_rank`` calls per term (see _term_frequency) computed once
-    per chunk in an inner query (OFFSET 0 keeps the planner from inlining them into the score,
-    which uses each twice). Constants are bound as float8 so the arithmetic is not ``numeric``.
+    Built once per term count (building it costs milliseconds of Python); the terms, weights and
+    collection are bound at execution (see _bm25_parameters). Term frequencies come from two
+    ``ts_rank`` calls per term (see _term_frequency) computed once per chunk in an inner query
+    (OFFSET 0 keeps the planner from inlining them into the score, which uses each twice).
+    Constants are cast to float8 so the arithmetic is not ``numeric``.
     """
     chunks = DocumentChunk.__table__
     thresholds = sa.select(
         sa.cast(sa.bindparam("rank_thresholds", RANK_THRESHOLDS), ARRAY(DOUBLE_PRECISION)).label("th")
     ).subquery("rank_thresholds")
     frequencies = [
-        _term_frequency(chunks.c.tsv, lexeme, thresholds.c.th).label(f"tf{i}") for i, lexeme in enumerate(idf)
+        _term_frequency(chunks.c.tsv, sa.bindparam(f"lexeme_{i}"), thresholds.c.th).label(f"tf{i}")
+        for i in range(term_count)
     ]
     per_chunk = (
         sa.select(chunks.c.id, chunks.c.token_count, *frequencies)
         .select_from(chunks.join(thresholds, sa.true()))
-        .where(chunks.c.collection_id == collection_id, chunks.c.tsv.op("@@")(sa.cast(candidates, TSQUERY)))
+        .where(
+            chunks.c.collection_id == sa.bindparam("collection_id"),
+            chunks.c.tsv.op("@@")(sa.cast(sa.bindparam("candidates"), TSQUERY)),
+        )
         .offset(0)
         .subquery("per_chunk")
     )
     # BM25: idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average length)).
-    length_norm = _float8(BM25_K1 * (1 - BM25_B)) + _float8(BM25_K1 * BM25_B / average_tokens) * per_chunk.c.token_count
+    length_norm = _float8("length_base") + _float8("length_slope") * per_chunk.c.token_count
     score = sum(
         (
-            _float8(weight * (BM25_K1 + 1)) * per_chunk.c[f"tf{i}"] / (per_chunk.c[f"tf{i}"] + length_norm)
-            for i, weight in enumerate(idf.values())
+            _float8(f"weight_{i}") * per_chunk.c[f"tf{i}"] / (per_chunk.c[f"tf{i}"] + length_norm)
+            for i in range(term_count)
         ),
-        start=_float8(0.0),
+        start=sa.cast(0.0, DOUBLE_PRECISION),
     ).label("score")
-    return sa.select(per_chunk.c.id, score).order_by(score.desc(), per_chunk.c.id).limit(limit)
+    return sa.select(per_chunk.c.id, score).order_by(score.desc(), per_chunk.c.id).limit(sa.bindparam("limit"))
+
+
+def _bm25_parameters(
+    idf: dict[str, float], *, candidates: str, collection_id: int, average_tokens: float, limit: int
+) -> dict[str, object]:
+    parameters: dict[str, object] = {
+        "candidates": candidates,
+        "collection_id": collection_id,
+        "length_base": BM25_K1 * (1 - BM25_B),
+        "length_slope": BM25_K1 * BM25_B / average_tokens,
+        "limit": limit,
+    }
+    for i, (lexeme, weight) in enumerate(idf.items()):
+        parameters[f"lexeme_{i}"] = _tsquery_literal(lexeme)
+        parameters[f"weight_{i}"] = weight * (BM25_K1 + 1)
+    return parameters
 
 
 # Term frequencies without unnesting each candidate's tsvector (~30 µs per chunk). For a one-lexeme
@@ -280,8 +302,9 @@ _RANKS = _one_lexeme_ranks()
 RANK_THRESHOLDS = [(low + high) / 2 for low, high in zip([0.0] + _RANKS, _RANKS)]
 
 
-def _term_frequency(tsv: sa.ColumnElement, lexeme: str, thresholds: sa.ColumnElement) -> sa.ColumnElement:
-    query = sa.cast(_tsquery_literal(lexeme), TSQUERY)
+def _term_frequency(tsv: sa.ColumnElement, lexeme: sa.ColumnElement, thresholds: sa.ColumnElement) -> sa.ColumnElement:
+    """How often the lexeme (a bound tsquery literal) occurs in ``tsv``, title and heading occurrences counted thrice."""
+    query = sa.cast(lexeme, TSQUERY)
 
     def positions(weights: list[float]) -> sa.ColumnElement:
         rank = sa.func.ts_rank(sa.cast(weights, ARRAY(REAL)), tsv, query)
@@ -290,8 +313,8 @@ def _term_frequency(tsv: sa.ColumnElement, lexeme: str, thresholds: sa.ColumnEle
     return positions(EVERY_WEIGHT) + 2 * positions(ONLY_A)
 
 
-def _float8(value: float) -> sa.ColumnElement:
-    return sa.cast(sa.literal(value), DOUBLE_PRECISION)
+def _float8(name: str) -> sa.ColumnElement:
+    return sa.cast(sa.bindparam(name), DOUBLE_PRECISION)
 
 
 def _candidate_tsquery(terms: Sequence[str], frequencies: dict[str, int]) -> str:

@@ -91,7 +91,7 @@ def test_term_frequencies_are_read_exactly_up_to_the_most_positions_a_tsvector_k
     """The retriever reads term frequencies back from ts_rank; every count a tsvector can hold must decode exactly."""
     thresholds = sa.cast(sa.literal(RANK_THRESHOLDS), sa.ARRAY(sa.Float(53)))
     vector = sa.bindparam("tsv", type_=sa.Text)
-    expression = _term_frequency(sa.cast(vector, TSVECTOR), "word", thresholds)
+    expression = _term_frequency(sa.cast(vector, TSVECTOR), sa.literal("'word'"), thresholds)
     with database.sessions() as session:
         for count in range(1, MAX_POSITIONS + 1):
             for titled in range(0, count + 1, max(1, count // 3)):
