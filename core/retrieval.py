@@ -7,15 +7,19 @@ merged into one passage, so the context reads as the document does.
 """
 from __future__ import annotations
 
+import functools
 import math
+import struct
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, REAL, TSQUERY
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.embeddings import Embedder
-from core.models import TS_CONFIG, Collection, TermStat
+from core.models import TS_CONFIG, Collection, DocumentChunk, TermStat
 from core.types import Passage
 
 Mode = Literal["hybrid", "vector", "text"]
@@ -26,10 +30,14 @@ RRF_K = 60
 CANDIDATES_PER_LEG = 100
 BM25_K1 = 1.2
 BM25_B = 0.75
-# Scoring a candidate means unpacking its terms (~30 µs), so candidates are bounded: the rarest
-# query terms select them until their chunk counts add up to this budget; chunks holding every
-# query term are always candidates. Common terms still add to the score of every candidate.
+# Every candidate is fetched and scored, so candidates are bounded: the rarest query terms select
+# them until their chunk counts add up to this budget; chunks holding every query term are always
+# candidates. Common terms still add to the score of every candidate.
 CANDIDATE_BUDGET = 5000
+# The text leg runs on its own connection while the vector leg runs on the caller's: the two
+# queries overlap instead of adding up. Bounded so a burst of searches cannot open unbounded
+# connections; a search waiting for a worker is no slower than running its legs one after the other.
+TEXT_LEG_WORKERS = 8
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,7 @@ class Retriever:
         self.sessions = sessions
         self.embedder = embedder
         self.candidates = candidates
+        self._text_legs = ThreadPoolExecutor(max_workers=TEXT_LEG_WORKERS, thread_name_prefix="text-leg")
 
     def search(
         self,
@@ -69,11 +78,12 @@ class Retriever:
             session.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
             ranked_lists: list[list[int]] = []
             similarity = 0.0
+            text_ids = self._text_legs.submit(self._text_leg_alone, query, collection_id) if mode != "vector" else None
             if mode in ("hybrid", "vector"):
                 ids, similarity = self._vector_leg(session, query, collection_id)
                 ranked_lists.append(ids)
-            if mode in ("hybrid", "text"):
-                ranked_lists.append(self._text_leg(session, query, collection_id))
+            if text_ids is not None:
+                ranked_lists.append(text_ids.result())
             fused = reciprocal_rank_fusion(ranked_lists)
             candidates = self._load(session, [chunk_id for chunk_id, _ in fused])
             scores = dict(fused)
@@ -100,6 +110,10 @@ class Retriever:
         best = 1.0 - rows[0].distance if rows else 0.0
         return [row.id for row in rows], best
 
+    def _text_leg_alone(self, query: str, collection_id: int) -> list[int]:
+        with self.sessions() as session:
+            return self._text_leg(session, query, collection_id)
+
     def _text_leg(self, session: Session, query: str, collection_id: int) -> list[int]:
         """BM25 over PostgreSQL full text: candidates from the GIN index, scored with IDF.
 
@@ -125,32 +139,14 @@ class Retriever:
         )
         total = max(chunk_count, 1)
         idf = {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
-        candidates_query = _candidate_tsquery(terms, frequencies)
-        rows = session.execute(
-            sa.text(
-                "WITH q AS (SELECT * FROM unnest(CAST(:terms AS text[]), CAST(:idfs AS float8[])) AS q(lexeme, idf)) "
-                "SELECT c.id, sum(q.idf * t.tf * (:k1 + 1) / "
-                "  (t.tf + :k1 * (1 - :b + :b * c.token_count / :avgdl))) AS score "
-                "FROM document_chunks c "
-                "CROSS JOIN LATERAL ("
-                # Title and heading words (weight A) count three times: they say what a chunk is about.
-                "  SELECT u.lexeme, cardinality(u.positions) + 2 * cardinality(array_positions(u.weights, 'A')) AS tf "
-                "  FROM unnest(c.tsv) AS u) t "
-                "JOIN q ON q.lexeme = t.lexeme "
-                "WHERE c.collection_id = :c AND c.tsv @@ CAST(:candidates AS tsquery) "
-                "GROUP BY c.id ORDER BY score DESC, c.id LIMIT :n"
-            ),
-            {
-                "terms": list(idf),
-                "idfs": list(idf.values()),
-                "candidates": candidates_query,
-                "k1": BM25_K1,
-                "b": BM25_B,
-                "avgdl": max(avg_tokens, 1.0),
-                "c": collection_id,
-                "n": self.candidates,
-            },
-        ).all()
+        parameters = _bm25_parameters(
+            idf,
+            candidates=_candidate_tsquery(terms, frequencies),
+            collection_id=collection_id,
+            average_tokens=max(avg_tokens, 1.0),
+            limit=self.candidates,
+        )
+        rows = session.execute(_bm25_statement(len(idf)), parameters).all()
         return [row.id for row in rows]
 
     def _load(self, session: Session, chunk_ids: Sequence[int]) -> dict[int, _Candidate]:
@@ -219,6 +215,106 @@ class Retriever:
             {"cfg": TS_CONFIG, "query": query, "ids": chunk_ids},
         ).one()
         return row.n, (row.best / row.n if row.n else 0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _bm25_statement(term_count: int) -> sa.Select:
+    """Best ``:limit`` chunks among the ``:candidates`` tsquery's matches, by BM25 over ``term_count`` terms.
+
+    Built once per term count (building it costs milliseconds of Python); the terms, weights and
+    collection are bound at execution (see _bm25_parameters). Term frequencies come from two
+    ``ts_rank`` calls per term (see _term_frequency) computed once per chunk in an inner query
+    (OFFSET 0 keeps the planner from inlining them into the score, which uses each twice).
+    Constants are cast to float8 so the arithmetic is not ``numeric``.
+    """
+    chunks = DocumentChunk.__table__
+    thresholds = sa.select(
+        sa.cast(sa.bindparam("rank_thresholds", RANK_THRESHOLDS), ARRAY(DOUBLE_PRECISION)).label("th")
+    ).subquery("rank_thresholds")
+    frequencies = [
+        _term_frequency(chunks.c.tsv, sa.bindparam(f"lexeme_{i}"), thresholds.c.th).label(f"tf{i}")
+        for i in range(term_count)
+    ]
+    per_chunk = (
+        sa.select(chunks.c.id, chunks.c.token_count, *frequencies)
+        .select_from(chunks.join(thresholds, sa.true()))
+        .where(
+            chunks.c.collection_id == sa.bindparam("collection_id"),
+            chunks.c.tsv.op("@@")(sa.cast(sa.bindparam("candidates"), TSQUERY)),
+        )
+        .offset(0)
+        .subquery("per_chunk")
+    )
+    # BM25: idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * length / average length)).
+    length_norm = _float8("length_base") + _float8("length_slope") * per_chunk.c.token_count
+    score = sum(
+        (
+            _float8(f"weight_{i}") * per_chunk.c[f"tf{i}"] / (per_chunk.c[f"tf{i}"] + length_norm)
+            for i in range(term_count)
+        ),
+        start=sa.cast(0.0, DOUBLE_PRECISION),
+    ).label("score")
+    return sa.select(per_chunk.c.id, score).order_by(score.desc(), per_chunk.c.id).limit(sa.bindparam("limit"))
+
+
+def _bm25_parameters(
+    idf: dict[str, float], *, candidates: str, collection_id: int, average_tokens: float, limit: int
+) -> dict[str, object]:
+    parameters: dict[str, object] = {
+        "candidates": candidates,
+        "collection_id": collection_id,
+        "length_base": BM25_K1 * (1 - BM25_B),
+        "length_slope": BM25_K1 * BM25_B / average_tokens,
+        "limit": limit,
+    }
+    for i, (lexeme, weight) in enumerate(idf.items()):
+        parameters[f"lexeme_{i}"] = _tsquery_literal(lexeme)
+        parameters[f"weight_{i}"] = weight * (BM25_K1 + 1)
+    return parameters
+
+
+# Term frequencies without unnesting each candidate's tsvector (~30 µs per chunk). For a one-lexeme
+# query, PostgreSQL's ts_rank (calc_rank_or in tsrank.c) is sum(weight_j / j^2) / (pi^2 / 6) over
+# the lexeme's positions j = 1..n in position order. With every weight 1 that strictly increases
+# with n, so width_bucket over the midpoints between consecutive values recovers n exactly; with
+# only weight A at 1 it recovers the number of A positions, because title and heading words (A)
+# come first in the tsvector (see TSV_EXPRESSION). Title and heading words count three times, as
+# they say what a chunk is about: tf = positions + 2 * A positions.
+MAX_POSITIONS = 256  # a tsvector keeps at most 256 positions per lexeme
+EVERY_WEIGHT = [1.0, 1.0, 1.0, 1.0]  # ts_rank weights in {D, C, B, A} order
+ONLY_A = [0.0, 0.0, 0.0, 1.0]
+
+
+def _float32(value: float) -> float:
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
+def _one_lexeme_ranks() -> list[float]:
+    """ts_rank of a lexeme with n = 1..MAX_POSITIONS equally weighted positions, in the C float arithmetic."""
+    ranks, partial = [], 0.0
+    for n in range(1, MAX_POSITIONS + 1):
+        partial = _float32(partial + _float32(1.0 / (n * n)))
+        ranks.append(_float32(_float32(_float32(1.0 + partial) - 1.0) / 1.64493406685))
+    return ranks
+
+
+_RANKS = _one_lexeme_ranks()
+RANK_THRESHOLDS = [(low + high) / 2 for low, high in zip([0.0] + _RANKS, _RANKS)]
+
+
+def _term_frequency(tsv: sa.ColumnElement, lexeme: sa.ColumnElement, thresholds: sa.ColumnElement) -> sa.ColumnElement:
+    """How often the lexeme (a bound tsquery literal) occurs in ``tsv``, title and heading occurrences counted thrice."""
+    query = sa.cast(lexeme, TSQUERY)
+
+    def positions(weights: list[float]) -> sa.ColumnElement:
+        rank = sa.func.ts_rank(sa.cast(weights, ARRAY(REAL)), tsv, query)
+        return sa.func.width_bucket(sa.cast(rank, DOUBLE_PRECISION), thresholds)
+
+    return positions(EVERY_WEIGHT) + 2 * positions(ONLY_A)
+
+
+def _float8(name: str) -> sa.ColumnElement:
+    return sa.cast(sa.bindparam(name), DOUBLE_PRECISION)
 
 
 def _candidate_tsquery(terms: Sequence[str], frequencies: dict[str, int]) -> str:
