@@ -72,19 +72,19 @@ class Retriever:
         mode: Mode = "hybrid",
         merge_neighbours: bool = True,
     ) -> SearchResult:
+        # The legs overlap: the text leg runs on a pool thread while this one runs the vector leg.
+        # Neither waits for the other while holding a connection, so a burst of searches cannot
+        # take every pooled connection and then wait for one more.
+        text_leg = self._text_legs.submit(self._text_leg_alone, query, collection_id) if mode != "vector" else None
+        ranked_lists: list[list[int]] = []
+        similarity = 0.0
+        if mode != "text":
+            ids, similarity = self._vector_leg(query, collection_id)
+            ranked_lists.append(ids)
+        if text_leg is not None:
+            ranked_lists.append(text_leg.result())
+        fused = reciprocal_rank_fusion(ranked_lists)
         with self.sessions() as session:
-            session.execute(sa.text("SET LOCAL hnsw.ef_search = 100"))
-            # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the tenant filter.
-            session.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            ranked_lists: list[list[int]] = []
-            similarity = 0.0
-            text_ids = self._text_legs.submit(self._text_leg_alone, query, collection_id) if mode != "vector" else None
-            if mode in ("hybrid", "vector"):
-                ids, similarity = self._vector_leg(session, query, collection_id)
-                ranked_lists.append(ids)
-            if text_ids is not None:
-                ranked_lists.append(text_ids.result())
-            fused = reciprocal_rank_fusion(ranked_lists)
             candidates = self._load(session, [chunk_id for chunk_id, _ in fused])
             scores = dict(fused)
             chosen = _diversify([candidates[i] for i, _ in fused if i in candidates], max_per_document, limit)
@@ -92,19 +92,23 @@ class Retriever:
             terms, coverage = self._coverage(session, query, [p.chunk_id for p in passages])
         return SearchResult(passages, terms, coverage, similarity)
 
-    def _vector_leg(self, session: Session, query: str, collection_id: int) -> tuple[list[int], float]:
+    def _vector_leg(self, query: str, collection_id: int) -> tuple[list[int], float]:
         dim = int(self.embedder.dimension)  # an int from our own embedder, safe to inline in the cast
-        vector = self.embedder.embed_query(query)
+        vector = self.embedder.embed_query(query)  # before taking a connection: it may be an API call
         if not any(vector):  # no features (e.g. only symbols): cosine is undefined
             return [], 0.0
-        rows = session.execute(
-            sa.text(
-                f"SELECT id, embedding::vector({dim}) <=> CAST(:q AS vector({dim})) AS distance "
-                "FROM document_chunks WHERE collection_id = :c AND vector_dims(embedding) = :dim "
-                f"ORDER BY embedding::vector({dim}) <=> CAST(:q AS vector({dim})) LIMIT :n"
-            ),
-            {"q": _vector_literal(vector), "c": collection_id, "dim": dim, "n": self.candidates},
-        ).all()
+        with self.sessions() as session:
+            session.execute(sa.text("SET LOCAL hnsw.ef_search = 100"))
+            # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the tenant filter.
+            session.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            rows = session.execute(
+                sa.text(
+                    f"SELECT id, embedding::vector({dim}) <=> CAST(:q AS vector({dim})) AS distance "
+                    "FROM document_chunks WHERE collection_id = :c AND vector_dims(embedding) = :dim "
+                    f"ORDER BY embedding::vector({dim}) <=> CAST(:q AS vector({dim})) LIMIT :n"
+                ),
+                {"q": _vector_literal(vector), "c": collection_id, "dim": dim, "n": self.candidates},
+            ).all()
         # relaxed_order may return rows slightly out of order; sort them exactly.
         rows = sorted(rows, key=lambda row: row.distance)
         best = 1.0 - rows[0].distance if rows else 0.0

@@ -1,9 +1,11 @@
 """The full-text leg ranks chunks by BM25: rare words, repeated words and title words weigh more."""
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSVECTOR
+from sqlalchemy.orm import sessionmaker
 
 from core.collections import get_collection
 from core.embeddings import build_embedder
@@ -98,3 +100,16 @@ def test_term_frequencies_are_read_exactly_up_to_the_most_positions_a_tsvector_k
                 positions = [f"{p}A" for p in range(1, titled + 1)] + [str(p) for p in range(titled + 1, count + 1)]
                 tsv = "word:" + ",".join(positions) + " other:999"
                 assert session.scalar(sa.select(expression), {"tsv": tsv}) == count + 2 * titled, (count, titled)
+
+
+def test_concurrent_searches_share_a_small_pool_without_waiting_on_each_other(database, database_url, collection):
+    # Each hybrid search uses two connections, one after the other and one per leg at once; a
+    # search that held one while waiting for a second would starve when the pool is this small.
+    engine = sa.create_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=10)
+    try:
+        retriever = Retriever(sessions=sessionmaker(engine), embedder=build_embedder("hashing"))
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda q: retriever.search(q, collection_id=collection), QUERIES * 3))
+    finally:
+        engine.dispose()
+    assert all(result.passages for result in results)
