@@ -1,6 +1,7 @@
 """Retrieval quality on a BEIR-layout folder: recall@5, recall@10, MRR@10, nDCG@10 per mode.
 
-    python bench/retrieval_eval.py [BEIR_DIR] [--embedder hashing|sentence-transformers|openai] [--json]
+    python bench/retrieval_eval.py [BEIR_DIR] [--embedder hashing|sentence-transformers|openai]
+        [--fusion convex|rrf] [--json]
 
 Scoring is at document level (a chunk counts for the corpus entry it came from; the first 10
 distinct documents), as in shared/eval/README.md.
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--embedder", default="hashing")
     parser.add_argument("--chunk-tokens", type=int, default=ChunkingOptions.max_tokens)
     parser.add_argument("--chunk-overlap", type=int, default=ChunkingOptions.overlap_tokens)
+    parser.add_argument("--fusion", choices=["convex", "rrf"], default="convex", help="how the hybrid mode fuses its legs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -97,13 +99,14 @@ def main() -> None:
     with database.sessions() as session:
         collection_id = get_collection(session, "eval").id
     queries, qrels = load_queries(args.beir_dir)
-    retriever = Retriever(sessions=database.sessions, embedder=embedder)
+    retriever = Retriever(sessions=database.sessions, embedder=embedder, fusion=args.fusion)
     results = {mode: evaluate(retriever, collection_id, queries, qrels, mode) for mode in MODES}
     if args.json:
-        print(json.dumps({"embedder": embedder.name, "results": results, "chunks": report.chunks}))
+        print(json.dumps({"embedder": embedder.name, "fusion": args.fusion, "results": results, "chunks": report.chunks}))
         return
     print(f"{args.beir_dir.name}: {len(queries)} queries, {report.added} documents, {report.chunks} chunks "
-          f"(ingested in {ingest_s:.1f}s); embedder {embedder.name}; chunks of {args.chunk_tokens} tokens; {machine()}")
+          f"(ingested in {ingest_s:.1f}s); embedder {embedder.name}; chunks of {args.chunk_tokens} tokens; "
+          f"{args.fusion} fusion; {machine()}")
     metrics = ["recall@5", "recall@10", "mrr@10", "ndcg@10"]
     print(table(["mode"] + metrics, [[mode] + [results[mode][m] for m in metrics] for mode in MODES]))
 

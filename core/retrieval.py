@@ -1,9 +1,12 @@
-"""Hybrid search inside PostgreSQL: pgvector cosine + full text, fused by reciprocal rank.
+"""Hybrid search inside PostgreSQL: pgvector cosine + BM25 full text, fused by score.
 
-Each leg returns its best candidates for one collection; reciprocal rank fusion (RRF) rewards
-chunks both legs like without having to calibrate their scores against each other. Then the
-fused list is diversified (a cap per document) and neighbouring chunks of one document are
-merged into one passage, so the context reads as the document does.
+Each leg returns its best candidates for one collection with their scores. Each leg's scores are
+min-max normalised over its own candidates and the two are averaged (a convex combination, Bruch
+et al. 2022, "An Analysis of Fusion Functions for Hybrid Retrieval"): unlike reciprocal rank
+fusion it keeps how far apart the scores are, so a chunk one leg is sure about is not ranked as if
+it were merely first by a hair. Then the fused list is diversified (a cap per document) and
+neighbouring chunks of one document are merged into one passage, so the context reads as the
+document does.
 """
 from __future__ import annotations
 
@@ -19,10 +22,14 @@ from core.models import TS_CONFIG, Collection, TermStat
 from core.types import Passage
 
 Mode = Literal["hybrid", "vector", "text"]
+Fusion = Literal["convex", "rrf"]
+# One leg's candidates, best first: (chunk id, the leg's own score, higher is better).
+Scored = list[tuple[int, float]]
 
-# k=60 as in the RRF paper. A deep candidate list from each leg lets fusion rescue a chunk
-# that one leg ranks low (measured: 100 beats 50 on every metric; see bench/retrieval_eval.py).
+# k=60 as in the RRF paper (kept for comparison: bench/retrieval_eval.py --fusion rrf).
 RRF_K = 60
+# A deep candidate list from each leg lets fusion rescue a chunk that one leg ranks low
+# (measured: 100 beats 50 on every metric; see bench/retrieval_eval.py).
 CANDIDATES_PER_LEG = 100
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -48,10 +55,18 @@ class _Candidate:
 
 
 class Retriever:
-    def __init__(self, *, sessions: sessionmaker[Session], embedder: Embedder, candidates: int = CANDIDATES_PER_LEG):
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        embedder: Embedder,
+        candidates: int = CANDIDATES_PER_LEG,
+        fusion: Fusion = "convex",
+    ) -> None:
         self.sessions = sessions
         self.embedder = embedder
         self.candidates = candidates
+        self.fusion = fusion
 
     def search(
         self,
@@ -67,14 +82,10 @@ class Retriever:
             session.execute(sa.text("SET LOCAL hnsw.ef_search = 100"))
             # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the tenant filter.
             session.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
-            ranked_lists: list[list[int]] = []
-            similarity = 0.0
-            if mode in ("hybrid", "vector"):
-                ids, similarity = self._vector_leg(session, query, collection_id)
-                ranked_lists.append(ids)
-            if mode in ("hybrid", "text"):
-                ranked_lists.append(self._text_leg(session, query, collection_id))
-            fused = reciprocal_rank_fusion(ranked_lists)
+            vector = self._vector_leg(session, query, collection_id) if mode in ("hybrid", "vector") else []
+            text = self._text_leg(session, query, collection_id) if mode in ("hybrid", "text") else []
+            similarity = vector[0][1] if vector else 0.0
+            fused = self._fuse({"hybrid": [vector, text], "vector": [vector], "text": [text]}[mode])
             candidates = self._load(session, [chunk_id for chunk_id, _ in fused])
             scores = dict(fused)
             chosen = _diversify([candidates[i] for i, _ in fused if i in candidates], max_per_document, limit)
@@ -82,11 +93,17 @@ class Retriever:
             terms, coverage = self._coverage(session, query, [p.chunk_id for p in passages])
         return SearchResult(passages, terms, coverage, similarity)
 
-    def _vector_leg(self, session: Session, query: str, collection_id: int) -> tuple[list[int], float]:
+    def _fuse(self, legs: Sequence[Scored]) -> list[tuple[int, float]]:
+        if self.fusion == "rrf":
+            return reciprocal_rank_fusion([[chunk_id for chunk_id, _ in leg] for leg in legs])
+        return convex_combination_fusion(legs)
+
+    def _vector_leg(self, session: Session, query: str, collection_id: int) -> Scored:
+        """Nearest chunks by cosine similarity, best first, with their similarity."""
         dim = int(self.embedder.dimension)  # an int from our own embedder, safe to inline in the cast
         vector = self.embedder.embed_query(query)
         if not any(vector):  # no features (e.g. only symbols): cosine is undefined
-            return [], 0.0
+            return []
         rows = session.execute(
             sa.text(
                 f"SELECT id, embedding::vector({dim}) <=> CAST(:q AS vector({dim})) AS distance "
@@ -97,10 +114,9 @@ class Retriever:
         ).all()
         # relaxed_order may return rows slightly out of order; sort them exactly.
         rows = sorted(rows, key=lambda row: row.distance)
-        best = 1.0 - rows[0].distance if rows else 0.0
-        return [row.id for row in rows], best
+        return [(row.id, 1.0 - row.distance) for row in rows]
 
-    def _text_leg(self, session: Session, query: str, collection_id: int) -> list[int]:
+    def _text_leg(self, session: Session, query: str, collection_id: int) -> Scored:
         """BM25 over PostgreSQL full text: candidates from the GIN index, scored with IDF.
 
         ``websearch_to_tsquery`` ANDs every term, and questions rarely have all their words in
@@ -151,7 +167,7 @@ class Retriever:
                 "n": self.candidates,
             },
         ).all()
-        return [row.id for row in rows]
+        return [(row.id, float(row.score)) for row in rows]
 
     def _load(self, session: Session, chunk_ids: Sequence[int]) -> dict[int, _Candidate]:
         if not chunk_ids:
@@ -239,6 +255,34 @@ def _candidate_tsquery(terms: Sequence[str], frequencies: dict[str, int]) -> str
 def _tsquery_literal(lexeme: str) -> str:
     """A lexeme quoted for tsquery input, taken as is (no second normalisation)."""
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def convex_combination_fusion(legs: Sequence[Scored]) -> list[tuple[int, float]]:
+    """Average of each leg's min-max normalised score; a chunk a leg did not return gets 0 there.
+
+    Equal weights: no leg is known in advance to be the better one for an unseen collection and
+    question (a learned weight would fit whatever data it was learned on).
+    """
+    scores: dict[int, float] = {}
+    for leg in legs:
+        for chunk_id, normalised in _min_max(leg).items():
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + normalised / len(legs)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def _min_max(leg: Scored) -> dict[int, float]:
+    """Scores mapped onto [0, 1] over this leg's candidates: the best gets 1, the last 0.
+
+    Cosine similarities and BM25 scores live on unrelated scales; this puts them on one. When all
+    candidates score the same (e.g. a single full-text match) each gets 1: it is the leg's best.
+    """
+    if not leg:
+        return {}
+    high = max(score for _, score in leg)
+    low = min(score for _, score in leg)
+    if high - low <= 1e-12:
+        return {chunk_id: 1.0 for chunk_id, _ in leg}
+    return {chunk_id: (score - low) / (high - low) for chunk_id, score in leg}
 
 
 def reciprocal_rank_fusion(ranked_lists: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:
