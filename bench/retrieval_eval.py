@@ -19,10 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import sqlalchemy as sa  # noqa: E402
+
 from bench._common import fresh_database, machine, table  # noqa: E402
 from core.embeddings import build_embedder  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402
 from core.ingest.sources import SourceItem  # noqa: E402
+from core.models import Document  # noqa: E402
 from core.retrieval import Retriever  # noqa: E402
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "anthropic_docs"
@@ -68,11 +71,20 @@ def score(ranked: list[str], relevant: set[str]) -> dict[str, float]:
     }
 
 
-def evaluate(retriever: Retriever, collection_id: int, queries, qrels, mode: str) -> dict[str, float]:
+def corpus_ids(database, collection_id: int) -> dict[int, str]:
+    """Document id -> the corpus entry it was ingested from (its ``_id``, kept as the source URI)."""
+    with database.sessions() as session:
+        rows = session.execute(sa.select(Document.id, Document.source_uri).where(Document.collection_id == collection_id))
+        return {document_id: uri for document_id, uri in rows}
+
+
+def evaluate(retriever: Retriever, collection_id: int, corpus_id: dict[int, str], queries, qrels, mode: str) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
     for qid, text in queries.items():
         result = retriever.search(text, collection_id=collection_id, limit=10, max_per_document=1, mode=mode, merge_neighbours=False)
-        ranked = [p.source.split("#")[0] if "#" in p.source and p.source.split("#")[0] in qrels[qid] else p.source for p in result.passages]
+        # By document, not by the passage's link: corpus ids carry a fragment (url#section), and a
+        # chunk under a sub-heading links to its own anchor, so links would miss relevant entries.
+        ranked = [corpus_id[p.document_id] for p in result.passages]
         for name, value in score(ranked, qrels[qid]).items():
             totals[name] += value
     return {name: value / len(queries) for name, value in totals.items()}
@@ -100,7 +112,8 @@ def main() -> None:
         collection_id = get_collection(session, "eval").id
     queries, qrels = load_queries(args.beir_dir)
     retriever = Retriever(sessions=database.sessions, embedder=embedder, fusion=args.fusion)
-    results = {mode: evaluate(retriever, collection_id, queries, qrels, mode) for mode in MODES}
+    corpus_id = corpus_ids(database, collection_id)
+    results = {mode: evaluate(retriever, collection_id, corpus_id, queries, qrels, mode) for mode in MODES}
     if args.json:
         print(json.dumps({"embedder": embedder.name, "fusion": args.fusion, "results": results, "chunks": report.chunks}))
         return
