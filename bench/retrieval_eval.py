@@ -1,6 +1,7 @@
 """Retrieval quality on a BEIR-layout folder: recall@5, recall@10, MRR@10, nDCG@10 per mode.
 
-    python bench/retrieval_eval.py [BEIR_DIR] [--embedder hashing|sentence-transformers|openai] [--json]
+    python bench/retrieval_eval.py [BEIR_DIR] [--embedder hashing|sentence-transformers|openai]
+        [--fusion convex|rrf] [--json]
 
 Scoring is at document level (a chunk counts for the corpus entry it came from; the first 10
 distinct documents), as in shared/eval/README.md.
@@ -18,10 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import sqlalchemy as sa  # noqa: E402
+
 from bench._common import fresh_database, machine, table  # noqa: E402
 from core.embeddings import build_embedder  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402
 from core.ingest.sources import SourceItem  # noqa: E402
+from core.models import Document  # noqa: E402
 from core.retrieval import Retriever  # noqa: E402
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "anthropic_docs"
@@ -67,11 +71,20 @@ def score(ranked: list[str], relevant: set[str]) -> dict[str, float]:
     }
 
 
-def evaluate(retriever: Retriever, collection_id: int, queries, qrels, mode: str) -> dict[str, float]:
+def corpus_ids(database, collection_id: int) -> dict[int, str]:
+    """Document id -> the corpus entry it was ingested from (its ``_id``, kept as the source URI)."""
+    with database.sessions() as session:
+        rows = session.execute(sa.select(Document.id, Document.source_uri).where(Document.collection_id == collection_id))
+        return {document_id: uri for document_id, uri in rows}
+
+
+def evaluate(retriever: Retriever, collection_id: int, corpus_id: dict[int, str], queries, qrels, mode: str) -> dict[str, float]:
     totals: dict[str, float] = defaultdict(float)
     for qid, text in queries.items():
         result = retriever.search(text, collection_id=collection_id, limit=10, max_per_document=1, mode=mode, merge_neighbours=False)
-        ranked = [p.source.split("#")[0] if "#" in p.source and p.source.split("#")[0] in qrels[qid] else p.source for p in result.passages]
+        # By document, not by the passage's link: corpus ids carry a fragment (url#section), and a
+        # chunk under a sub-heading links to its own anchor, so links would miss relevant entries.
+        ranked = [corpus_id[p.document_id] for p in result.passages]
         for name, value in score(ranked, qrels[qid]).items():
             totals[name] += value
     return {name: value / len(queries) for name, value in totals.items()}
@@ -83,6 +96,7 @@ def main() -> None:
     parser.add_argument("--embedder", default="hashing")
     parser.add_argument("--chunk-tokens", type=int, default=ChunkingOptions.max_tokens)
     parser.add_argument("--chunk-overlap", type=int, default=ChunkingOptions.overlap_tokens)
+    parser.add_argument("--fusion", choices=["convex", "rrf"], default="convex", help="how the hybrid mode fuses its legs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -97,13 +111,15 @@ def main() -> None:
     with database.sessions() as session:
         collection_id = get_collection(session, "eval").id
     queries, qrels = load_queries(args.beir_dir)
-    retriever = Retriever(sessions=database.sessions, embedder=embedder)
-    results = {mode: evaluate(retriever, collection_id, queries, qrels, mode) for mode in MODES}
+    retriever = Retriever(sessions=database.sessions, embedder=embedder, fusion=args.fusion)
+    corpus_id = corpus_ids(database, collection_id)
+    results = {mode: evaluate(retriever, collection_id, corpus_id, queries, qrels, mode) for mode in MODES}
     if args.json:
-        print(json.dumps({"embedder": embedder.name, "results": results, "chunks": report.chunks}))
+        print(json.dumps({"embedder": embedder.name, "fusion": args.fusion, "results": results, "chunks": report.chunks}))
         return
     print(f"{args.beir_dir.name}: {len(queries)} queries, {report.added} documents, {report.chunks} chunks "
-          f"(ingested in {ingest_s:.1f}s); embedder {embedder.name}; chunks of {args.chunk_tokens} tokens; {machine()}")
+          f"(ingested in {ingest_s:.1f}s); embedder {embedder.name}; chunks of {args.chunk_tokens} tokens; "
+          f"{args.fusion} fusion; {machine()}")
     metrics = ["recall@5", "recall@10", "mrr@10", "ndcg@10"]
     print(table(["mode"] + metrics, [[mode] + [results[mode][m] for m in metrics] for mode in MODES]))
 

@@ -1,9 +1,12 @@
-"""Hybrid search inside PostgreSQL: pgvector cosine + full text, fused by reciprocal rank.
+"""Hybrid search inside PostgreSQL: pgvector cosine + BM25 full text, fused by score.
 
-Each leg returns its best candidates for one collection; reciprocal rank fusion (RRF) rewards
-chunks both legs like without having to calibrate their scores against each other. Then the
-fused list is diversified (a cap per document) and neighbouring chunks of one document are
-merged into one passage, so the context reads as the document does.
+Each leg returns its best candidates for one collection with their scores. Each leg's scores are
+min-max normalised over its own candidates and the two are averaged (a convex combination, Bruch
+et al. 2022, "An Analysis of Fusion Functions for Hybrid Retrieval"): unlike reciprocal rank
+fusion it keeps how far apart the scores are, so a chunk one leg is sure about is not ranked as if
+it were merely first by a hair. Then the fused list is diversified (a cap per document) and
+neighbouring chunks of one document are merged into one passage, so the context reads as the
+document does.
 """
 from __future__ import annotations
 
@@ -23,10 +26,14 @@ from core.models import TS_CONFIG, Collection, DocumentChunk, TermStat
 from core.types import Passage
 
 Mode = Literal["hybrid", "vector", "text"]
+Fusion = Literal["convex", "rrf"]
+# One leg's candidates, best first: (chunk id, the leg's own score, higher is better).
+Scored = list[tuple[int, float]]
 
-# k=60 as in the RRF paper. A deep candidate list from each leg lets fusion rescue a chunk
-# that one leg ranks low (measured: 100 beats 50 on every metric; see bench/retrieval_eval.py).
+# k=60 as in the RRF paper (kept for comparison: bench/retrieval_eval.py --fusion rrf).
 RRF_K = 60
+# A deep candidate list from each leg lets fusion rescue a chunk that one leg ranks low
+# (measured: 100 beats 50 on every metric; see bench/retrieval_eval.py).
 CANDIDATES_PER_LEG = 100
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -56,10 +63,18 @@ class _Candidate:
 
 
 class Retriever:
-    def __init__(self, *, sessions: sessionmaker[Session], embedder: Embedder, candidates: int = CANDIDATES_PER_LEG):
+    def __init__(
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        embedder: Embedder,
+        candidates: int = CANDIDATES_PER_LEG,
+        fusion: Fusion = "convex",
+    ) -> None:
         self.sessions = sessions
         self.embedder = embedder
         self.candidates = candidates
+        self.fusion = fusion
         self._text_legs = ThreadPoolExecutor(max_workers=TEXT_LEG_WORKERS, thread_name_prefix="text-leg")
 
     def search(
@@ -76,14 +91,10 @@ class Retriever:
         # Neither waits for the other while holding a connection, so a burst of searches cannot
         # take every pooled connection and then wait for one more.
         text_leg = self._text_legs.submit(self._text_leg_alone, query, collection_id) if mode != "vector" else None
-        ranked_lists: list[list[int]] = []
-        similarity = 0.0
-        if mode != "text":
-            ids, similarity = self._vector_leg(query, collection_id)
-            ranked_lists.append(ids)
-        if text_leg is not None:
-            ranked_lists.append(text_leg.result())
-        fused = reciprocal_rank_fusion(ranked_lists)
+        vector = self._vector_leg(query, collection_id) if mode != "text" else []
+        text = text_leg.result() if text_leg is not None else []
+        similarity = vector[0][1] if vector else 0.0
+        fused = self._fuse({"hybrid": [vector, text], "vector": [vector], "text": [text]}[mode])
         with self.sessions() as session:
             candidates = self._load(session, [chunk_id for chunk_id, _ in fused])
             scores = dict(fused)
@@ -92,11 +103,17 @@ class Retriever:
             terms, coverage = self._coverage(session, query, [p.chunk_id for p in passages])
         return SearchResult(passages, terms, coverage, similarity)
 
-    def _vector_leg(self, query: str, collection_id: int) -> tuple[list[int], float]:
+    def _fuse(self, legs: Sequence[Scored]) -> list[tuple[int, float]]:
+        if self.fusion == "rrf":
+            return reciprocal_rank_fusion([[chunk_id for chunk_id, _ in leg] for leg in legs])
+        return convex_combination_fusion(legs)
+
+    def _vector_leg(self, query: str, collection_id: int) -> Scored:
+        """Nearest chunks by cosine similarity, best first, with their similarity."""
         dim = int(self.embedder.dimension)  # an int from our own embedder, safe to inline in the cast
         vector = self.embedder.embed_query(query)  # before taking a connection: it may be an API call
         if not any(vector):  # no features (e.g. only symbols): cosine is undefined
-            return [], 0.0
+            return []
         with self.sessions() as session:
             session.execute(sa.text("SET LOCAL hnsw.ef_search = 100"))
             # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the tenant filter.
@@ -111,14 +128,13 @@ class Retriever:
             ).all()
         # relaxed_order may return rows slightly out of order; sort them exactly.
         rows = sorted(rows, key=lambda row: row.distance)
-        best = 1.0 - rows[0].distance if rows else 0.0
-        return [row.id for row in rows], best
+        return [(row.id, 1.0 - row.distance) for row in rows]
 
-    def _text_leg_alone(self, query: str, collection_id: int) -> list[int]:
+    def _text_leg_alone(self, query: str, collection_id: int) -> Scored:
         with self.sessions() as session:
             return self._text_leg(session, query, collection_id)
 
-    def _text_leg(self, session: Session, query: str, collection_id: int) -> list[int]:
+    def _text_leg(self, session: Session, query: str, collection_id: int) -> Scored:
         """BM25 over PostgreSQL full text: candidates from the GIN index, scored with IDF.
 
         ``websearch_to_tsquery`` ANDs every term, and questions rarely have all their words in
@@ -151,7 +167,7 @@ class Retriever:
             limit=self.candidates,
         )
         rows = session.execute(_bm25_statement(len(idf)), parameters).all()
-        return [row.id for row in rows]
+        return [(row.id, float(row.score)) for row in rows]
 
     def _load(self, session: Session, chunk_ids: Sequence[int]) -> dict[int, _Candidate]:
         if not chunk_ids:
@@ -339,6 +355,34 @@ def _candidate_tsquery(terms: Sequence[str], frequencies: dict[str, int]) -> str
 def _tsquery_literal(lexeme: str) -> str:
     """A lexeme quoted for tsquery input, taken as is (no second normalisation)."""
     return "'" + lexeme.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def convex_combination_fusion(legs: Sequence[Scored]) -> list[tuple[int, float]]:
+    """Average of each leg's min-max normalised score; a chunk a leg did not return gets 0 there.
+
+    Equal weights: no leg is known in advance to be the better one for an unseen collection and
+    question (a learned weight would fit whatever data it was learned on).
+    """
+    scores: dict[int, float] = {}
+    for leg in legs:
+        for chunk_id, normalised in _min_max(leg).items():
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + normalised / len(legs)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def _min_max(leg: Scored) -> dict[int, float]:
+    """Scores mapped onto [0, 1] over this leg's candidates: the best gets 1, the last 0.
+
+    Cosine similarities and BM25 scores live on unrelated scales; this puts them on one. When all
+    candidates score the same (e.g. a single full-text match) each gets 1: it is the leg's best.
+    """
+    if not leg:
+        return {}
+    high = max(score for _, score in leg)
+    low = min(score for _, score in leg)
+    if high - low <= 1e-12:
+        return {chunk_id: 1.0 for chunk_id, _ in leg}
+    return {chunk_id: (score - low) / (high - low) for chunk_id, score in leg}
 
 
 def reciprocal_rank_fusion(ranked_lists: Sequence[Sequence[int]], k: int = RRF_K) -> list[tuple[int, float]]:

@@ -76,7 +76,8 @@ def test_text_search_ranks_chunks_exactly_as_bm25(database, collection, query):
         ranked = retriever._text_leg(session, query, collection)
 
     expected = reference_bm25(database, collection, query)
-    assert ranked == [chunk_id for chunk_id, _ in expected]
+    assert [chunk_id for chunk_id, _ in ranked] == [chunk_id for chunk_id, _ in expected]
+    assert [score for _, score in ranked] == pytest.approx([score for _, score in expected])
 
 
 def test_a_word_repeated_or_in_the_title_outranks_a_single_mention(database, collection):
