@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from bots.cli import main
 from core.errors import EmbedderMismatch
+from core.ingest.pipeline import embedding_text
 from core.models import Document, DocumentChunk
 from tests.builders import make_pdf
 
@@ -194,3 +195,21 @@ def test_prune_empties_a_collection_when_its_folder_is_emptied(container, databa
 
     assert report.removed == 5
     assert count(database, Document) == 0 and count(database, DocumentChunk) == 0
+
+
+def test_stored_chunks_keep_their_exact_text_and_vector(container, database, tmp_path):
+    # Chunks are written in PostgreSQL's binary copy format: nothing may be escaped or rounded away.
+    text = 'A back\\slash, "quotes", it\'s, naïve café ✓ and a\nsecond line.'
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "odd.txt").write_text(f"Odd characters\n\n{text}\n", encoding="utf-8")
+
+    container.ingestor.ingest([str(tmp_path / "docs")], collection="default")
+
+    with database.sessions() as session:
+        chunk = session.scalars(sa.select(DocumentChunk)).one()
+    assert text in chunk.text
+    expected = container.ingestor.embedder.embed_documents(
+        [embedding_text(chunk.title, heading=chunk.heading, text=chunk.text)]
+    )[0]
+    assert len(chunk.embedding) == len(expected)
+    assert max(abs(a - b) for a, b in zip(chunk.embedding, expected)) < 1e-6  # float4, as pgvector stores it
