@@ -2,7 +2,8 @@
 
 Embeddings live in one untyped ``vector`` column because collections may use embedders of
 different sizes; HNSW indexes are built per dimension on ``embedding::vector(N)`` (see the
-migrations), and queries cast the same way so the planner can use them.
+migrations), and queries cast the same way so the planner can use them. At the sizes in
+``SIGN_BITS_DIMENSIONS`` the index is over ``sign_bits`` of the vector instead (migration 0006).
 """
 from __future__ import annotations
 
@@ -32,6 +33,19 @@ TSV_EXPRESSION = (
     f"setweight(to_tsvector('{TS_CONFIG}', coalesce(title, '') || ' ' || coalesce(heading, '')), 'A')"
     f" || to_tsvector('{TS_CONFIG}', coalesce(text, ''))"
 )
+
+# Vector sizes whose HNSW index holds two bits per dimension (see migration 0006) rather than floats.
+SIGN_BITS_DIMENSIONS = frozenset({1024})
+
+
+def sign_bits(vector_sql: str, dimension: int) -> str:
+    """SQL for a vector's sign bits (is each dimension positive? then: is it negative?).
+
+    Must match migration 0006's index expression exactly, or the planner cannot use the index.
+    ``v - (v + v)`` is ``-v``: pgvector has no unary minus.
+    """
+    v = vector_sql
+    return f"(binary_quantize({v}) || binary_quantize({v} - ({v} + {v})))::bit({2 * dimension})"
 
 
 class Base(DeclarativeBase):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Sequence
@@ -33,6 +34,9 @@ log = logging.getLogger(__name__)
 CHUNKER_VERSION = "1"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256
+# Connections storing embedded groups while the next is prepared (see _StoreBehind). Two keep a
+# 2-core machine busy: the server's index upkeep costs more CPU per chunk than embedding does.
+STORE_WRITERS = 2
 
 # Called after each document with (documents done, documents in total).
 Progress = Callable[[int, int], None]
@@ -91,44 +95,48 @@ class _Stored:
 
 
 class _StoreBehind:
-    """Stores one group of embedded documents in a thread while the caller prepares the next.
+    """Stores groups of embedded documents in writer threads while the caller prepares the next.
 
-    Why: loading, chunking and embedding are Python (one core), storing is mostly PostgreSQL
-    (another core; psycopg2 releases the GIL while it waits). Overlapping them keeps both cores
-    busy. At most one group is in flight, so memory stays bounded and documents are still
-    stored in order, each in its own transaction. A storing error is raised to the caller at its
-    next ``submit`` or at exit, so it ends the ingest exactly as it did when storing was inline.
+    Why: loading, chunking and embedding are Python (one core); storing is mostly PostgreSQL
+    work (HNSW and GIN upkeep), and psycopg2 releases the GIL while it waits for the server. With
+    two writers on their own connections, the server's work spreads over both cores whenever the
+    Python side has nothing to do. At most ``writers`` groups are in flight, so memory stays
+    bounded; each document is still stored in its own transaction. A storing error is raised to
+    the caller at its next ``submit`` or at exit, ending the ingest as it did when storing was
+    inline.
     """
 
-    def __init__(self, store: Callable[[list[_Prepared], int], _Stored], collection_id: int, report: IngestReport):
+    def __init__(
+        self, store: Callable[[list[_Prepared], int], _Stored], collection_id: int, report: IngestReport, writers: int
+    ):
         self._store = store
         self._collection_id = collection_id
         self._report = report
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-store")
-        self._pending: Future[_Stored] | None = None
+        self._writers = writers
+        self._executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="ingest-store")
+        self._pending: deque[Future[_Stored]] = deque()
 
     def __enter__(self) -> _StoreBehind:
         return self
 
     def submit(self, group: list[_Prepared]) -> None:
-        self._wait()
+        while len(self._pending) >= self._writers:
+            self._collect(self._pending.popleft())
         if group:
-            self._pending = self._executor.submit(self._store, group, self._collection_id)
+            self._pending.append(self._executor.submit(self._store, group, self._collection_id))
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
-            if exc_type is None:
-                self._wait()
+            while exc_type is None and self._pending:
+                self._collect(self._pending.popleft())
         finally:
             self._executor.shutdown(wait=True)  # on an error too: never leave a transaction running
 
-    def _wait(self) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None:
-            stored = pending.result()
-            self._report.chunks += stored.chunks
-            self._report.added += stored.added
-            self._report.updated += stored.updated
+    def _collect(self, pending: Future[_Stored]) -> None:
+        stored = pending.result()
+        self._report.chunks += stored.chunks
+        self._report.added += stored.added
+        self._report.updated += stored.updated
 
 
 class Ingestor:
@@ -171,7 +179,7 @@ class Ingestor:
             known = self._known_documents(session, collection_id)
 
         seen: set[str] = set()
-        with _StoreBehind(self._store_group, collection_id, report) as store_behind:
+        with _StoreBehind(self._store_group, collection_id, report, STORE_WRITERS) as store_behind:
             group: list[_Prepared] = []
             for done, item in enumerate(items, start=1):
                 seen.add(item.uri)
