@@ -101,10 +101,11 @@ class _StoreBehind:
 
     Why: loading, chunking and embedding are Python (one core); storing is mostly PostgreSQL
     work (HNSW and GIN upkeep), and psycopg2 releases the GIL while it waits for the server. With
-    several writers on their own connections, the server's work spreads over the cores. At most ``writers`` groups are in flight, so memory stays
-    bounded; each document is still stored in its own transaction. A storing error is raised to
-    the caller at its next ``submit`` or at exit, ending the ingest as it did when storing was
-    inline.
+    several writers on their own connections, the server's work spreads over the cores. At most
+    ``writers`` groups are in flight, so memory stays bounded; each document is still stored in
+    its own transaction (documents of different groups may commit out of order). A storing error
+    is raised to the caller at its next ``submit`` or at exit, ending the ingest as it did when
+    storing was inline.
     """
 
     def __init__(
