@@ -114,8 +114,10 @@ class Retriever:
     ) -> Sequence[sa.Row]:
         """Nearest by sign bits through their HNSW index (migration 0006), then re-ranked by exact cosine."""
         shortlist = self.candidates * SIGN_BITS_SHORTLIST_FACTOR
-        # The graph search must look at least as far as the shortlist is long.
-        session.execute(sa.select(sa.func.set_config("hnsw.ef_search", str(min(shortlist, 1000)), True)))
+        # The graph search must look at least as far as the shortlist is long (pgvector's maximum is
+        # 1000). An int of our own, safe to inline; a SET like search()'s, so bench/query.py's
+        # EXPLAIN replays it.
+        session.execute(sa.text(f"SET LOCAL hnsw.ef_search = {int(min(shortlist, 1000))}"))
         indexed, probe = sign_bits(f"embedding::vector({dim})", dim), sign_bits(f"CAST(:q AS vector({dim}))", dim)
         return session.execute(
             sa.text(
