@@ -11,8 +11,8 @@ import io
 import struct
 import sys
 from array import array
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Sequence
 
 from sqlalchemy.orm import Session
 

@@ -13,7 +13,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Self, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -118,7 +118,7 @@ class _StoreBehind:
         self._executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="ingest-store")
         self._pending: deque[Future[_Stored]] = deque()
 
-    def __enter__(self) -> _StoreBehind:
+    def __enter__(self) -> Self:
         return self
 
     def submit(self, group: list[_Prepared]) -> None:
