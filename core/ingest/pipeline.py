@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Self, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -19,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.collections import ensure_collection, get_collection
 from core.embeddings import Embedder
 from core.errors import DocumentError
+from core.ingest.chunk_copy import ChunkRow, copy_chunks
 from core.ingest.chunking import Chunk, chunk_sections
 from core.ingest.loaders import load_document
 from core.ingest.sources import SourceItem, discover, target_root
@@ -31,6 +34,11 @@ log = logging.getLogger(__name__)
 CHUNKER_VERSION = "1"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256
+# Connections storing embedded groups while the next is prepared (see _StoreBehind). The server's
+# index upkeep costs ~2.5x the CPU per chunk that loading and embedding do, so it needs more than
+# one backend. Measured on 2 cores (20k bench chunks, other jobs running): 1 writer 368 chunks/s,
+# 2 writers 609, 3 writers 735, at the same CPU time per chunk.
+STORE_WRITERS = 3
 
 # Called after each document with (documents done, documents in total).
 Progress = Callable[[int, int], None]
@@ -81,6 +89,58 @@ class _Prepared:
     vectors: list = field(default_factory=list)
 
 
+@dataclass
+class _Stored:
+    added: int = 0
+    updated: int = 0
+    chunks: int = 0
+
+
+class _StoreBehind:
+    """Stores groups of embedded documents in writer threads while the caller prepares the next.
+
+    Why: loading, chunking and embedding are Python (one core); storing is mostly PostgreSQL
+    work (HNSW and GIN upkeep), and psycopg2 releases the GIL while it waits for the server. With
+    several writers on their own connections, the server's work spreads over the cores. At most
+    ``writers`` groups are in flight, so memory stays bounded; each document is still stored in
+    its own transaction (documents of different groups may commit out of order). A storing error
+    is raised to the caller at its next ``submit`` or at exit, ending the ingest as it did when
+    storing was inline.
+    """
+
+    def __init__(
+        self, store: Callable[[list[_Prepared], int], _Stored], collection_id: int, report: IngestReport, writers: int
+    ):
+        self._store = store
+        self._collection_id = collection_id
+        self._report = report
+        self._writers = writers
+        self._executor = ThreadPoolExecutor(max_workers=writers, thread_name_prefix="ingest-store")
+        self._pending: deque[Future[_Stored]] = deque()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def submit(self, group: list[_Prepared]) -> None:
+        while len(self._pending) >= self._writers:
+            self._collect(self._pending.popleft())
+        if group:
+            self._pending.append(self._executor.submit(self._store, group, self._collection_id))
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            while exc_type is None and self._pending:
+                self._collect(self._pending.popleft())
+        finally:
+            self._executor.shutdown(wait=True)  # on an error too: never leave a transaction running
+
+    def _collect(self, pending: Future[_Stored]) -> None:
+        stored = pending.result()
+        self._report.chunks += stored.chunks
+        self._report.added += stored.added
+        self._report.updated += stored.updated
+
+
 class Ingestor:
     def __init__(
         self, *, sessions: sessionmaker[Session], embedder: Embedder, chunking: ChunkingOptions, http_timeout_s: float = 20
@@ -121,18 +181,21 @@ class Ingestor:
             known = self._known_documents(session, collection_id)
 
         seen: set[str] = set()
-        group: list[_Prepared] = []
-        for done, item in enumerate(items, start=1):
-            seen.add(item.uri)
-            prepared = self._prepare(item, known, report)
-            if prepared is not None:
-                group.append(prepared)
-                if sum(len(p.chunks) for p in group) >= EMBED_GROUP_CHUNKS:
-                    self._embed_and_store(group, collection_id, report)
-                    group = []
-            if progress:
-                progress(done, len(items))
-        self._embed_and_store(group, collection_id, report)
+        with _StoreBehind(self._store_group, collection_id, report, STORE_WRITERS) as store_behind:
+            group: list[_Prepared] = []
+            for done, item in enumerate(items, start=1):
+                seen.add(item.uri)
+                prepared = self._prepare(item, known, report)
+                if prepared is not None:
+                    group.append(prepared)
+                    if sum(len(p.chunks) for p in group) >= EMBED_GROUP_CHUNKS:
+                        self._embed(group)
+                        store_behind.submit(group)
+                        group = []
+                if progress:
+                    progress(done, len(items))
+            self._embed(group)
+            store_behind.submit(group)
 
         if prune_roots is not None:
             report.removed = self._prune(collection_id, prune_roots | {item.root for item in items}, seen)
@@ -184,7 +247,7 @@ class Ingestor:
         digest.update(data)
         return digest.hexdigest()
 
-    def _embed_and_store(self, group: list[_Prepared], collection_id: int, report: IngestReport) -> None:
+    def _embed(self, group: list[_Prepared]) -> None:
         if not group:
             return
         texts = [
@@ -197,12 +260,17 @@ class Ingestor:
         for prepared in group:
             prepared.vectors = vectors[offset : offset + len(prepared.chunks)]
             offset += len(prepared.chunks)
+
+    def _store_group(self, group: list[_Prepared], collection_id: int) -> _Stored:
+        stored = _Stored()
+        for prepared in group:
             self._store(prepared, collection_id)
-            report.chunks += len(prepared.chunks)
+            stored.chunks += len(prepared.chunks)
             if prepared.existing_id is None:
-                report.added += 1
+                stored.added += 1
             else:
-                report.updated += 1
+                stored.updated += 1
+        return stored
 
     def _store(self, prepared: _Prepared, collection_id: int) -> None:
         item = prepared.item
@@ -222,10 +290,10 @@ class Ingestor:
                 document_id = prepared.existing_id
                 session.execute(sa.update(Document).where(Document.id == document_id).values(**values))
                 session.execute(sa.delete(DocumentChunk).where(DocumentChunk.document_id == document_id))
-            session.execute(
-                sa.insert(DocumentChunk),
-                [
-                    dict(
+            copy_chunks(
+                session,
+                (
+                    ChunkRow(
                         document_id=document_id,
                         collection_id=collection_id,
                         position=chunk.position,
@@ -237,7 +305,7 @@ class Ingestor:
                         embedding=vector,
                     )
                     for chunk, vector in zip(prepared.chunks, prepared.vectors)
-                ],
+                ),
             )
 
     def _prune(self, collection_id: int, roots: set[str], seen: set[str]) -> int:

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from bots.cli import main
 from core.errors import EmbedderMismatch
+from core.ingest.pipeline import embedding_text
 from core.models import Document, DocumentChunk
 from tests.builders import make_pdf
 
@@ -194,3 +195,50 @@ def test_prune_empties_a_collection_when_its_folder_is_emptied(container, databa
 
     assert report.removed == 5
     assert count(database, Document) == 0 and count(database, DocumentChunk) == 0
+
+
+def test_stored_chunks_keep_their_exact_text_and_vector(container, database, tmp_path):
+    # Chunks are written in PostgreSQL's binary copy format: nothing may be escaped or rounded away.
+    text = 'A back\\slash, "quotes", it\'s, naïve café ✓ and a\nsecond line.'
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "odd.txt").write_text(f"Odd characters\n\n{text}\n", encoding="utf-8")
+
+    container.ingestor.ingest([str(tmp_path / "docs")], collection="default")
+
+    with database.sessions() as session:
+        chunk = session.scalars(sa.select(DocumentChunk)).one()
+    assert text in chunk.text
+    expected = container.ingestor.embedder.embed_documents(
+        [embedding_text(chunk.title, heading=chunk.heading, text=chunk.text)]
+    )[0]
+    assert len(chunk.embedding) == len(expected)
+    assert max(abs(a - b) for a, b in zip(chunk.embedding, expected)) < 1e-6  # float4, as pgvector stores it
+
+
+def test_a_failure_while_storing_ends_the_ingest_and_leaves_no_half_written_document(
+    container, database, tmp_path, monkeypatch
+):
+    # Storing runs in writer threads; their errors must still reach the caller, and the document
+    # being stored must be rolled back whole (its row and its chunks are one transaction).
+    from core.ingest import pipeline
+
+    corpus = write_corpus(tmp_path / "docs")
+    real_copy = pipeline.copy_chunks
+
+    def failing_copy(session, rows):
+        rows = list(rows)
+        if rows[0].title == "Setup":
+            raise RuntimeError("disk full")
+        real_copy(session, rows)
+
+    monkeypatch.setattr(pipeline, "copy_chunks", failing_copy)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        container.ingestor.ingest([str(corpus)], collection="default")
+
+    with database.sessions() as session:
+        titles = set(session.scalars(sa.select(Document.title)))
+        orphans = session.scalar(
+            sa.select(sa.func.count()).select_from(Document).where(~Document.chunks.any())
+        )
+    assert "Setup" not in titles and orphans == 0
