@@ -26,6 +26,7 @@ from core.dedupe import prune
 from core.ratelimit import RateLimiter
 from core.ingest_jobs import IngestRunner, register_ingest_task, requeue_orphans
 from core.jobs import build_job_app, run_worker
+from core.search_stats import refresh_stale_postings
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ PRUNE_TASK = "docrag.prune_processed_events"
 PRUNE_RATE_LIMITS_TASK = "docrag.prune_rate_limits"
 REMOVE_JOBS_TASK = "docrag.remove_finished_jobs"
 REQUEUE_INGEST_TASK = "docrag.requeue_ingest_jobs"
+REFRESH_POSTINGS_TASK = "docrag.refresh_term_postings"
 KEEP_FINISHED_JOBS_H = 72  # failed jobs are kept: they are worth a look
 
 
@@ -77,6 +79,15 @@ def _register_housekeeping(app: procrastinate.App, container: Container, jobs: p
     @app.task(name=REQUEUE_INGEST_TASK, queueing_lock=REQUEUE_INGEST_TASK)
     def requeue_ingest_jobs(timestamp: int) -> None:
         requeue_orphans(container.database.sessions, jobs)
+
+    # Postings too large to build inside an ingest (see core/search_stats.py) are built here;
+    # until then the collection's searches take the path without postings.
+    @app.periodic(cron="* * * * *", periodic_id="minutely")
+    @app.task(name=REFRESH_POSTINGS_TASK, queueing_lock=REFRESH_POSTINGS_TASK)
+    def refresh_term_postings(timestamp: int) -> None:
+        rebuilt = refresh_stale_postings(container.database.sessions)
+        if rebuilt:
+            log.info("jobs.rebuilt_term_postings collections=%s", rebuilt)
 
     @app.periodic(cron="17 * * * *", periodic_id="hourly")
     @app.task(name=PRUNE_TASK, queueing_lock=PRUNE_TASK)

@@ -23,7 +23,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, TSVECTOR
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 # Text search configuration for every chunk; one place to change it.
@@ -56,6 +56,12 @@ class Collection(Base):
     # Term statistics for BM25 ranking, refreshed after each ingest that changed something.
     chunk_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     avg_chunk_tokens: Mapped[float] = mapped_column(default=0.0, server_default="0")
+    # Bumped by every refresh of the term statistics; the postings are usable only while
+    # postings_version equals it (they were built from the same chunks).
+    term_stats_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    postings_version: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Lexemes in more chunks than this have postings: their `postings_depth` highest-impact chunks.
+    postings_depth: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = created_at_column()
 
 
@@ -112,6 +118,20 @@ class TermStat(Base):
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
     lexeme: Mapped[str] = mapped_column(Text, primary_key=True)
     df: Mapped[int] = mapped_column(Integer)
+
+
+class TermPosting(Base):
+    """One of the chunks where a common lexeme weighs most in BM25 (see core/search_stats.py)."""
+
+    __tablename__ = "term_postings"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
+    lexeme: Mapped[str] = mapped_column(Text, primary_key=True)
+    # No foreign key: deleting chunks must stay cheap; a deleted chunk's postings are ignored (the
+    # query joins document_chunks) and go at the next rebuild, which a deletion triggers anyway.
+    chunk_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    # BM25's term-frequency factor without idf: tf / (tf + k1 * (1 - b + b * length / average length)).
+    impact: Mapped[float] = mapped_column(REAL)
 
 
 class WorkspaceCollection(Base):
