@@ -135,7 +135,11 @@ def load(database, embedder, chunks: int, seed: int, incremental: bool) -> dict:
     started = time.perf_counter()
     refresh_stale_postings(database.sessions)
     postings_s = time.perf_counter() - started
-    return {"documents": report.added, "chunks": report.chunks, "ingest_s": round(ingest_s, 1),
+    with database.engine.connect() as conn:  # what is searched: with DATABASE_URL, an earlier run's load
+        documents, chunk_count = conn.execute(sa.text(
+            "SELECT count(DISTINCT c.document_id), count(*) FROM document_chunks c "
+            "JOIN collections k ON k.id = c.collection_id WHERE k.name = :name"), {"name": COLLECTION}).one()
+    return {"documents": documents, "chunks": chunk_count, "written": report.chunks, "ingest_s": round(ingest_s, 1),
             "index_rebuilt": bool(rebuild), "index_build_s": round(index_s, 1),
             "postings_build_s": round(postings_s, 1), "texts": texts}
 
