@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.models import Collection, DocumentChunk, TermPosting, TermStat
-from core.retrieval import BM25_B, BM25_K1
+from core.bm25 import BM25_B, BM25_K1
 
 log = logging.getLogger(__name__)
 

@@ -10,14 +10,9 @@ from sqlalchemy.orm import sessionmaker
 from core.collections import get_collection
 from core.embeddings import build_embedder
 from core.models import TS_CONFIG
-from core.retrieval import (
-    BM25_B,
-    BM25_K1,
-    MAX_POSITIONS,
-    RANK_THRESHOLDS,
-    Retriever,
-    _term_frequency,
-)
+from core import bm25
+from core.bm25 import BM25_B, BM25_K1, MAX_POSITIONS, RANK_THRESHOLDS, _term_frequency
+from core.retrieval import Retriever
 
 DOCS = {
     "queues.md": "# Queues\n\nA queue holds jobs. Workers take jobs from the queue in order.\n",
@@ -71,9 +66,8 @@ def reference_bm25(database, collection_id: int, query: str) -> list[tuple[int, 
 
 @pytest.mark.parametrize("query", QUERIES)
 def test_text_search_ranks_chunks_exactly_as_bm25(database, collection, query):
-    retriever = Retriever(sessions=database.sessions, embedder=build_embedder("hashing"))
     with database.sessions() as session:
-        ranked = retriever._text_leg(session, query, collection)
+        ranked = bm25.rank(session, query, collection, limit=100)
 
     expected = reference_bm25(database, collection, query)
     assert [chunk_id for chunk_id, _ in ranked] == [chunk_id for chunk_id, _ in expected]

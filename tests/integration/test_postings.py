@@ -9,9 +9,8 @@ import sqlalchemy as sa
 from adapters.web.store import delete_document
 from core import search_stats
 from core.collections import get_collection
-from core.embeddings import build_embedder
 from core.models import Collection, DocumentChunk, TermPosting
-from core.retrieval import Retriever
+from core import bm25
 from core.search_stats import refresh_stale_postings, refresh_term_stats
 from tests.integration.test_bm25 import DOCS, QUERIES, reference_bm25
 
@@ -58,21 +57,20 @@ def _chunks(database, collection_id) -> set[int]:
 def spied(monkeypatch):
     """Counts the text searches that went through postings."""
     calls = []
-    original = Retriever._text_leg_with_postings
+    original = bm25._rank_with_postings
 
-    def spy(self, *args, **kwargs):
+    def spy(*args, **kwargs):
         calls.append(args)
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
-    monkeypatch.setattr(Retriever, "_text_leg_with_postings", spy)
+    monkeypatch.setattr(bm25, "_rank_with_postings", spy)
     return calls
 
 
 def _text_leg(database, collection_id, query) -> list[int]:
     """The text leg's ranking: chunk ids, best first."""
-    retriever = Retriever(sessions=database.sessions, embedder=build_embedder("hashing"))
     with database.sessions() as session:
-        return [chunk_id for chunk_id, _ in retriever._text_leg(session, query, collection_id)]
+        return [chunk_id for chunk_id, _ in bm25.rank(session, query, collection_id, limit=100)]
 
 
 @pytest.mark.parametrize("query", COMMON_WORD_QUERIES)

@@ -1,7 +1,7 @@
 """Fusing the vector and full-text legs: what a user sees in the order and scores of passages."""
 from __future__ import annotations
 
-from core.retrieval import convex_combination_fusion, reciprocal_rank_fusion
+from core.fusion import convex_combination_fusion, reciprocal_rank_fusion
 
 # Cosine similarities and BM25 scores, as the two legs return them (best first).
 VECTOR = [(1, 0.91), (2, 0.52), (3, 0.50), (4, 0.31)]
