@@ -100,7 +100,7 @@ def test_term_frequencies_are_read_exactly_up_to_the_most_positions_a_tsvector_k
 def test_concurrent_searches_share_a_small_pool_without_waiting_on_each_other(database, database_url, collection):
     # Each hybrid search uses two connections, one after the other and one per leg at once; a
     # search that held one while waiting for a second would starve when the pool is this small.
-    engine = sa.create_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=10)
+    engine = sa.create_engine(database_url, pool_size=1, max_overflow=0, pool_timeout=30)
     try:
         retriever = Retriever(sessions=sessionmaker(engine), embedder=build_embedder("hashing"))
         with ThreadPoolExecutor(max_workers=4) as pool:
