@@ -40,7 +40,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 
 from bench._common import fresh_database, machine, table  # noqa: E402
-from bench.ingest import ADJECTIVES, AREA_TERMS, AREAS, NOUNS, PRODUCTS, VERBS, CpuClock, _s, document, documents_for  # noqa: E402
+from bench.ingest import (  # noqa: E402
+    ADJECTIVES,
+    AREA_TERMS,
+    AREAS,
+    NOUNS,
+    PRODUCTS,
+    VERBS,
+    CpuClock,
+    _s,
+    document,
+    documents_for,
+)
 from core.embeddings import build_embedder  # noqa: E402
 from core.engine import Engine, EngineOptions  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402

@@ -23,9 +23,9 @@ from bots.logs import configure_logging
 from bots.wiring import Container, build_container
 from core.config import Settings, load_settings
 from core.dedupe import prune
-from core.ratelimit import RateLimiter
 from core.ingest_jobs import IngestRunner, register_ingest_task, requeue_orphans
 from core.jobs import build_job_app, run_worker
+from core.ratelimit import RateLimiter
 from core.search_stats import refresh_stale_postings
 
 log = logging.getLogger(__name__)

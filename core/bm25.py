@@ -80,7 +80,7 @@ def rank(session: Session, query: str, collection_id: int, *, limit: int) -> Sco
     return [(row.id, float(row.score)) for row in rows]
 
 def _rank_with_postings(
-session: Session,
+    session: Session,
     idf: dict[str, float],
     frequencies: dict[str, int],
     common: list[str],

@@ -13,11 +13,11 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Sequence
 
 import procrastinate
-from procrastinate.exceptions import AlreadyEnqueued
 import sqlalchemy as sa
+from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.errors import DocRagError, DocumentError, NotFound, UpstreamUnavailable, new_reference
+from core.errors import DocRagError, NotFound, UpstreamUnavailable, new_reference
 from core.ingest.pipeline import Ingestor, IngestReport
 from core.ingest.public_urls import check_public_url
 from core.ingest.sources import SourceItem, discover

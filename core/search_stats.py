@@ -19,8 +19,8 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.models import Collection, DocumentChunk, TermPosting, TermStat
 from core.bm25 import BM25_B, BM25_K1
+from core.models import Collection, DocumentChunk, TermPosting, TermStat
 
 log = logging.getLogger(__name__)
 

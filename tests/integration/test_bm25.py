@@ -7,11 +7,11 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import sessionmaker
 
+from core import bm25
+from core.bm25 import BM25_B, BM25_K1, MAX_POSITIONS, RANK_THRESHOLDS, _term_frequency
 from core.collections import get_collection
 from core.embeddings import build_embedder
 from core.models import TS_CONFIG
-from core import bm25
-from core.bm25 import BM25_B, BM25_K1, MAX_POSITIONS, RANK_THRESHOLDS, _term_frequency
 from core.retrieval import Retriever
 
 DOCS = {

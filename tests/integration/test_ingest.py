@@ -14,6 +14,7 @@ from core.ingest.pipeline import embedding_text
 from core.models import Document, DocumentChunk
 from tests.builders import make_pdf
 
+
 def write_corpus(root: Path) -> Path:
     (root / "guide").mkdir(parents=True)
     filler = " ".join(f"Sentence {i} about how keys are stored and audited." for i in range(20))

@@ -7,10 +7,9 @@ import pytest
 import sqlalchemy as sa
 
 from adapters.web.store import delete_document
-from core import search_stats
+from core import bm25, search_stats
 from core.collections import get_collection
 from core.models import Collection, DocumentChunk, TermPosting
-from core import bm25
 from core.search_stats import refresh_stale_postings, refresh_term_stats
 from tests.integration.test_bm25 import DOCS, QUERIES, reference_bm25
 
