@@ -124,19 +124,28 @@ def test_a_url_is_ingested_by_a_background_worker(web, site, worker):
     assert answer["citations"][0]["source"].startswith(f"{site}/webhooks.html")
 
 
-def test_a_url_that_fails_makes_a_failed_job_with_the_reason(web, site):
-    job_id = web.post(DOCS_PATH, {"url": f"{site}/missing.html"}).get_json()["job"]["id"]
+def run_url_job(web, url: str) -> dict:
+    """Submit a URL, run the queued jobs here as a worker would, and return the finished job."""
+    job_id = web.post(DOCS_PATH, {"url": url}).get_json()["job"]["id"]
     web.run_queued_ingest_jobs()
-    job = web.get(f"/api/v1/jobs/{job_id}").get_json()["job"]
+    return web.get(f"/api/v1/jobs/{job_id}").get_json()["job"]
+
+
+def backdate(web, job_id: int) -> None:
+    """Make a job's row look five minutes old, past the requeue delay."""
+    with web.container.database.sessions.begin() as session:
+        session.execute(sa.update(IngestJob).where(IngestJob.id == job_id)
+                        .values(created_at=sa.func.now() - sa.text("interval '5 minutes'")))
+
+
+def test_a_url_that_fails_makes_a_failed_job_with_the_reason(web, site):
+    job = run_url_job(web, f"{site}/missing.html")
     assert job["status"] == "failed"
     assert "404" in job["error"]
 
 
 def test_private_addresses_are_refused_unless_allowed(make_web, site):
-    web = make_web(allow_private_urls=False)
-    job_id = web.post(DOCS_PATH, {"url": f"{site}/webhooks.html"}).get_json()["job"]["id"]
-    web.run_queued_ingest_jobs()
-    job = web.get(f"/api/v1/jobs/{job_id}").get_json()["job"]
+    job = run_url_job(make_web(allow_private_urls=False), f"{site}/webhooks.html")
     assert job["status"] == "failed"
     assert "private or local address" in job["error"]
 
@@ -149,9 +158,7 @@ def test_a_job_whose_queue_entry_was_lost_is_queued_again_and_runs(web, worker):
         session.flush()
         job_id = row.id
     assert requeue_orphans(sessions, web.jobs) == 0  # too recent: its job may still be on its way
-    with sessions.begin() as session:
-        session.execute(sa.update(IngestJob).where(IngestJob.id == job_id)
-                        .values(created_at=sa.func.now() - sa.text("interval '5 minutes'")))
+    backdate(web, job_id)
 
     assert requeue_orphans(sessions, web.jobs) == 1
     assert web.wait_for_job(job_id)["status"] == "succeeded"
@@ -160,9 +167,7 @@ def test_a_job_whose_queue_entry_was_lost_is_queued_again_and_runs(web, worker):
 
 def test_a_waiting_job_is_not_queued_twice(web):
     job_id = upload(web, "waiting.txt", b"Waiting in the queue.").get_json()["job"]["id"]
-    with web.container.database.sessions.begin() as session:  # no worker yet: it waits in the queue
-        session.execute(sa.update(IngestJob).where(IngestJob.id == job_id)
-                        .values(created_at=sa.func.now() - sa.text("interval '5 minutes'")))
+    backdate(web, job_id)  # no worker: it is still waiting in the queue
     assert requeue_orphans(web.container.database.sessions, web.jobs) == 0
 
 
