@@ -9,7 +9,8 @@ import tempfile
 from pathlib import Path
 
 from core import schema
-from core.db import Database, connect, start_embedded_postgres
+from core.db import Database, connect
+from core.embedded_db import start_embedded_postgres
 
 
 def fresh_database() -> Database:

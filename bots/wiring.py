@@ -18,7 +18,11 @@ from core.retrieval import Retriever
 
 def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
     """Connect (starting the embedded server if needed); refuse an out-of-date schema."""
-    database = connect(resolve_database_url(settings.database_url, settings.data_dir))
+    database = connect(
+        resolve_database_url(
+            settings.database_url, settings.data_dir, shared_buffers_mb=settings.embedded_shared_buffers_mb
+        )
+    )
     check_pgvector(database.engine)
     if check_schema:
         schema.ensure_current(database.engine)

@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias=env("DATABASE_URL"))
     data_dir: Path = Field(Path(".docrag"), validation_alias=env("DOCRAG_DATA_DIR"))
     default_collection: str = Field("default", validation_alias=env("DOCRAG_DEFAULT_COLLECTION"))
+    # The embedded server's shared buffers; unset: a quarter of RAM, at most 4 GB (core/embedded_db.py).
+    embedded_shared_buffers_mb: int | None = Field(None, ge=128, validation_alias=env("DOCRAG_PG_SHARED_BUFFERS_MB"))
 
     # Embeddings
     embedder: Literal["hashing", "openai", "sentence-transformers"] = Field(

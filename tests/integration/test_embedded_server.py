@@ -8,7 +8,7 @@ SCRIPT = textwrap.dedent(
     import sys, time
     import sqlalchemy as sa
     from pathlib import Path
-    from core.db import start_embedded_postgres
+    from core.embedded_db import start_embedded_postgres
 
     url = start_embedded_postgres(Path(sys.argv[1]))
     engine = sa.create_engine(url)
@@ -50,3 +50,27 @@ def test_processes_share_one_server_and_it_outlives_the_first_to_exit(tmp_path):
         for process in (first, second):
             if process.poll() is None:
                 process.kill()
+
+
+SIZED = textwrap.dedent(
+    """
+    import sys
+    import sqlalchemy as sa
+    from pathlib import Path
+    from core.embedded_db import start_embedded_postgres
+
+    url = start_embedded_postgres(Path(sys.argv[1]), shared_buffers_mb=int(sys.argv[2]))
+    with sa.create_engine(url).connect() as conn:
+        print(conn.execute(sa.text("SHOW shared_buffers")).scalar(), flush=True)
+    """
+)
+
+
+def test_the_embedded_server_is_sized_on_first_start_and_still_stops_with_its_last_user(tmp_path):
+    first = subprocess.run([sys.executable, "-c", SIZED, str(tmp_path), "256"], capture_output=True, text=True, timeout=120)
+    assert first.stdout.strip() == "256MB", first.stderr[-2000:]
+    # The restart that applied it must not leave a server behind: pgserver stops the new one.
+    assert not (tmp_path / "pgdata" / "postmaster.pid").exists()
+
+    again = subprocess.run([sys.executable, "-c", SIZED, str(tmp_path), "384"], capture_output=True, text=True, timeout=120)
+    assert again.stdout.strip() == "384MB", again.stderr[-2000:]
