@@ -120,7 +120,7 @@ def _hnsw_indexes(engine, dimension: int) -> list[tuple[str, str]]:
             for name, ddl in conn.execute(sa.text(
                 "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'document_chunks' AND indexdef ILIKE '%USING hnsw%'"
             ))
-            if f"vector({dimension})" in ddl
+            if f"::halfvec({dimension})" in ddl
         ]
 
 

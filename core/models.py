@@ -1,7 +1,7 @@
 """Database tables (SQLAlchemy 2 typed models). Alembic migrations are written to match these.
 
 Embeddings live in one untyped ``vector`` column because collections may use embedders of
-different sizes; HNSW indexes are built per dimension on ``embedding::vector(N)`` (see the
+different sizes; HNSW indexes are built per dimension on ``embedding::halfvec(N)`` (see the
 migrations), and queries cast the same way so the planner can use them.
 """
 from __future__ import annotations

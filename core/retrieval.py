@@ -105,9 +105,9 @@ class Retriever:
             session.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
             rows = session.execute(
                 sa.text(
-                    f"SELECT id, embedding::vector({dim}) <=> CAST(:q AS vector({dim})) AS distance "
+                    f"SELECT id, embedding::halfvec({dim}) <=> CAST(:q AS halfvec({dim})) AS distance "
                     "FROM document_chunks WHERE collection_id = :c AND vector_dims(embedding) = :dim "
-                    f"ORDER BY embedding::vector({dim}) <=> CAST(:q AS vector({dim})) LIMIT :n"
+                    f"ORDER BY embedding::halfvec({dim}) <=> CAST(:q AS halfvec({dim})) LIMIT :n"
                 ),
                 {"q": _vector_literal(vector), "c": collection_id, "dim": dim, "n": self.candidates},
             ).all()
