@@ -63,7 +63,7 @@ from core.types import SessionKey  # noqa: E402
 
 COLLECTION = "bench"
 MODES = ("hybrid", "text", "vector")
-STAGES = ("embed_query", "_vector_leg", "_text_leg", "_load", "_passages", "_coverage")
+STAGES = ("embed_query", "_vector_leg", "_text_leg", "_load")
 _IDENT = re.compile(r"`([A-Za-z][\w.]*[_.A-Z][\w.]*)`")
 _CODE = re.compile(r"\b([A-Z]{3}-\d{4}|E\d{3}_[A-Z]+|HTTP \d{3})\b")
 

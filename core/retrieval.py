@@ -26,6 +26,8 @@ Fusion = Literal["convex", "rrf"]
 # A deep candidate list from each leg lets fusion rescue a chunk that one leg ranks low
 # (measured: 100 beats 50 on every metric; see bench/retrieval_eval.py).
 CANDIDATES_PER_LEG = 100
+# Passages are read for the first limit * max_per_document * HEAD_FACTOR fused chunks at once.
+HEAD_FACTOR = 2
 # The text leg runs on its own connection while the vector leg runs on the caller's: the two
 # queries overlap instead of adding up. Bounded so a burst of searches cannot open unbounded
 # connections; a search waiting for a worker is no slower than running its legs one after the other.
@@ -45,6 +47,11 @@ class _Candidate:
     chunk_id: int
     document_id: int
     position: int
+    title: str
+    heading: str
+    link: str
+    text: str
+    covered: int  # distinct query terms the chunk holds
 
 
 class Retriever:
@@ -80,13 +87,20 @@ class Retriever:
         text = text_leg.result() if text_leg is not None else []
         similarity = vector[0][1] if vector else 0.0
         fused = self._fuse({"hybrid": [vector, text], "vector": [vector], "text": [text]}[mode])
+        scores = dict(fused)
+        ranked = [chunk_id for chunk_id, _ in fused]
         with self.sessions() as session:
-            candidates = self._load(session, [chunk_id for chunk_id, _ in fused])
-            scores = dict(fused)
-            chosen = _diversify([candidates[i] for i, _ in fused if i in candidates], max_per_document, limit)
-            passages = self._passages(session, chosen, scores, merge_neighbours)
-            terms, coverage = self._coverage(session, query, [p.chunk_id for p in passages])
-        return SearchResult(passages, terms, coverage, similarity)
+            # One round trip for the head of the fused list, which nearly always fills the
+            # context; the rest only when one document holds too many of the best chunks.
+            head = limit * max(max_per_document, 1) * HEAD_FACTOR
+            rows, terms = self._load(session, query, ranked[:head])
+            chosen = _diversify([rows[i] for i in ranked[:head] if i in rows], max_per_document, limit)
+            if len(chosen) < limit and len(ranked) > head:
+                rows.update(self._load(session, query, ranked[head:])[0])
+                chosen = _diversify([rows[i] for i in ranked if i in rows], max_per_document, limit)
+        passages = _passages(chosen, scores, merge_neighbours)
+        coverage = max((rows[p.chunk_id].covered for p in passages), default=0)
+        return SearchResult(passages, terms, coverage / terms if terms else 0.0, similarity)
 
     def _fuse(self, legs: Sequence[Scored]) -> list[tuple[int, float]]:
         if self.fusion == "rrf":
@@ -100,9 +114,14 @@ class Retriever:
         if not any(vector):  # no features (e.g. only symbols): cosine is undefined
             return []
         with self.sessions() as session:
-            session.execute(sa.text("SET LOCAL hnsw.ef_search = 100"))
-            # pgvector 0.8: keep scanning the HNSW graph until enough rows pass the tenant filter.
-            session.execute(sa.text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+            # For this transaction (one round trip for both): a wider search than pgvector's 40, and
+            # (pgvector 0.8) keep scanning the graph until enough rows pass the collection filter.
+            session.execute(
+                sa.text(
+                    "SELECT set_config('hnsw.ef_search', '100', true),"
+                    " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+                )
+            )
             rows = session.execute(
                 sa.text(
                     f"SELECT id, embedding::halfvec({dim}) <=> CAST(:q AS halfvec({dim})) AS distance "
@@ -122,72 +141,19 @@ class Retriever:
     def _text_leg(self, session: Session, query: str, collection_id: int) -> Scored:
         return bm25.rank(session, query, collection_id, limit=self.candidates)
 
-    def _load(self, session: Session, chunk_ids: Sequence[int]) -> dict[int, _Candidate]:
-        if not chunk_ids:
-            return {}
+    def _load(self, session: Session, query: str, chunk_ids: Sequence[int]) -> tuple[dict[int, _Candidate], int]:
+        """The chunks with what a passage shows, and how many of the query's terms each holds; the term count."""
         rows = session.execute(
-            sa.text("SELECT id, document_id, position FROM document_chunks WHERE id = ANY(:ids)"),
-            {"ids": list(chunk_ids)},
-        )
-        return {row.id: _Candidate(row.id, row.document_id, row.position) for row in rows}
-
-    def _passages(
-        self, session: Session, chosen: list[_Candidate], scores: dict[int, float], merge: bool
-    ) -> list[Passage]:
-        """Turn chosen chunks into passages; adjacent chunks of one document become one passage."""
-        if not chosen:
-            return []
-        groups: list[list[_Candidate]] = []
-        for candidate in chosen:
-            for group in groups if merge else []:
-                if group[0].document_id == candidate.document_id and any(
-                    abs(member.position - candidate.position) == 1 for member in group
-                ):
-                    group.append(candidate)
-                    break
-            else:
-                groups.append([candidate])
-        ids = [c.chunk_id for c in chosen]
-        rows = {
-            row.id: row
-            for row in session.execute(
-                sa.text(
-                    "SELECT id, document_id, position, title, heading, link, text "
-                    "FROM document_chunks WHERE id = ANY(:ids)"
-                ),
-                {"ids": ids},
-            )
-        }
-        passages = []
-        for group in groups:
-            ordered = sorted(group, key=lambda c: c.position)
-            first = rows[ordered[0].chunk_id]
-            passages.append(
-                Passage(
-                    chunk_id=group[0].chunk_id,
-                    document_id=first.document_id,
-                    title=first.title,
-                    heading=first.heading,
-                    source=first.link,
-                    text="\n\n".join(rows[c.chunk_id].text for c in ordered),
-                    score=max(scores[c.chunk_id] for c in group),
-                )
-            )
-        return passages
-
-    def _coverage(self, session: Session, query: str, chunk_ids: list[int]) -> tuple[int, float]:
-        """How many query terms exist, and the largest share of them one passage contains."""
-        row = session.execute(
             sa.text(
                 "WITH q AS (SELECT tsvector_to_array(to_tsvector(CAST(:cfg AS regconfig), :query)) AS terms) "
-                "SELECT cardinality(q.terms) AS n, coalesce(("
-                "  SELECT max((SELECT count(*) FROM unnest(tsvector_to_array(c.tsv)) l WHERE l = ANY(q.terms)))"
-                "  FROM document_chunks c WHERE c.id = ANY(:ids)), 0) AS best "
-                "FROM q"
+                "SELECT c.id, c.document_id, c.position, c.title, c.heading, c.link, c.text, cardinality(q.terms) AS n,"
+                " (SELECT count(*) FROM unnest(tsvector_to_array(c.tsv)) l WHERE l = ANY(q.terms)) AS covered "
+                "FROM q LEFT JOIN document_chunks c ON c.id = ANY(:ids)"
             ),
-            {"cfg": TS_CONFIG, "query": query, "ids": chunk_ids},
-        ).one()
-        return row.n, (row.best / row.n if row.n else 0.0)
+            {"cfg": TS_CONFIG, "query": query, "ids": list(chunk_ids)},
+        ).all()
+        chunks = {row.id: _Candidate(*row[:7], covered=row.covered) for row in rows if row.id is not None}
+        return chunks, rows[0].n
 
 
 def _diversify(candidates: list[_Candidate], max_per_document: int, limit: int) -> list[_Candidate]:
@@ -201,6 +167,36 @@ def _diversify(candidates: list[_Candidate], max_per_document: int, limit: int) 
         if len(chosen) == limit:
             break
     return chosen
+
+
+def _passages(chosen: list[_Candidate], scores: dict[int, float], merge: bool) -> list[Passage]:
+    """Turn chosen chunks into passages; adjacent chunks of one document become one passage."""
+    groups: list[list[_Candidate]] = []
+    for candidate in chosen:
+        for group in groups if merge else []:
+            if group[0].document_id == candidate.document_id and any(
+                abs(member.position - candidate.position) == 1 for member in group
+            ):
+                group.append(candidate)
+                break
+        else:
+            groups.append([candidate])
+    passages = []
+    for group in groups:
+        ordered = sorted(group, key=lambda c: c.position)
+        first = ordered[0]
+        passages.append(
+            Passage(
+                chunk_id=group[0].chunk_id,
+                document_id=first.document_id,
+                title=first.title,
+                heading=first.heading,
+                source=first.link,
+                text="\n\n".join(c.text for c in ordered),
+                score=max(scores[c.chunk_id] for c in group),
+            )
+        )
+    return passages
 
 
 def _vector_literal(vector: Sequence[float]) -> str:
