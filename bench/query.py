@@ -1,6 +1,6 @@
 """Query latency with a large collection: hybrid retrieval, each leg, and the engine's overhead per answer.
 
-    python bench/query.py [--chunks 100000] [--queries 200] [--seed 7] [--json] [--incremental-index]
+    python bench/query.py [--chunks 100000] [--queries 200] [--seed 7] [--budget 150] [--json]
 
 Ingests the generated corpus of ``bench/ingest.py`` (in memory, hashing embedder) into one
 collection of a fresh embedded database, then measures, one query at a time:
@@ -12,11 +12,9 @@ collection of a fresh embedded database, then measures, one query at a time:
 * ``EXPLAIN (ANALYZE, BUFFERS)`` of one typical vector-leg and text-leg query, captured from the
   retriever's own SQL, to show whether the HNSW and GIN indexes are used.
 
-Loading 100,000 chunks through HNSW index maintenance row by row is slow (see bench/ingest.py),
-so on the throwaway embedded database the 1024-dimension HNSW index is dropped during the load
-and rebuilt after it with its own definition (the query plans and latencies are those of the
-same index). ``--incremental-index`` keeps it during the load instead; with ``DATABASE_URL``
-set the schema is never touched.
+The ingest builds the collection's HNSW index at its end, as any large ingest does (see
+core/vector_index.py). With ``DATABASE_URL`` set, an earlier run's database is searched as it is
+(nothing is ingested again when the collection already holds the corpus).
 
 Targets (issue 3): hybrid p95 < 50 ms; engine overhead p50 < 30 ms.
 """
@@ -113,35 +111,21 @@ def make_queries(texts: list[str], n: int, seed: int) -> list[str]:
 # --------------------------------------------------------------------------- loading
 
 
-def _hnsw_indexes(engine, dimension: int) -> list[tuple[str, str]]:
+def _vector_index(engine) -> str | None:
     with engine.connect() as conn:
-        return [
-            (name, ddl)
-            for name, ddl in conn.execute(sa.text(
-                "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'document_chunks' AND indexdef ILIKE '%USING hnsw%'"
-            ))
-            if f"::halfvec({dimension})" in ddl
-        ]
+        return conn.execute(sa.text(
+            "SELECT i.indexname FROM pg_indexes i JOIN collections c ON i.indexname LIKE 'ix_chunk_vectors_c' || c.id || '\\_d%' "
+            "WHERE c.name = :name"), {"name": COLLECTION}).scalar()
 
 
-def load(database, embedder, chunks: int, seed: int, incremental: bool) -> dict:
+def load(database, embedder, chunks: int, seed: int) -> dict:
     items, texts = corpus_items(chunks, seed)
-    rebuild = [] if incremental or os.environ.get("DATABASE_URL") else _hnsw_indexes(database.engine, embedder.dimension)
-    with database.engine.begin() as conn:
-        for name, _ in rebuild:
-            conn.execute(sa.text(f'DROP INDEX "{name}"'))
     ingestor = Ingestor(sessions=database.sessions, embedder=embedder, chunking=ChunkingOptions())
     started = time.perf_counter()
     report = ingestor.ingest_items(items, collection=COLLECTION)
     ingest_s = time.perf_counter() - started
-    started = time.perf_counter()
     with database.engine.begin() as conn:
-        for _, ddl in rebuild:
-            # 100,000 x 1024 floats make an ~800 MB index: give the build enough memory to keep the graph in RAM.
-            conn.execute(sa.text("SET LOCAL maintenance_work_mem = '1GB'"))
-            conn.execute(sa.text(ddl))
         conn.execute(sa.text("ANALYZE document_chunks"))
-    index_s = time.perf_counter() - started
     # What the worker's minutely job does after a large ingest; until then searches skip postings.
     started = time.perf_counter()
     refresh_stale_postings(database.sessions)
@@ -151,7 +135,7 @@ def load(database, embedder, chunks: int, seed: int, incremental: bool) -> dict:
             "SELECT count(DISTINCT c.document_id), count(*) FROM document_chunks c "
             "JOIN collections k ON k.id = c.collection_id WHERE k.name = :name"), {"name": COLLECTION}).one()
     return {"documents": documents, "chunks": chunk_count, "written": report.chunks, "ingest_s": round(ingest_s, 1),
-            "index_rebuilt": bool(rebuild), "index_build_s": round(index_s, 1),
+            "vector_index": _vector_index(database.engine),
             "postings_build_s": round(postings_s, 1), "texts": texts}
 
 
@@ -276,7 +260,7 @@ def explain(database, retriever: Retriever, collection_id: int, query: str) -> d
             raw.rollback()
             plans[leg] = {
                 "plan": plan,
-                "hnsw_used": bool(re.search(r"Index Scan using ix_document_chunks_embedding_\d+", plan)),
+                "hnsw_used": bool(re.search(r"Index Scan using ix_chunk_vectors_c\d+_d\d+", plan)),
                 "gin_used": "ix_document_chunks_tsv" in plan,
                 "execution_ms": float(m.group(1)) if (m := re.search(r"Execution Time: ([\d.]+) ms", plan)) else None,
             }
@@ -295,13 +279,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--budget", type=float, default=150.0,
                         help="seconds per measured series; stops early (after >= 20 queries) when exceeded")
-    parser.add_argument("--incremental-index", action="store_true", help="keep the HNSW index during the load")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
     database = fresh_database()
     embedder = build_embedder("hashing")
-    loaded = load(database, embedder, args.chunks, args.seed, args.incremental_index)
+    loaded = load(database, embedder, args.chunks, args.seed)
     texts = loaded.pop("texts")
     queries = make_queries(texts, args.queries, args.seed)
     from core.collections import get_collection
@@ -369,7 +352,7 @@ def main() -> None:
 
     print(
         f"Collection: {loaded['documents']:,} documents, {loaded['chunks']:,} chunks (ingested in {loaded['ingest_s']}s"
-        + (f", HNSW index rebuilt after the load in {loaded['index_build_s']}s" if loaded["index_rebuilt"] else ", HNSW index kept during the load")
+        + f", its HNSW index {loaded['vector_index'] or 'missing'}"
         + f"; postings built in {loaded['postings_build_s']}s"
         + f"); embedder {embedder.name}; {len(queries)} queries, one at a time"
     )

@@ -1,8 +1,8 @@
 """Database tables (SQLAlchemy 2 typed models). Alembic migrations are written to match these.
 
 Embeddings live in one untyped ``vector`` column because collections may use embedders of
-different sizes; HNSW indexes are built per dimension on ``embedding::halfvec(N)`` (see the
-migrations), and queries cast the same way so the planner can use them.
+different sizes; each large collection gets its own HNSW index on ``embedding::halfvec(N)`` (see
+core/vector_index.py), and queries cast the same way so the planner can use it.
 """
 from __future__ import annotations
 

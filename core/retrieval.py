@@ -114,14 +114,9 @@ class Retriever:
         if not any(vector):  # no features (e.g. only symbols): cosine is undefined
             return []
         with self.sessions() as session:
-            # For this transaction (one round trip for both): a wider search than pgvector's 40, and
-            # (pgvector 0.8) keep scanning the graph until enough rows pass the collection filter.
-            session.execute(
-                sa.text(
-                    "SELECT set_config('hnsw.ef_search', '100', true),"
-                    " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
-                )
-            )
+            # A wider graph search than pgvector's default 40, for this transaction. A large
+            # collection has its own index (core/vector_index.py), a small one is scanned exactly.
+            session.execute(sa.text("SET LOCAL hnsw.ef_search = 100"))
             rows = session.execute(
                 sa.text(
                     f"SELECT id, embedding::halfvec({dim}) <=> CAST(:q AS halfvec({dim})) AS distance "
@@ -130,8 +125,6 @@ class Retriever:
                 ),
                 {"q": _vector_literal(vector), "c": collection_id, "dim": dim, "n": self.candidates},
             ).all()
-        # relaxed_order may return rows slightly out of order; sort them exactly.
-        rows = sorted(rows, key=lambda row: row.distance)
         return [(row.id, 1.0 - row.distance) for row in rows]
 
     def _text_leg_alone(self, query: str, collection_id: int) -> Scored:

@@ -82,6 +82,11 @@ def truncate_all(database: Database) -> None:
         existing = set(sa.inspect(conn).get_table_names())
         tables = [t for t in APP_TABLES if t in existing]
         conn.execute(sa.text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        # Collection ids restart, so a per-collection vector index must go with its collection.
+        for name in conn.execute(sa.text(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'document_chunks' AND indexname LIKE 'ix_chunk_vectors_c%'"
+        )).scalars():
+            conn.execute(sa.text(f'DROP INDEX "{name}"'))
 
 
 @pytest.fixture

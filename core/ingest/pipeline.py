@@ -27,6 +27,7 @@ from core.ingest.loaders import load_document
 from core.ingest.sources import SourceItem, discover, target_root
 from core.models import Collection, Document, DocumentChunk
 from core.search_stats import refresh_term_stats
+from core.vector_index import VECTOR_INDEX_MIN_CHUNKS, ensure_vector_index
 
 log = logging.getLogger(__name__)
 
@@ -143,12 +144,19 @@ class _StoreBehind:
 
 class Ingestor:
     def __init__(
-        self, *, sessions: sessionmaker[Session], embedder: Embedder, chunking: ChunkingOptions, http_timeout_s: float = 20
+        self,
+        *,
+        sessions: sessionmaker[Session],
+        embedder: Embedder,
+        chunking: ChunkingOptions,
+        http_timeout_s: float = 20,
+        vector_index_min_chunks: int = VECTOR_INDEX_MIN_CHUNKS,
     ) -> None:
         self.sessions = sessions
         self.embedder = embedder
         self.chunking = chunking
         self.http_timeout_s = http_timeout_s
+        self.vector_index_min_chunks = vector_index_min_chunks  # see core/vector_index.py
 
     def ingest(
         self,
@@ -201,6 +209,7 @@ class Ingestor:
             report.removed = self._prune(collection_id, prune_roots | {item.root for item in items}, seen)
         if report.added or report.updated or report.removed:
             refresh_term_stats(self.sessions, collection_id)
+            ensure_vector_index(self.sessions, collection_id, min_chunks=self.vector_index_min_chunks)
         report.seconds = time.perf_counter() - started
         log.info("ingest.done %s", {k: v for k, v in report.as_dict().items() if k != "failed"})
         return report
@@ -344,7 +353,8 @@ class Ingestor:
                 .where(Collection.id == coll.id)
                 .values(embedder=self.embedder.name, dimension=self.embedder.dimension)
             )
-            return len(rows)
+        ensure_vector_index(self.sessions, coll.id, min_chunks=self.vector_index_min_chunks)
+        return len(rows)
 
 
 def embedding_text(title: str, *, heading: str, text: str) -> str:

@@ -1,8 +1,11 @@
-"""Vector search: nearest chunks by cosine, through the HNSW index for the embedder's size, per collection."""
+"""Vector search: nearest chunks by cosine, per collection; exact for small collections, through its own HNSW index for large ones."""
 import sqlalchemy as sa
 
 from core.collections import get_collection
+from core.embeddings import HashingEmbedder
+from core.ingest.pipeline import ChunkingOptions, Ingestor
 from core.retrieval import Retriever
+from core.vector_index import index_name
 
 DOCS = {
     "keys.md": "# API keys\n\nRotate the signing key every ninety days and revoke leaked keys at once.\n",
@@ -48,9 +51,15 @@ def test_vector_search_never_crosses_collections(container, tmp_path):
     assert owners == {first} and second != first
 
 
-def test_vector_search_can_use_the_hnsw_index_for_its_dimension(container, database, tmp_path):
-    collection_id = ingest(container, tmp_path, "default")
-    assert container.embedder.dimension == 1024
+def vector_indexes(database):
+    with database.engine.connect() as conn:
+        return dict(conn.execute(sa.text(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'document_chunks' AND indexdef LIKE '%hnsw%'"
+        )).all())
+
+
+def vector_leg_plan(database, run_search):
+    """The plan of the vector leg's own SQL, with the cheaper alternatives for a tiny table forbidden."""
     statements = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
@@ -58,15 +67,95 @@ def test_vector_search_can_use_the_hnsw_index_for_its_dimension(container, datab
 
     sa.event.listen(database.engine, "before_cursor_execute", capture)
     try:
-        vector_search(container, collection_id, "rotate the signing key")
+        run_search()
     finally:
         sa.event.remove(database.engine, "before_cursor_execute", capture)
     statement, parameters = next((s, p) for s, p in statements if "<=>" in s)
-
     with database.engine.begin() as conn:
-        # A tiny table is cheapest to scan; forbid the alternatives to see whether the index matches the query.
         for setting in ("enable_seqscan", "enable_bitmapscan", "enable_sort"):
             conn.execute(sa.text(f"SET LOCAL {setting} = off"))
-        plan = "\n".join(conn.exec_driver_sql("EXPLAIN " + statement, parameters).scalars())
+        return "\n".join(conn.exec_driver_sql("EXPLAIN " + statement, parameters).scalars())
 
-    assert "ix_document_chunks_embedding_1024" in plan
+
+def exact_order(database, collection_id, embedder, query):
+    literal = "[" + ",".join(repr(x) for x in embedder.embed_query(query)) + "]"
+    with database.engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT id FROM document_chunks WHERE collection_id = :c "
+            "ORDER BY embedding <=> CAST(:q AS vector), id"
+        ), {"c": collection_id, "q": literal}).scalars().all()
+
+
+def index_from(container, minimum):
+    return Ingestor(sessions=container.database.sessions, embedder=container.embedder,
+                    chunking=ChunkingOptions(), vector_index_min_chunks=minimum)
+
+
+def test_a_small_collection_has_no_vector_index_and_is_searched_exactly(container, database, tmp_path):
+    collection_id = ingest(container, tmp_path, "default")  # 4 chunks, far below VECTOR_INDEX_MIN_CHUNKS
+
+    result = vector_search(container, collection_id, "rotate the signing key")
+
+    assert vector_indexes(database) == {}
+    exact = exact_order(database, collection_id, container.embedder, "rotate the signing key")
+    assert [p.chunk_id for p in result.passages] == exact[:4]
+
+
+def test_an_ingest_that_makes_a_collection_large_builds_its_own_index_and_search_uses_it(container, database, tmp_path):
+    small = ingest(container, tmp_path, "small")
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text)
+    index_from(container, minimum=3).ingest([str(folder)], collection="big")
+    with container.database.sessions() as session:
+        big = get_collection(session, "big").id
+
+    indexes = vector_indexes(database)
+    assert list(indexes) == [index_name(big, 1024)]  # the small collection has none
+    assert f"collection_id = {big}" in indexes[index_name(big, 1024)] and "halfvec(1024)" in indexes[index_name(big, 1024)]
+    plan = vector_leg_plan(database, lambda: vector_search(container, big, "rotate the signing key"))
+    assert index_name(big, 1024) in plan
+    assert index_name(big, 1024) not in vector_leg_plan(database, lambda: vector_search(container, small, "keys"))
+    result = vector_search(container, big, "rotate the signing key")
+    assert [p.chunk_id for p in result.passages] == exact_order(database, big, container.embedder, "rotate the signing key")[:4]
+
+
+def test_re_embedding_to_another_size_swaps_the_collections_index(container, database, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text)
+    index_from(container, minimum=3).ingest([str(folder)], collection="default")
+    with container.database.sessions() as session:
+        collection_id = get_collection(session, "default").id
+
+    smaller = HashingEmbedder(dimension=384)
+    Ingestor(sessions=database.sessions, embedder=smaller, chunking=ChunkingOptions(),
+             vector_index_min_chunks=3).reindex("default")
+
+    assert list(vector_indexes(database)) == [index_name(collection_id, 384)]
+    retriever = Retriever(sessions=database.sessions, embedder=smaller)
+    result = retriever.search("rotate the signing key", collection_id=collection_id, limit=1, mode="vector")
+    assert result.passages[0].source.split("#")[0].endswith("keys.md")
+
+
+def test_an_index_left_invalid_by_a_failed_build_is_rebuilt(container, database, tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for name, text in DOCS.items():
+        (folder / name).write_text(text)
+    ingestor = index_from(container, minimum=3)
+    ingestor.ingest([str(folder)], collection="default")
+    with container.database.sessions() as session:
+        collection_id = get_collection(session, "default").id
+    name = index_name(collection_id, 1024)
+    with database.engine.begin() as conn:  # what a build killed half-way leaves behind
+        conn.execute(sa.text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = CAST(:n AS regclass)"), {"n": name})
+
+    (folder / "keys.md").write_text(DOCS["keys.md"] + "\nKeys of retired services are deleted.\n")
+    ingestor.ingest([str(folder)], collection="default")
+
+    with database.engine.connect() as conn:
+        valid = conn.execute(sa.text("SELECT indisvalid FROM pg_index WHERE indexrelid = CAST(:n AS regclass)"), {"n": name}).scalar()
+    assert valid is True
