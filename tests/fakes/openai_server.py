@@ -88,6 +88,7 @@ class _Script:
     headers: dict[str, str] = field(default_factory=dict)
     body: Any = None
     delay_s: float = 0.0
+    release: threading.Event | None = None  # hold the request until this is set
 
     def matches(self, path: str) -> bool:
         return self.remaining > 0 and (self.path is None or self.path == path)
@@ -218,6 +219,13 @@ class FakeOpenAI:
         with self._lock:
             self._delays.append(_Script(n, path, delay_s=seconds))
 
+    def hold_next(self, n: int = 1, *, path: str | None = None) -> threading.Event:
+        """Hold each of the next ``n`` requests until the returned event is set (a slow upstream, without a clock)."""
+        release = threading.Event()
+        with self._lock:
+            self._delays.append(_Script(n, path, release=release))
+        return release
+
     # ----------------------------------------------------------------- used by the handler
     def _take(self, scripts: list[_Script], path: str) -> _Script | None:
         with self._lock:
@@ -302,7 +310,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         delay = fake._take(fake._delays, path)
-        if delay is not None and fake._stopping.wait(delay.delay_s):
+        if delay is not None and delay.release is not None:
+            while not delay.release.wait(0.05):
+                if fake._stopping.is_set():
+                    return  # closing: give up quietly
+        elif delay is not None and fake._stopping.wait(delay.delay_s):
             return  # closing: give up quietly
 
         failure = fake._take(fake._failures, path)
