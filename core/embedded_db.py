@@ -14,6 +14,7 @@ advises for a dedicated machine. An operator's own server (``DATABASE_URL``) is 
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -95,7 +96,15 @@ def _apply_server_settings(server, admin_url: str, wanted: dict[str, str]) -> No
                         # Names are our own constants; ALTER SYSTEM takes no bound parameters.
                         conn.execute(sa.text(f"ALTER SYSTEM SET {name} = '{value}'"))
                 conn.execute(sa.text("SELECT pg_reload_conf()"))
-                pending = conn.execute(sa.text("SELECT count(*) FROM pg_settings WHERE pending_restart")).scalar()
+                # Compared with the live values, not pg_settings.pending_restart, which a reload
+                # (asynchronous) may not have updated yet. Memory settings only: all this sets.
+                pending = conn.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_settings s JOIN json_each_text(CAST(:wanted AS json)) w ON w.key = s.name "
+                        "WHERE s.context = 'postmaster' AND pg_size_bytes(w.value) <> s.setting::bigint * pg_size_bytes(s.unit)"
+                    ),
+                    {"wanted": json.dumps(wanted)},
+                ).scalar()
                 others = conn.execute(
                     sa.text(
                         "SELECT count(*) FROM pg_stat_activity "
