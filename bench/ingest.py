@@ -479,7 +479,7 @@ class Run:
         return {k: round(v, 3) if isinstance(v, float) else v for k, v in data.items()}
 
 
-PHASES = ("load", "chunk", "embed", "store", "term_stats")
+PHASES = ("load", "chunk", "embed", "store", "term_stats", "vector_index")
 
 
 class PhaseTimer:
@@ -497,6 +497,7 @@ class PhaseTimer:
         pipeline.load_document = self._wrap("load", pipeline.load_document)
         pipeline.chunk_sections = self._wrap("chunk", pipeline.chunk_sections)
         pipeline.refresh_term_stats = self._wrap("term_stats", pipeline.refresh_term_stats)
+        pipeline.ensure_vector_index = self._wrap("vector_index", pipeline.ensure_vector_index)
         ingestor.embedder.embed_documents = self._wrap("embed", ingestor.embedder.embed_documents)
         ingestor._store = self._wrap("store", ingestor._store)
 

@@ -12,6 +12,14 @@ advises for initial loads) costs a third of that. So:
 * the index covers the chunks of one collection and one dimension (a partial index), so searches
   need no filter inside the graph, and a re-embedded collection gets an index for its new size.
 
+The graph is built with ef_construction 32 instead of pgvector's 64. Measured on the 101,615-chunk
+bench collection (hashing embedder, ef_search 100, 100 questions): the build takes 41 instead of
+63 s, and the share of the exact 10 nearest chunks found falls from 0.532 to 0.513 (0.454 to
+0.416 of the nearest 100). That recall is low either way: hashed word vectors are sparse, and
+short questions have few features, so the graph routes poorly to them (0.86 needs ef_search 800,
+26 ms); the full-text leg finds those chunks by their words. A first ingest of 50,365 chunks
+takes 44 s instead of 57 s.
+
 Vectors are indexed as halfvec: half the index of full floats (three 1,024-dimension elements
 a page instead of one), the same ranking to three decimals on bench/retrieval_eval.py, and
 indexable up to 4,000 dimensions.
@@ -36,11 +44,14 @@ def index_name(collection_id: int, dimension: int) -> str:
 
 
 def index_definition(collection_id: int, dimension: int) -> str:
-    """The DDL of a collection's index; ids are ints, so inlining them is safe (DDL takes no parameters)."""
+    """The DDL of a collection's index (see the module docstring for ef_construction).
+
+    Ids are ints, so inlining them is safe; DDL takes no bound parameters.
+    """
     c, d = int(collection_id), int(dimension)
     return (
         f"CREATE INDEX IF NOT EXISTS {index_name(c, d)} ON document_chunks "
-        f"USING hnsw ((embedding::halfvec({d})) halfvec_cosine_ops) "
+        f"USING hnsw ((embedding::halfvec({d})) halfvec_cosine_ops) WITH (ef_construction = 32) "
         f"WHERE collection_id = {c} AND vector_dims(embedding) = {d}"
     )
 
