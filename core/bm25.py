@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, REAL, TSQUERY
 from sqlalchemy.orm import Session
 
+from core import prepared
 from core.fusion import Scored
 from core.models import TS_CONFIG, Collection, DocumentChunk, TermStat
 
@@ -76,7 +77,7 @@ def rank(session: Session, query: str, collection_id: int, *, limit: int) -> Sco
         average_tokens=max(avg_tokens, 1.0),
         limit=limit,
     )
-    rows = session.execute(_bm25_statement(len(idf)), parameters).all()
+    rows = prepared.execute(session, _bm25_statement(len(idf)), parameters)
     return [(row.id, float(row.score)) for row in rows]
 
 def _rank_with_postings(
@@ -96,15 +97,19 @@ def _rank_with_postings(
     score are kept, with the chunks holding every term if they are likely few. Every candidate
     is then scored exactly over all terms.
     """
-    shortlist = session.scalars(
-        _POSTINGS_SHORTLIST,
-        {
-            "collection_id": collection_id,
-            "lexemes": common,
-            "weights": [idf[t] for t in common],
-            "limit": POSTINGS_SHORTLIST,
-        },
-    ).all()
+    shortlist = [
+        row.chunk_id
+        for row in prepared.execute(
+            session,
+            _POSTINGS_SHORTLIST,
+            {
+                "collection_id": collection_id,
+                "lexemes": common,
+                "weights": [idf[t] for t in common],
+                "limit": POSTINGS_SHORTLIST,
+            },
+        )
+    ]
     candidates = _postings_candidate_tsquery(list(idf), common, frequencies, total_chunks)
     parameters = _bm25_parameters(
         idf,
@@ -115,7 +120,7 @@ def _rank_with_postings(
     )
     parameters["shortlist"] = shortlist
     statement = _bm25_statement(len(idf), with_shortlist=True, with_tsquery=candidates is not None)
-    rows = session.execute(statement, parameters).all()
+    rows = prepared.execute(session, statement, parameters)
     return [(row.id, float(row.score)) for row in rows]
 
 
@@ -141,7 +146,8 @@ def _bm25_statement(term_count: int, with_shortlist: bool = False, with_tsquery:
     """Best ``:limit`` chunks among the ``:candidates`` tsquery's matches, by BM25 over ``term_count`` terms.
 
     Built once per term count (building it costs milliseconds of Python); the terms, weights and
-    collection are bound at execution (see _bm25_parameters). Term frequencies come from two
+    collection are bound at execution (see _bm25_parameters). It runs as a prepared statement
+    (core/prepared.py): for long questions PostgreSQL took as long to plan it as to run it. Term frequencies come from two
     ``ts_rank`` calls per term (see _term_frequency) computed once per chunk in an inner query
     (OFFSET 0 keeps the planner from inlining them into the score, which uses each twice).
     Constants are cast to float8 so the arithmetic is not ``numeric``. ``with_shortlist`` adds the
