@@ -13,7 +13,7 @@ import struct
 from typing import Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, REAL, TSQUERY
+from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, TSQUERY
 from sqlalchemy.orm import Session
 
 from core import prepared
@@ -118,7 +118,8 @@ def _rank_with_postings(
         average_tokens=max(avg_tokens, 1.0),
         limit=limit,
     )
-    parameters["shortlist"] = shortlist
+    # As array text: PostgreSQL reads '{1,2,...}' in ~0.1 ms, psycopg2's ARRAY[1, 2, ...] of 500 in ~1 ms.
+    parameters["shortlist"] = "{" + ",".join(map(str, shortlist)) + "}"
     statement = _bm25_statement(len(idf), with_shortlist=True, with_tsquery=candidates is not None)
     rows = prepared.execute(session, statement, parameters)
     return [(row.id, float(row.score)) for row in rows]
@@ -158,7 +159,7 @@ def _bm25_statement(term_count: int, with_shortlist: bool = False, with_tsquery:
     """
     chunks = DocumentChunk.__table__
     thresholds = sa.select(
-        sa.cast(sa.bindparam("rank_thresholds", RANK_THRESHOLDS), ARRAY(DOUBLE_PRECISION)).label("th")
+        _array_literal(RANK_THRESHOLDS, "float8").label("th")
     ).subquery("rank_thresholds")
     conditions = [chunks.c.tsv.op("@@")(sa.cast(sa.bindparam("candidates"), TSQUERY))] if with_tsquery else []
     if with_shortlist:
@@ -241,10 +242,15 @@ def _term_frequency(tsv: sa.ColumnElement, lexeme: sa.ColumnElement, thresholds:
     query = sa.cast(lexeme, TSQUERY)
 
     def positions(weights: list[float]) -> sa.ColumnElement:
-        rank = sa.func.ts_rank(sa.cast(weights, ARRAY(REAL)), tsv, query)
+        rank = sa.func.ts_rank(_array_literal(weights, "real"), tsv, query)
         return sa.func.width_bucket(sa.cast(rank, DOUBLE_PRECISION), thresholds)
 
     return positions(EVERY_WEIGHT) + 2 * positions(ONLY_A)
+
+
+def _array_literal(values: Sequence[float], element_type: str) -> sa.ColumnElement:
+    """Constant floats written into the SQL: parsed once when prepared, not bound at every execution."""
+    return sa.literal_column(f"CAST('{{{', '.join(repr(float(v)) for v in values)}}}' AS {element_type}[])")
 
 
 def _float8(name: str) -> sa.ColumnElement:
