@@ -136,7 +136,7 @@ def _usable_postings_depth() -> sa.ColumnElement:
 # postings hold the chunk (a lower bound of its score from those terms). The lexeme = ANY condition
 # repeats the join's on purpose: without it the planner may expect thousands of postings per term
 # and scan all of the collection's (a parallel sequential scan: 37 instead of 6 ms for 16 terms).
-# The primary key carries impact, so this reads the index alone (migration 0008).
+# The primary key carries impact, so this reads the index alone (migration 0009).
 _POSTINGS_SHORTLIST = sa.text(
     "SELECT p.chunk_id FROM term_postings p"
     " JOIN unnest(CAST(:lexemes AS text[]), CAST(:weights AS float8[])) AS q(lexeme, weight) ON q.lexeme = p.lexeme"

@@ -125,7 +125,7 @@ class TermPosting(Base):
     """One of the chunks where a common lexeme weighs most in BM25 (see core/search_stats.py)."""
 
     __tablename__ = "term_postings"
-    # impact in the key: the postings shortlist (core/bm25.py) reads the index alone (migration 0008).
+    # impact in the key: the postings shortlist (core/bm25.py) reads the index alone (migration 0009).
     __table_args__ = (
         PrimaryKeyConstraint("collection_id", "lexeme", "chunk_id", postgresql_include=["impact"]),
     )

@@ -12,13 +12,13 @@ indexes (inserting 605,000 postings: +1.1-1.7 s against +0.5 s for the wider key
 Index-only scans skip the heap only on pages the visibility map marks all-visible: right after a
 postings rebuild the shortlist reads the heap as before, until autovacuum has been through.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0007 (main's 0008_vector_index_per_collection was written alongside; chain after it on merge)
 Create Date: 2026-11-26
 """
 from alembic import op
 
-revision = "0008"
+revision = "0009"
 down_revision = "0007"
 branch_labels = None
 depends_on = None
