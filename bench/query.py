@@ -228,24 +228,33 @@ def time_engine(engine: Engine, queries: list[str], budget_s: float) -> tuple[li
 
 
 def explain(database, retriever: Retriever, collection_id: int, query: str) -> dict[str, dict]:
-    """EXPLAIN ANALYZE the retriever's own vector-leg and text-leg statements for ``query``."""
+    """EXPLAIN ANALYZE the retriever's own vector-leg and text-leg statements for ``query``.
+
+    The text leg's BM25 statement is a prepared statement (core/prepared.py): it is prepared on a
+    connection of its own and run five times first, so the plan shown is the generic plan that
+    searches reuse, not a first execution's.
+    """
     captured: list[tuple[str, object]] = []
 
     def capture(conn, cursor, statement, parameters, context, executemany):
         captured.append((statement, parameters))
 
+    database.engine.dispose()  # new connections: the search prepares its statements again, in sight
     sa.event.listen(database.engine, "before_cursor_execute", capture)
     try:
         retriever.search(query, collection_id=collection_id, limit=6, max_per_document=2, mode="hybrid")
     finally:
         sa.event.remove(database.engine, "before_cursor_execute", capture)
+    prepare = next((s for s, _ in captured if s.startswith("PREPARE") and "ts_rank" in s), None)
+    name = prepare.split()[1] if prepare else None
     legs = {
         "vector": next((s for s in captured if "<=>" in s[0]), None),
-        "text": next((s for s in captured if "ts_rank" in s[0]), None),
+        "text": next((s for s in captured if name and s[0].startswith(f"EXECUTE {name}(")), None),
     }
     settings = [s for s in captured if s[0].lstrip().upper().startswith("SET ")]
     plans = {}
-    raw = database.engine.raw_connection()
+    # Not a pooled connection: what is prepared here must not outlive this function.
+    raw = sa.create_engine(database.url, poolclass=sa.pool.NullPool).raw_connection()
     try:
         for leg, found in legs.items():
             if found is None:
@@ -254,6 +263,10 @@ def explain(database, retriever: Retriever, collection_id: int, query: str) -> d
             cursor = raw.cursor()
             for setting, _ in settings:  # the same SET LOCALs the search ran under
                 cursor.execute(setting)
+            if leg == "text":
+                cursor.execute(prepare)
+                for _ in range(5):
+                    cursor.execute(statement, parameters)
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
             plan = "\n".join(row[0] for row in cursor.fetchall())
             plan = re.sub(r"'\[[-0-9.,e]{200,}\]'", lambda m: f"'[{m.group(0).count(',') + 1} values]'", plan)

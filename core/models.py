@@ -17,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    PrimaryKeyConstraint,
     SmallInteger,
     String,
     Text,
@@ -124,6 +125,10 @@ class TermPosting(Base):
     """One of the chunks where a common lexeme weighs most in BM25 (see core/search_stats.py)."""
 
     __tablename__ = "term_postings"
+    # impact in the key: the postings shortlist (core/bm25.py) reads the index alone (migration 0009).
+    __table_args__ = (
+        PrimaryKeyConstraint("collection_id", "lexeme", "chunk_id", postgresql_include=["impact"]),
+    )
 
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
     lexeme: Mapped[str] = mapped_column(Text, primary_key=True)
