@@ -13,13 +13,13 @@ Index-only scans skip the heap only on pages the visibility map marks all-visibl
 postings rebuild the shortlist reads the heap as before, until autovacuum has been through.
 
 Revision ID: 0009
-Revises: 0007 (main's 0008_vector_index_per_collection was written alongside; chain after it on merge)
+Revises: 0008
 Create Date: 2026-11-26
 """
 from alembic import op
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 
