@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from core import prepared
 from core.fusion import Scored
-from core.models import TS_CONFIG, Collection, DocumentChunk, TermStat
+from core.models import TS_CONFIG, DocumentChunk
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -47,24 +47,12 @@ def rank(session: Session, query: str, collection_id: int, *, limit: int) -> Sco
     one chunk, so candidates match any of the rarer query terms (see CANDIDATE_BUDGET) or
     all of them; common terms add to the score but do not pull in half the collection.
     """
-    terms = session.scalar(
-        sa.text("SELECT tsvector_to_array(to_tsvector(CAST(:cfg AS regconfig), :query))"),
-        {"cfg": TS_CONFIG, "query": query},
-    )
+    terms, chunk_count, avg_tokens, depth, frequencies = session.execute(_QUERY_STATISTICS, {
+        "cfg": TS_CONFIG, "query": query, "collection_id": collection_id
+    }).one()
     if not terms:
         return []
-    chunk_count, avg_tokens, depth = session.execute(
-        sa.select(Collection.chunk_count, Collection.avg_chunk_tokens, _usable_postings_depth()).where(
-            Collection.id == collection_id
-        )
-    ).one()
-    frequencies = dict(
-        session.execute(
-            sa.select(TermStat.lexeme, TermStat.df).where(
-                TermStat.collection_id == collection_id, TermStat.lexeme.in_(terms)
-            )
-        ).all()
-    )
+    frequencies = frequencies or {}
     total = max(chunk_count, 1)
     idf = {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
     common = [t for t in terms if depth is not None and frequencies.get(t, 0) > depth]
@@ -125,11 +113,17 @@ def _rank_with_postings(
     return [(row.id, float(row.score)) for row in rows]
 
 
-def _usable_postings_depth() -> sa.ColumnElement:
-    """The collection's postings depth if its postings were built from its current term statistics, else NULL."""
-    return sa.case(
-        (Collection.postings_version == Collection.term_stats_version, Collection.postings_depth), else_=sa.null()
-    ).label("postings_depth")
+# In one round trip: the query's lexemes; the collection's size, average chunk length and
+# postings depth (NULL unless its postings were built from its current term statistics); and the
+# document frequency of each lexeme the collection has.
+_QUERY_STATISTICS = sa.text(
+    "WITH q AS (SELECT tsvector_to_array(to_tsvector(CAST(:cfg AS regconfig), :query)) AS terms) "
+    "SELECT q.terms, c.chunk_count, c.avg_chunk_tokens,"
+    " CASE WHEN c.postings_version = c.term_stats_version THEN c.postings_depth END AS postings_depth,"
+    " (SELECT json_object_agg(t.lexeme, t.df) FROM term_stats t"
+    "  WHERE t.collection_id = c.id AND t.lexeme = ANY(q.terms)) AS frequencies "
+    "FROM q CROSS JOIN collections c WHERE c.id = :collection_id"
+)
 
 
 # The common terms' postings, best partial score first: sum of idf * impact over the terms whose
