@@ -21,7 +21,7 @@ class Turn:
 
 
 def get_or_create_conversation(session: Session, key: SessionKey, collection_id: int) -> Conversation:
-    session.execute(
+    created = session.scalars(
         insert(Conversation)
         .values(
             platform=key.platform,
@@ -31,8 +31,10 @@ def get_or_create_conversation(session: Session, key: SessionKey, collection_id:
             collection_id=collection_id,
         )
         .on_conflict_do_nothing(constraint="uq_conversations_session")
-    )
-    return session.scalars(sa.select(Conversation).where(*same_session(key))).one()
+        .returning(Conversation)
+    ).one_or_none()
+    # A new thread is one round trip; a follow-up (the row existed, nothing returned) is two.
+    return created or session.scalars(sa.select(Conversation).where(*same_session(key))).one()
 
 
 def find_conversation(session: Session, key: SessionKey) -> Conversation | None:

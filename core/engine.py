@@ -117,9 +117,7 @@ class Engine:
             existing = self._stored_answer(session, question_id)
             if existing is not None:
                 return existing
-            question, conversation = self._load_question(session, question_id)
-            collection = session.get(Collection, conversation.collection_id)
-            assert collection is not None
+            question, conversation, collection = self._load_question(session, question_id)
             check_embedder(collection, self.embedder.name, self.embedder.dimension)
             history = history_before(
                 session, conversation.id, question_id, token_budget=self.options.history_token_budget
@@ -284,13 +282,16 @@ class Engine:
         return Answer(text, _citations(passages, numbers))
 
     # -- persistence ----------------------------------------------------------------------------
-    def _load_question(self, session: Session, question_id: int) -> tuple[Message, Conversation]:
-        question = session.get(Message, question_id)
-        if question is None or question.role != "user":
+    def _load_question(self, session: Session, question_id: int) -> tuple[Message, Conversation, Collection]:
+        row = session.execute(
+            sa.select(Message, Conversation, Collection)
+            .join(Conversation, Conversation.id == Message.conversation_id)
+            .join(Collection, Collection.id == Conversation.collection_id)
+            .where(Message.id == question_id, Message.role == "user")
+        ).one_or_none()
+        if row is None:
             raise NotFound(f"No question with id {question_id}.")
-        conversation = session.get(Conversation, question.conversation_id)
-        assert conversation is not None
-        return question, conversation
+        return row.Message, row.Conversation, row.Collection
 
     def _stored_answer(self, session: Session, question_id: int) -> Answer | None:
         reply = session.scalar(sa.select(Message).where(Message.reply_to_id == question_id))
