@@ -84,7 +84,7 @@ class Container:
         return MeteredEngine(
             sessions=self.database.sessions,
             embedder=self.embedder,
-            retriever=Retriever(sessions=self.database.sessions, embedder=self.embedder),
+            retriever=Retriever(sessions=self.database.sessions, embedder=self.embedder, fusion=s.fusion),
             generator=build_generator(s),
             limiter=RateLimiter(self.database.sessions),
             policy=RateLimitPolicy(s.rate_user_per_min, s.rate_channel_per_min, s.rate_workspace_per_hour),

@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     max_question_chars: int = Field(2000, ge=10, le=100000, validation_alias=env("DOCRAG_MAX_QUESTION_CHARS"))
     context_passages: int = Field(6, ge=1, le=30, validation_alias=env("DOCRAG_CONTEXT_PASSAGES"))
     max_chunks_per_document: int = Field(2, ge=1, le=20, validation_alias=env("DOCRAG_MAX_CHUNKS_PER_DOCUMENT"))
+    # How the vector and full-text rankings are combined (see docs/embeddings-and-search.md).
+    fusion: Literal["convex", "rrf"] = Field("convex", validation_alias=env("DOCRAG_FUSION"))
 
     # Rate limits (0 disables a window)
     rate_user_per_min: int = Field(10, ge=0, validation_alias=env("DOCRAG_RATE_USER_PER_MIN"))

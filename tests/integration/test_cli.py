@@ -32,6 +32,16 @@ def test_search_json_lists_ranked_passages(cli):
     assert {"source", "title", "heading", "score", "text"} == set(rows[0])
 
 
+def test_search_fuses_by_reciprocal_rank_when_configured(cli, monkeypatch):
+    convex = json.loads(cli("search", "signing secret", "--json", "--k", "3"))
+    monkeypatch.setenv("DOCRAG_FUSION", "rrf")
+    rrf = json.loads(cli("search", "signing secret", "--json", "--k", "3"))
+
+    assert convex[0]["score"] == pytest.approx(1.0)  # best in both legs, normalised
+    assert rrf[0]["score"] == pytest.approx(2 / 61, abs=1e-5)  # first in both legs: 1/(60+1) twice (5 decimals)
+    assert rrf[0]["title"] == convex[0]["title"] == "Slack"
+
+
 def test_ask_json_and_a_follow_up_in_the_same_thread(cli):
     first = json.loads(cli("ask", "how many questions per minute?", "--json"))
     assert "ten questions per minute" in first["answer"]
