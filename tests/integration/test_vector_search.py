@@ -15,12 +15,12 @@ DOCS = {
 }
 
 
-def ingest(container, tmp_path, collection, docs=DOCS):
+def ingest(container, tmp_path, collection, docs=DOCS, *, ingestor=None):
     folder = tmp_path / collection
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     for name, text in docs.items():
         (folder / name).write_text(text)
-    container.ingestor.ingest([str(folder)], collection=collection)
+    (ingestor or container.ingestor).ingest([str(folder)], collection=collection)
     with container.database.sessions() as session:
         return get_collection(session, collection).id
 
@@ -103,13 +103,7 @@ def test_a_small_collection_has_no_vector_index_and_is_searched_exactly(containe
 
 def test_an_ingest_that_makes_a_collection_large_builds_its_own_index_and_search_uses_it(container, database, tmp_path):
     small = ingest(container, tmp_path, "small")
-    folder = tmp_path / "big"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text)
-    index_from(container, minimum=3).ingest([str(folder)], collection="big")
-    with container.database.sessions() as session:
-        big = get_collection(session, "big").id
+    big = ingest(container, tmp_path, "big", ingestor=index_from(container, minimum=3))
 
     indexes = vector_indexes(database)
     assert list(indexes) == [index_name(big, 1024)]  # the small collection has none
@@ -122,13 +116,7 @@ def test_an_ingest_that_makes_a_collection_large_builds_its_own_index_and_search
 
 
 def test_re_embedding_to_another_size_swaps_the_collections_index(container, database, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text)
-    index_from(container, minimum=3).ingest([str(folder)], collection="default")
-    with container.database.sessions() as session:
-        collection_id = get_collection(session, "default").id
+    collection_id = ingest(container, tmp_path, "default", ingestor=index_from(container, minimum=3))
 
     smaller = HashingEmbedder(dimension=384)
     Ingestor(sessions=database.sessions, embedder=smaller, chunking=ChunkingOptions(),
@@ -141,20 +129,14 @@ def test_re_embedding_to_another_size_swaps_the_collections_index(container, dat
 
 
 def test_an_index_left_invalid_by_a_failed_build_is_rebuilt(container, database, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    for name, text in DOCS.items():
-        (folder / name).write_text(text)
     ingestor = index_from(container, minimum=3)
-    ingestor.ingest([str(folder)], collection="default")
-    with container.database.sessions() as session:
-        collection_id = get_collection(session, "default").id
+    collection_id = ingest(container, tmp_path, "default", ingestor=ingestor)
     name = index_name(collection_id, 1024)
     with database.engine.begin() as conn:  # what a build killed half-way leaves behind
         conn.execute(sa.text("UPDATE pg_index SET indisvalid = false WHERE indexrelid = CAST(:n AS regclass)"), {"n": name})
 
-    (folder / "keys.md").write_text(DOCS["keys.md"] + "\nKeys of retired services are deleted.\n")
-    ingestor.ingest([str(folder)], collection="default")
+    changed = {"keys.md": DOCS["keys.md"] + "\nKeys of retired services are deleted.\n"}
+    ingest(container, tmp_path, "default", changed, ingestor=ingestor)
 
     with database.engine.connect() as conn:
         valid = conn.execute(sa.text("SELECT indisvalid FROM pg_index WHERE indexrelid = CAST(:n AS regclass)"), {"n": name}).scalar()
