@@ -92,7 +92,10 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None,
     container = container_from(ctx)
     name = collection or container.settings.default_collection
     progress = _progress_line if sys.stderr.isatty() and not as_json else None
-    report = container.ingestor.ingest(list(targets), collection=name, prune=prune, base_url=base_url, progress=progress)
+    announce = None if as_json else _announcer(bool(progress))
+    report = container.ingestor.ingest(
+        list(targets), collection=name, prune=prune, base_url=base_url, progress=progress, announce=announce
+    )
     if progress:
         click.echo(err=True)
     if as_json:
@@ -106,6 +109,13 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None,
             click.echo(f"  failed: {failure.source}: {failure.reason}", err=True)
     if report.failed:
         ctx.exit(2)
+
+
+def _announcer(after_progress_bar: bool):
+    def announce(text: str) -> None:
+        click.echo(("\n" if after_progress_bar else "") + text + "...", err=True)
+
+    return announce
 
 
 def _progress_line(done: int, total: int) -> None:

@@ -76,6 +76,7 @@ class Container:
             embedder=self.embedder,
             chunking=ChunkingOptions(self.settings.chunk_tokens, self.settings.chunk_overlap),
             http_timeout_s=self.settings.http_timeout_s,
+            vector_index_min_chunks=self.settings.vector_index_min_chunks,
         )
 
     @cached_property

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(160, ge=32, le=4000, validation_alias=env("DOCRAG_CHUNK_TOKENS"))
     chunk_overlap: int = Field(40, ge=0, le=1000, validation_alias=env("DOCRAG_CHUNK_OVERLAP"))
     http_timeout_s: float = Field(20.0, gt=0, validation_alias=env("DOCRAG_HTTP_TIMEOUT_S"))
+    # A collection gets its own vector index once it has this many chunks (core/vector_index.py).
+    vector_index_min_chunks: int = Field(2000, ge=1, validation_alias=env("DOCRAG_VECTOR_INDEX_MIN_CHUNKS"))
 
     # Answering
     max_question_chars: int = Field(2000, ge=10, le=100000, validation_alias=env("DOCRAG_MAX_QUESTION_CHARS"))

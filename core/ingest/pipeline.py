@@ -166,9 +166,16 @@ class Ingestor:
         prune: bool = False,
         base_url: str | None = None,
         progress: Progress | None = None,
+        announce: Callable[[str], None] | None = None,
     ) -> IngestReport:
         items = list(discover(targets, base_url=base_url, http_timeout_s=self.http_timeout_s))
-        return self.ingest_items(items, collection=collection, prune_roots={target_root(t) for t in targets} if prune else None, progress=progress)
+        return self.ingest_items(
+            items,
+            collection=collection,
+            prune_roots={target_root(t) for t in targets} if prune else None,
+            progress=progress,
+            announce=announce,
+        )
 
     def ingest_items(
         self,
@@ -177,8 +184,13 @@ class Ingestor:
         collection: str,
         prune_roots: set[str] | None = None,
         progress: Progress | None = None,
+        announce: Callable[[str], None] | None = None,
     ) -> IngestReport:
-        """Ingest already discovered items (files, pages, uploads, generated corpora)."""
+        """Ingest already discovered items (files, pages, uploads, generated corpora).
+
+        ``progress(done, total)`` follows the documents; ``announce(text)`` tells of a long step
+        after them (building the collection's vector index).
+        """
         started = time.perf_counter()
         report = IngestReport(collection=collection)
         with self.sessions.begin() as session:
@@ -209,7 +221,7 @@ class Ingestor:
             report.removed = self._prune(collection_id, prune_roots | {item.root for item in items}, seen)
         if report.added or report.updated or report.removed:
             refresh_term_stats(self.sessions, collection_id)
-            ensure_vector_index(self.sessions, collection_id, min_chunks=self.vector_index_min_chunks)
+            ensure_vector_index(self.sessions, collection_id, min_chunks=self.vector_index_min_chunks, announce=announce)
         report.seconds = time.perf_counter() - started
         log.info("ingest.done %s", {k: v for k, v in report.as_dict().items() if k != "failed"})
         return report

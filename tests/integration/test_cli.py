@@ -32,6 +32,20 @@ def test_search_json_lists_ranked_passages(cli):
     assert {"source", "title", "heading", "score", "text"} == set(rows[0])
 
 
+def test_ingest_says_when_it_builds_a_collections_vector_index(database, database_url, monkeypatch, tmp_path):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DOCRAG_VECTOR_INDEX_MIN_CHUNKS", "2")
+    (tmp_path / "a.md").write_text("# A\n\nFirst page.\n")
+    (tmp_path / "b.md").write_text("# B\n\nSecond page.\n")
+
+    first = CliRunner().invoke(main, ["ingest", str(tmp_path), "--collection", "small"])
+    again = CliRunner().invoke(main, ["ingest", str(tmp_path), "--collection", "small"])
+
+    assert first.exit_code == 0, first.output
+    assert "Building the collection's vector index (2 chunks" in first.stderr
+    assert "vector index" not in again.stderr  # nothing changed, nothing to build
+
+
 def test_search_fuses_by_reciprocal_rank_when_configured(cli, monkeypatch):
     convex = json.loads(cli("search", "signing secret", "--json", "--k", "3"))
     monkeypatch.setenv("DOCRAG_FUSION", "rrf")
