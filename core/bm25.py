@@ -47,9 +47,9 @@ def rank(session: Session, query: str, collection_id: int, *, limit: int) -> Sco
     one chunk, so candidates match any of the rarer query terms (see CANDIDATE_BUDGET) or
     all of them; common terms add to the score but do not pull in half the collection.
     """
-    terms, chunk_count, avg_tokens, depth, frequencies = session.execute(_QUERY_STATISTICS, {
-        "cfg": TS_CONFIG, "query": query, "collection_id": collection_id
-    }).one()
+    terms, chunk_count, avg_tokens, depth, frequencies = session.execute(
+        _QUERY_STATISTICS, {"cfg": TS_CONFIG, "query": query, "collection_id": collection_id}
+    ).one()
     if not terms:
         return []
     frequencies = frequencies or {}
@@ -145,16 +145,15 @@ def _bm25_statement(term_count: int, with_shortlist: bool = False, with_tsquery:
 
     Built once per term count (building it costs milliseconds of Python); the terms, weights and
     collection are bound at execution (see _bm25_parameters). It runs as a prepared statement
-    (core/prepared.py): for long questions PostgreSQL took as long to plan it as to run it. Term frequencies come from two
-    ``ts_rank`` calls per term (see _term_frequency) computed once per chunk in an inner query
-    (OFFSET 0 keeps the planner from inlining them into the score, which uses each twice).
+    (core/prepared.py): for long questions PostgreSQL took as long to plan it as to run it.
+    Term frequencies come from two ``ts_rank`` calls per term (see _term_frequency) computed once
+    per chunk in an inner query (OFFSET 0 keeps the planner from inlining them into the score,
+    which uses each twice).
     Constants are cast to float8 so the arithmetic is not ``numeric``. ``with_shortlist`` adds the
     chunks listed in ``:shortlist`` to the candidates; without ``with_tsquery`` they are the only ones.
     """
     chunks = DocumentChunk.__table__
-    thresholds = sa.select(
-        _array_literal(RANK_THRESHOLDS, "float8").label("th")
-    ).subquery("rank_thresholds")
+    thresholds = sa.select(_array_literal(RANK_THRESHOLDS, "float8").label("th")).subquery("rank_thresholds")
     conditions = [chunks.c.tsv.op("@@")(sa.cast(sa.bindparam("candidates"), TSQUERY))] if with_tsquery else []
     if with_shortlist:
         # An OR of two indexable conditions: a BitmapOr of the GIN and primary key indexes.
