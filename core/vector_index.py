@@ -100,12 +100,9 @@ def _lock(session: Session, collection_id: int) -> None:
 
 def _state(session: Session, collection_id: int) -> tuple[int, int, dict[str, bool]]:
     """The collection's dimension, its chunk count, and its vector indexes with their validity."""
+    # chunk_count is kept by refresh_term_stats, which every changing ingest runs first.
     dimension, chunks = session.execute(
-        sa.text(
-            "SELECT c.dimension, (SELECT count(*) FROM document_chunks WHERE collection_id = c.id) "
-            "FROM collections c WHERE c.id = :c"
-        ),
-        {"c": collection_id},
+        sa.text("SELECT dimension, chunk_count FROM collections WHERE id = :c"), {"c": collection_id}
     ).one()
     existing = session.execute(
         sa.text(
