@@ -12,6 +12,11 @@ from core.models import Collection, WorkspaceCollection
 
 _VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
+# Advisory lock keys, each taken with a collection id: work on one collection that must not overlap
+# (ingests run at once from the CLI, API jobs and workers on other machines).
+VECTOR_INDEX_LOCK = 7263_0002  # one vector-index build per collection at a time
+TERM_STATS_LOCK = 7263_0003  # one term-statistics refresh per collection at a time
+
 
 def validate_name(name: str) -> str:
     if not _VALID_NAME.match(name):
@@ -19,6 +24,11 @@ def validate_name(name: str) -> str:
             f"Invalid collection name {name!r}: use letters, digits, '-', '_' or '.', at most 100 characters."
         )
     return name
+
+
+def lock_collection(session: Session, key: int, collection_id: int) -> None:
+    """Wait for, then hold until this transaction ends, the ``key`` lock of one collection."""
+    session.execute(sa.text("SELECT pg_advisory_xact_lock(:key, :c)"), {"key": key, "c": collection_id})
 
 
 def get_collection(session: Session, name: str) -> Collection:

@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.bm25 import BM25_B, BM25_K1
+from core.collections import TERM_STATS_LOCK, lock_collection
 from core.models import Collection, DocumentChunk, TermPosting, TermStat
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,10 @@ BUILD_WORK_MEM = "256MB"
 
 def refresh_term_stats(sessions: sessionmaker[Session], collection_id: int) -> None:
     with sessions.begin() as session:
+        # Two ingests of one collection finishing together would both delete and re-insert the
+        # same rows (a unique violation for the second): one refresh at a time, the later one
+        # seeing the earlier one's chunks and statistics.
+        lock_collection(session, TERM_STATS_LOCK, collection_id)
         session.execute(sa.delete(TermStat).where(TermStat.collection_id == collection_id))
         lexeme = sa.func.unnest(sa.func.tsvector_to_array(DocumentChunk.tsv)).label("lexeme")
         per_chunk = (

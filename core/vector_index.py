@@ -32,11 +32,12 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.collections import VECTOR_INDEX_LOCK, lock_collection
+
 log = logging.getLogger(__name__)
 
 VECTOR_INDEX_MIN_CHUNKS = 2000  # exact scan of 2,000 chunks: ~11 ms, like a graph search
 MAX_INDEXED_DIMENSION = 4000  # pgvector's HNSW limit for halfvec
-INDEX_LOCK = 7263_0002  # advisory lock key (with the collection id): one build per collection at a time
 INDEX_PREFIX = "ix_chunk_vectors_c"
 
 
@@ -95,7 +96,7 @@ def ensure_vector_index(
 
 
 def _lock(session: Session, collection_id: int) -> None:
-    session.execute(sa.text("SELECT pg_advisory_xact_lock(:key, :c)"), {"key": INDEX_LOCK, "c": collection_id})
+    lock_collection(session, VECTOR_INDEX_LOCK, collection_id)
 
 
 def _state(session: Session, collection_id: int) -> tuple[int, int, dict[str, bool]]:
