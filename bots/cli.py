@@ -79,6 +79,9 @@ def db_current(ctx: click.Context) -> None:
 
 
 # -- documents ----------------------------------------------------------------------------
+PARTIAL_INGEST_EXIT = 3  # some documents failed, the others landed (1 is a stopped run, 2 a usage error)
+
+
 @main.command()
 @click.argument("targets", nargs=-1, required=True)
 @click.option("--collection", "-c", default=None, help="Collection to ingest into (default: DOCRAG_DEFAULT_COLLECTION).")
@@ -88,7 +91,14 @@ def db_current(ctx: click.Context) -> None:
 @click.pass_context
 @friendly_errors
 def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None, prune: bool, base_url: str | None, as_json: bool) -> None:
-    """Ingest files, folders, web pages or sitemaps. Unchanged documents are skipped."""
+    """Ingest files, folders, web pages or sitemaps. Unchanged documents are not read again.
+
+    \b
+    Exit status:
+      0  every document was ingested, or was unchanged, or had no text to index (skipped)
+      1  the run stopped: a bad argument, or the database could not be used
+      3  some documents failed (each is listed with its reason); all the others were ingested
+    """
     container = container_from(ctx)
     name = collection or container.settings.default_collection
     progress = _progress_line if sys.stderr.isatty() and not as_json else None
@@ -103,12 +113,15 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None,
     else:
         click.echo(
             f"Collection {name}: {report.added} added, {report.updated} updated, {report.unchanged} unchanged, "
-            f"{report.removed} removed, {len(report.failed)} failed; {report.chunks} chunks in {report.seconds:.1f}s."
+            f"{report.removed} removed, {len(report.skipped)} skipped, {len(report.failed)} failed; "
+            f"{report.chunks} chunks in {report.seconds:.1f}s."
         )
+        for skipped in report.skipped:
+            click.echo(f"  skipped: {skipped.source}: {skipped.reason}", err=True)
         for failure in report.failed:
             click.echo(f"  failed: {failure.source}: {failure.reason}", err=True)
     if report.failed:
-        ctx.exit(2)
+        ctx.exit(PARTIAL_INGEST_EXIT)
 
 
 def _announcer(after_progress_bar: bool):

@@ -49,6 +49,10 @@ class DocumentError(DocRagError):
     """One document could not be read or parsed; ingestion reports it and goes on."""
 
 
+class NothingToIndex(DocumentError):
+    """A document holds no text to search (empty, or only directives such as includes): skipped, not failed."""
+
+
 class NotFound(DocRagError):
     pass
 

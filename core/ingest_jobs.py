@@ -183,7 +183,7 @@ def upload_item(filename: str, data: bytes, *, link: str | None = None) -> Sourc
 def _outcome(report: IngestReport) -> dict[str, Any]:
     """A run where every document failed is a failed job; partial failures are listed in the result."""
     ok = report.added + report.updated + report.unchanged
-    seen = ok + len(report.failed)
+    seen = ok + len(report.skipped) + len(report.failed)
     values: dict[str, Any] = {"result": report.as_dict(), "done": seen, "total": seen}
     if report.failed and not ok:
         reasons = "; ".join(f"{f.source}: {f.reason}" for f in report.failed[:3])

@@ -132,6 +132,11 @@ SCHEMAS: dict[str, Any] = {
                 "type": "array",
                 "items": {"type": "object", "properties": {"source": _STRING, "reason": _STRING}},
             },
+            "skipped": {
+                "type": "array",
+                "description": "Documents with no text to index (empty, or only directives such as includes).",
+                "items": {"type": "object", "properties": {"source": _STRING, "reason": _STRING}},
+            },
         },
     },
     "Job": {

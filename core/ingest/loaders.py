@@ -34,7 +34,7 @@ from pathlib import PurePosixPath
 from typing import Any, Callable
 from urllib.parse import unquote
 
-from core.errors import DocumentError
+from core.errors import DocumentError, NothingToIndex
 
 __all__ = [
     "LoadedDocument",
@@ -94,19 +94,35 @@ def load_document(data: bytes, *, name: str, content_type: str | None = None) ->
     """
     fmt = _detect_format(data, name, content_type)
     if fmt == "pdf":
-        return _load_pdf(data, name)
-    text = _decode(data, content_type, sniff_html_meta=(fmt == "html"))
-    if fmt == "markdown":
-        doc = _load_markdown(text, name)
-    elif fmt == "rst":
-        doc = _load_rst(text, name)
-    elif fmt == "html":
-        doc = _load_html(text, name)
+        doc = _load_pdf(data, name)
     else:
-        doc = _load_text(text, name)
+        doc = _parse_text(fmt, _decode(data, content_type, sniff_html_meta=(fmt == "html")), name)
     if not doc.sections:
-        raise DocumentError("no text found")
-    return doc
+        raise NothingToIndex("no text to index")
+    return _storable_document(doc)
+
+
+def _parse_text(fmt: str, text: str, name: str) -> LoadedDocument:
+    parse = {"markdown": _load_markdown, "rst": _load_rst, "html": _load_html}.get(fmt, _load_text)
+    return parse(text, name)
+
+
+# PostgreSQL text holds any Unicode but NUL, and UTF-8 cannot carry lone surrogates (from a bad
+# decoder, a PDF's text layer or a parser's internal markers): whatever a parser produced, these
+# never reach the database, so no document content can abort a store.
+_UNSTORABLE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _storable(text: str) -> str:
+    return _UNSTORABLE.sub(lambda m: "" if m.group() == "\x00" else "\ufffd", text)
+
+
+def _storable_document(doc: LoadedDocument) -> LoadedDocument:
+    sections = [
+        Section(tuple(_storable(h) for h in s.heading_path), s.anchor and _storable(s.anchor), _storable(s.text))
+        for s in doc.sections
+    ]
+    return LoadedDocument(_storable(doc.title), sections)
 
 
 # --------------------------------------------------------------------------- dispatch
@@ -678,7 +694,7 @@ def _load_rst(text: str, name: str) -> LoadedDocument:
         def rec(n: Any) -> None:
             for child in n.children:
                 if isinstance(child, nodes.Text):
-                    parts.append(str(child))
+                    parts.append(child.astext())  # astext() drops docutils' escape markers (NUL)
                 elif isinstance(child, nodes.problematic):
                     parts.append(_rst_role_text(child.astext()))
                 elif isinstance(child, (nodes.system_message, nodes.target, nodes.substitution_definition)):
@@ -758,7 +774,7 @@ def _load_rst(text: str, name: str) -> LoadedDocument:
                 body(child, depth, mark, cont, group)
                 first = cont
             elif isinstance(child, nodes.Text):
-                text = _collapse(str(child))
+                text = _collapse(child.astext())
                 if text:
                     builder.add(mark + text, group)
                     first = cont

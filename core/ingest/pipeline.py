@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.collections import ensure_collection, get_collection
 from core.embeddings import Embedder
-from core.errors import DocumentError
+from core.errors import DocRagError, DocumentError, NothingToIndex
 from core.ingest.chunk_copy import ChunkRow, copy_chunks
 from core.ingest.chunking import Chunk, chunk_sections
 from core.ingest.loaders import load_document
@@ -58,6 +58,8 @@ class ChunkingOptions:
 
 @dataclass
 class Failure:
+    """A document that did not land (``failed``) or had nothing to index (``skipped``), and why."""
+
     source: str
     reason: str
 
@@ -70,12 +72,14 @@ class IngestReport:
     unchanged: int = 0
     removed: int = 0
     failed: list[Failure] = field(default_factory=list)
+    skipped: list[Failure] = field(default_factory=list)
     chunks: int = 0  # chunks written by this run
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
         data = asdict(self)
         data["failed"] = [asdict(f) for f in self.failed]
+        data["skipped"] = [asdict(f) for f in self.skipped]
         data["seconds"] = round(self.seconds, 3)
         return data
 
@@ -95,6 +99,7 @@ class _Stored:
     added: int = 0
     updated: int = 0
     chunks: int = 0
+    failed: list[Failure] = field(default_factory=list)
 
 
 class _StoreBehind:
@@ -140,6 +145,7 @@ class _StoreBehind:
         self._report.chunks += stored.chunks
         self._report.added += stored.added
         self._report.updated += stored.updated
+        self._report.failed.extend(stored.failed)
 
 
 class Ingestor:
@@ -209,13 +215,11 @@ class Ingestor:
                 if prepared is not None:
                     group.append(prepared)
                     if sum(len(p.chunks) for p in group) >= EMBED_GROUP_CHUNKS:
-                        self._embed(group)
-                        store_behind.submit(group)
+                        store_behind.submit(self._embedded(group, report))
                         group = []
                 if progress:
                     progress(done, len(items))
-            self._embed(group)
-            store_behind.submit(group)
+            store_behind.submit(self._embedded(group, report))
 
         if prune_roots is not None:
             report.removed = self._prune(collection_id, prune_roots | {item.root for item in items}, seen)
@@ -223,7 +227,7 @@ class Ingestor:
             refresh_term_stats(self.sessions, collection_id)
             ensure_vector_index(self.sessions, collection_id, min_chunks=self.vector_index_min_chunks, announce=announce)
         report.seconds = time.perf_counter() - started
-        log.info("ingest.done %s", {k: v for k, v in report.as_dict().items() if k != "failed"})
+        log.info("ingest.done %s", {k: v for k, v in report.as_dict().items() if k not in ("failed", "skipped")})
         return report
 
     def _known_documents(self, session: Session, collection_id: int) -> dict[str, tuple[int, str]]:
@@ -247,14 +251,18 @@ class Ingestor:
                 loaded.sections, max_tokens=self.chunking.max_tokens, overlap_tokens=self.chunking.overlap_tokens
             )
             if not chunks:
-                raise DocumentError("no text found")
+                raise NothingToIndex("no text to index")
+        except NothingToIndex as exc:
+            report.skipped.append(Failure(item.uri, str(exc)))
+            return None
         except DocumentError as exc:
             report.failed.append(Failure(item.uri, str(exc)))
             log.warning("ingest.failed source=%s reason=%s", item.uri, exc)
             return None
         except Exception as exc:  # a parser bug must not stop the other documents
             report.failed.append(Failure(item.uri, f"unexpected error: {type(exc).__name__}: {exc}"))
-            log.exception("ingest.failed source=%s", item.uri)
+            # The reason is in the report; the traceback is for whoever debugs the parser.
+            log.warning("ingest.failed source=%s", item.uri, exc_info=log.isEnabledFor(logging.DEBUG))
             return None
         return _Prepared(item, digest, loaded.title, chunks, existing[0] if existing else None)
 
@@ -267,6 +275,31 @@ class Ingestor:
             digest.update(b"\0")
         digest.update(data)
         return digest.hexdigest()
+
+    def _embedded(self, group: list[_Prepared], report: IngestReport) -> list[_Prepared]:
+        """The group with its vectors; if embedding it fails, each document is tried alone, so one
+        document the embedder refuses (or an outage) is reported by name and the others land."""
+        try:
+            self._embed(group)
+            return group
+        except Exception as exc:
+            if len(group) == 1:
+                self._embedding_failed(group[0], exc, report)
+                return []
+        embedded = []
+        for prepared in group:
+            try:
+                self._embed([prepared])
+                embedded.append(prepared)
+            except Exception as exc:
+                self._embedding_failed(prepared, exc, report)
+        return embedded
+
+    @staticmethod
+    def _embedding_failed(prepared: _Prepared, exc: Exception, report: IngestReport) -> None:
+        reason = str(exc) if isinstance(exc, DocRagError) else f"{type(exc).__name__}: {exc}"
+        report.failed.append(Failure(prepared.item.uri, f"could not be embedded: {reason}"))
+        log.warning("ingest.embed_failed source=%s reason=%s", prepared.item.uri, reason)
 
     def _embed(self, group: list[_Prepared]) -> None:
         if not group:
@@ -285,7 +318,15 @@ class Ingestor:
     def _store_group(self, group: list[_Prepared], collection_id: int) -> _Stored:
         stored = _Stored()
         for prepared in group:
-            self._store(prepared, collection_id)
+            try:
+                self._store(prepared, collection_id)
+            except (sa.exc.OperationalError, sa.exc.InterfaceError):
+                raise  # the database itself is gone or timed out: the run cannot go on
+            except Exception as exc:  # this document's content: report it, store the others
+                reason = _first_line(getattr(exc, "orig", None) or exc)
+                stored.failed.append(Failure(prepared.item.uri, f"could not be stored: {reason}"))
+                log.warning("ingest.store_failed source=%s reason=%s", prepared.item.uri, reason)
+                continue
             stored.chunks += len(prepared.chunks)
             if prepared.existing_id is None:
                 stored.added += 1
@@ -367,6 +408,10 @@ class Ingestor:
             )
         ensure_vector_index(self.sessions, coll.id, min_chunks=self.vector_index_min_chunks)
         return len(rows)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def embedding_text(title: str, *, heading: str, text: str) -> str:

@@ -182,7 +182,21 @@ def test_cli_ingest_prints_a_json_summary(container, tmp_path, monkeypatch, data
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     assert summary["added"] == 5 and summary["failed"] == [] and summary["chunks"] >= 5
-    assert {"updated", "unchanged", "removed", "seconds"} <= set(summary)
+    assert {"updated", "unchanged", "removed", "skipped", "seconds"} <= set(summary)
+
+
+def test_cli_ingest_with_some_failed_documents_lists_them_and_exits_3(container, tmp_path, monkeypatch, database_url):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    corpus = write_corpus(tmp_path / "docs")
+    (corpus / "broken.pdf").write_bytes(b"%PDF-1.4 not really")
+    (corpus / "blank.md").write_text("\n")
+
+    result = CliRunner().invoke(main, ["ingest", str(corpus), "--collection", "cli"])
+
+    assert result.exit_code == 3
+    assert "5 added" in result.output and "1 skipped, 1 failed" in result.output
+    assert "failed: " in result.output and "broken.pdf" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_prune_empties_a_collection_when_its_folder_is_emptied(container, database, tmp_path):
@@ -216,30 +230,67 @@ def test_stored_chunks_keep_their_exact_text_and_vector(container, database, tmp
     assert max(abs(a - b) for a, b in zip(chunk.embedding, expected)) < 1e-6  # float4, as pgvector stores it
 
 
-def test_a_failure_while_storing_ends_the_ingest_and_leaves_no_half_written_document(
-    container, database, tmp_path, monkeypatch
-):
-    # Storing runs in writer threads; their errors must still reach the caller, and the document
-    # being stored must be rolled back whole (its row and its chunks are one transaction).
+def failing_store(monkeypatch, error):
+    """Make storing the "Setup" document raise ``error``, as a refused value or a lost server would."""
     from core.ingest import pipeline
 
-    corpus = write_corpus(tmp_path / "docs")
     real_copy = pipeline.copy_chunks
 
     def failing_copy(session, rows):
         rows = list(rows)
         if rows[0].title == "Setup":
-            raise RuntimeError("disk full")
+            raise error
         real_copy(session, rows)
 
     monkeypatch.setattr(pipeline, "copy_chunks", failing_copy)
 
-    with pytest.raises(RuntimeError, match="disk full"):
-        container.ingestor.ingest([str(corpus)], collection="default")
 
+def stored_titles_and_orphans(database):
     with database.sessions() as session:
         titles = set(session.scalars(sa.select(Document.title)))
-        orphans = session.scalar(
-            sa.select(sa.func.count()).select_from(Document).where(~Document.chunks.any())
-        )
+        orphans = session.scalar(sa.select(sa.func.count()).select_from(Document).where(~Document.chunks.any()))
+    return titles, orphans
+
+
+def test_a_document_that_cannot_be_stored_is_reported_and_the_others_land(container, database, tmp_path, monkeypatch):
+    # Storing runs in writer threads; one document's failure is that document's, rolled back whole
+    # (its row and its chunks are one transaction), and named in the report.
+    failing_store(monkeypatch, ValueError("value out of range"))
+
+    report = container.ingestor.ingest([str(write_corpus(tmp_path / "docs"))], collection="default")
+
+    assert [(Path(f.source).name, f.reason) for f in report.failed] == [
+        ("setup.rst", "could not be stored: value out of range")
+    ]
+    assert report.added == 4
+    titles, orphans = stored_titles_and_orphans(database)
+    assert "Setup" not in titles and "Webhooks" in titles and orphans == 0
+
+
+def test_losing_the_database_while_storing_ends_the_ingest_with_nothing_half_written(
+    container, database, tmp_path, monkeypatch
+):
+    failing_store(monkeypatch, sa.exc.OperationalError("COPY", {}, Exception("server closed the connection")))
+
+    with pytest.raises(sa.exc.OperationalError):
+        container.ingestor.ingest([str(write_corpus(tmp_path / "docs"))], collection="default")
+
+    titles, orphans = stored_titles_and_orphans(database)
     assert "Setup" not in titles and orphans == 0
+
+
+def test_odd_content_never_stops_a_run_and_empty_files_are_skipped_not_failed(container, database, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "groups.rst").write_text("Groups\n======\n\nCollect `Group`\\s of `Item`\\s.\n")  # NULs inside docutils
+    (docs / "empty.md").write_text("")
+    (docs / "index.rst").write_text(".. include:: ../CHANGES.rst\n")  # nothing of its own to index
+    (docs / "guide.md").write_text("# Guide\n\nRead the guide.\n")
+
+    report = container.ingestor.ingest([str(docs)], collection="default")
+
+    assert (report.added, report.failed) == (2, [])
+    assert sorted(Path(s.source).name for s in report.skipped) == ["empty.md", "index.rst"]
+    with database.sessions() as session:
+        texts = set(session.scalars(sa.select(DocumentChunk.text)))
+    assert "Collect Groups of Items." in texts
