@@ -30,7 +30,7 @@ import operator
 import re
 import unicodedata
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 from urllib.parse import unquote
 
@@ -41,6 +41,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "Section",
     "load_document",
+    "rst_included_files",
     "github_slug",
 ]
 
@@ -83,12 +84,22 @@ _FORMAT_BY_TYPE = {
 }
 
 
-def load_document(data: bytes, *, name: str, content_type: str | None = None) -> LoadedDocument:
+def load_document(
+    data: bytes,
+    *,
+    name: str,
+    content_type: str | None = None,
+    source_path: Path | None = None,
+    include_root: Path | None = None,
+) -> LoadedDocument:
     """Parse one document.
 
     ``name`` is a file name or URL path; it chooses the format when ``content_type`` does
     not (absent, ``text/plain`` or generic such as ``application/octet-stream`` — servers
     often send Markdown as ``text/plain``) and gives the fallback title.
+    ``source_path`` and ``include_root`` are given for files read from an ingested folder:
+    reStructuredText ``.. include::`` is then resolved relative to the including file, for
+    files inside ``include_root`` only (anything else is left out, as for web pages).
     Raises ``DocumentError`` for unsupported types, undecodable or unparsable bytes and
     documents without any text.
     """
@@ -96,7 +107,11 @@ def load_document(data: bytes, *, name: str, content_type: str | None = None) ->
     if fmt == "pdf":
         doc = _load_pdf(data, name)
     else:
-        doc = _parse_text(fmt, _decode(data, content_type, sniff_html_meta=(fmt == "html")), name)
+        text = _decode(data, content_type, sniff_html_meta=(fmt == "html"))
+        if fmt == "rst":
+            doc = _load_rst(text, name, source_path=source_path, include_root=include_root)
+        else:
+            doc = _parse_text(fmt, text, name)
     if not doc.sections:
         raise NothingToIndex("no text to index")
     return _storable_document(doc)
@@ -597,12 +612,40 @@ _VERSION_LABELS = {
 }
 
 
+# The docutils setting that carries the ingested root to ``RootedInclude``.
+_INCLUDE_ROOT_SETTING = "docrag_include_root"
+_INCLUDE_LINE = re.compile(rb"^[ \t]*\.\.[ \t]+include::[ \t]*(\S[^\r\n]*)", re.MULTILINE)
+
+
+def _included_file(target: str, including: Path, root: Path) -> Path | None:
+    """The file an ``.. include:: target`` in ``including`` reads, if it lies inside ``root``
+    (after symlinks are followed) and exists."""
+    path = (including.parent / target.strip()).resolve()
+    return path if path.is_relative_to(root.resolve()) and path.is_file() else None
+
+
+def rst_included_files(data: bytes, source_path: Path, include_root: Path) -> list[Path]:
+    """Every file an rST document includes, nested includes too: a change to one of them
+    changes the document (re-ingestion compares content hashes)."""
+    found: list[Path] = []
+    pending = [(data, source_path)]
+    while pending:
+        text, including = pending.pop()
+        for match in _INCLUDE_LINE.finditer(text):
+            path = _included_file(match.group(1).decode("utf-8", "replace"), including, include_root)
+            if path is not None and path not in found and path != source_path.resolve():
+                found.append(path)
+                pending.append((path.read_bytes(), path))
+    return found
+
+
 @functools.cache
 def _docutils() -> Any:
     """Import docutils once and register the Sphinx stand-ins (only names docutils lacks)."""
     from docutils import nodes
     from docutils.core import publish_doctree
     from docutils.parsers.rst import Directive, directives
+    from docutils.parsers.rst.directives.misc import Include
 
     class AnyOptions(dict):  # accept every option, ignore its value
         def __bool__(self) -> bool:
@@ -646,6 +689,30 @@ def _docutils() -> Any:
         def run(self) -> list[Any]:
             return []
 
+    class RootedInclude(Include):
+        """``.. include::`` that reads only files inside the ingested root.
+
+        File insertion stays disabled for every other directive (``csv-table :file:``,
+        ``raw :file:``): it is switched on for this one read, after the path is checked.
+        """
+
+        def run(self) -> list[Any]:
+            settings = self.state.document.settings
+            root = getattr(settings, _INCLUDE_ROOT_SETTING, None)
+            target = directives.path(self.arguments[0])
+            if not (target.startswith("<") and target.endswith(">")):  # <isonum.txt>: docutils' own data
+                if root is None:
+                    return []  # a web page or an upload: there is no folder to read from
+                if _included_file(target, Path(self.state.document.current_source), root) is None:
+                    return []  # outside the ingested root, or missing: never read
+            self.options.setdefault("encoding", "utf-8")  # the document itself was decoded already
+            settings.file_insertion_enabled = True
+            try:
+                return super().run()
+            finally:
+                settings.file_insertion_enabled = False
+
+    directives.register_directive("include", RootedInclude)
     for name in _SPHINX_CONTENT_DIRECTIVES + _SPHINX_DROPPED_DIRECTIVES:
         if name not in directives._directives and name not in directives._directive_registry:
             directives.register_directive(
@@ -654,7 +721,9 @@ def _docutils() -> Any:
     return nodes, publish_doctree
 
 
-def _load_rst(text: str, name: str) -> LoadedDocument:
+def _load_rst(
+    text: str, name: str, *, source_path: Path | None = None, include_root: Path | None = None
+) -> LoadedDocument:
     try:
         nodes, publish_doctree = _docutils()
     except ImportError as exc:  # pragma: no cover - docutils is a dependency
@@ -671,9 +740,10 @@ def _load_rst(text: str, name: str) -> LoadedDocument:
         "smart_quotes": False,
         "input_encoding": "unicode",
         "line_length_limit": 100_000,
+        _INCLUDE_ROOT_SETTING: include_root.resolve() if include_root and source_path else None,
     }
     try:
-        doctree = publish_doctree(text, settings_overrides=settings)
+        doctree = publish_doctree(text, source_path=str(source_path) if source_path else None, settings_overrides=settings)
     except Exception as exc:  # docutils raises many kinds on pathological input
         raise DocumentError(f"cannot parse reStructuredText: {exc}") from None
 
