@@ -26,6 +26,7 @@ import codecs
 import functools
 import html as _html
 import io
+import logging
 import operator
 import re
 import unicodedata
@@ -1086,6 +1087,9 @@ def _load_pdf(data: bytes, name: str) -> LoadedDocument:
         from pypdf.errors import DependencyError, FileNotDecryptedError
     except ImportError as exc:  # pragma: no cover - pypdf is a dependency
         raise DocumentError(f"PDF support is not installed ({exc})") from None
+    # pypdf warns once per glyph run about fonts it reads anyway ("fontTools is required to fully
+    # parse..."): thousands of lines for one manual, nothing a person ingesting it can act on.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     if b"%PDF-" not in data[:1024]:
         raise DocumentError("not a PDF file (it does not start with %PDF-)")
     try:
