@@ -529,6 +529,22 @@ def _md_html_block(raw: str) -> str:
     return _normalise(text, keep_indent=False)
 
 
+# MkDocs' attr_list after a heading: "## Body { #request-body }", "# Title {: #id .class }".
+_HEADING_ATTRIBUTES = re.compile(r"\s*\{:?\s*((?:[#.][\w:-]+|[\w-]+=\S+)(?:\s+(?:[#.][\w:-]+|[\w-]+=\S+))*)\s*\}\s*$")
+# A paragraph that is only an include macro of a docs build: pymdownx snippets (--8<-- "file.md")
+# or FastAPI's {* ../../docs_src/app.py hl[3] *}. The build replaces it; as text it is noise.
+_MD_INCLUDE_MACRO = re.compile(r"(?:-{1,2}8<-{1,2}\s+\S.*|\{\*.*\*\})(?:\n(?:-{1,2}8<-{1,2}\s+\S.*|\{\*.*\*\}))*")
+
+
+def _heading_attributes(raw: str) -> tuple[str, str | None]:
+    """The heading without a trailing attribute list, and the id the list gives it, if any."""
+    match = _HEADING_ATTRIBUTES.search(raw)
+    if not match:
+        return raw, None
+    ids = [part[1:] for part in match.group(1).split() if part.startswith("#")]
+    return raw[: match.start()], (ids[0] if ids else None)
+
+
 def _load_markdown(text: str, name: str) -> LoadedDocument:
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -542,7 +558,8 @@ def _load_markdown(text: str, name: str) -> LoadedDocument:
         tok = tokens[i]
         kind = tok.type
         if kind == "paragraph_open":
-            builder.add(_md_paragraph(tokens[i + 1].content))
+            if not _MD_INCLUDE_MACRO.fullmatch(tokens[i + 1].content.strip()):
+                builder.add(_md_paragraph(tokens[i + 1].content))
             i += 3
             continue
         if kind == "heading_open":
@@ -552,13 +569,16 @@ def _load_markdown(text: str, name: str) -> LoadedDocument:
                 # "- item" over "---": a list followed by a rule, not a heading
                 builder.add(_md_paragraph(raw))
                 continue
+            raw, anchor = _heading_attributes(raw)
             heading = _collapse(_md_inline(raw))
             if not heading:
                 continue
             level = int(tok.tag[1])
             if level == 1 and first_h1 is None:
                 first_h1 = heading
-            builder.heading(level, heading, slugger.slug(heading))
+            if anchor:
+                slugger.reserve(anchor)
+            builder.heading(level, heading, anchor or slugger.slug(heading))
             continue
         if kind in ("fence", "code_block"):
             builder.add(_normalise_code(tok.content))

@@ -794,3 +794,23 @@ def test_rst_include_without_a_folder_reads_nothing(tmp_path: Path) -> None:
     doc = load_document(page.encode(), name="page.rst")  # a web page or an upload
 
     assert "Own words." in all_text(doc) and "Included" not in all_text(doc)
+
+
+def test_markdown_heading_attribute_lists_give_the_anchor_and_include_macros_are_dropped() -> None:
+    # Found in FastAPI's MkDocs docs: attr_list ids on every heading, docs_src include macros.
+    src = (
+        "# Request Body { #request-body }\n\nSend data.\n\n"
+        "{* ../../docs_src/body/tutorial001_py310.py hl[4,23] *}\n\n"
+        "## Import `BaseModel` {: #import-basemodel .big }\n\nUse it.\n\n"
+        '--8<-- "snippets/warning.md"\n\n'
+        "## Sets {literal}\n\nBraces that are text stay.\n"
+    )
+
+    doc = load_document(src.encode(), name="body.md")
+
+    assert doc.title == "Request Body"
+    assert [(s.heading_path, s.anchor, s.text) for s in doc.sections] == [
+        (("Request Body",), "request-body", "Send data."),
+        (("Request Body", "Import BaseModel"), "import-basemodel", "Use it."),
+        (("Request Body", "Sets {literal}"), "sets-literal", "Braces that are text stay."),
+    ]
