@@ -191,9 +191,10 @@ def check_facts(corpus: str, questions: list[Question], docs: Path) -> list[str]
         if not path.is_file():
             problems.append(f"{where}: source {q.source} does not exist in {docs}")
             continue
-        text = " ".join(path.read_text(encoding="utf-8", errors="replace").lower().split())
+        # Normalised as the scorer does, so a fact that passes here can be matched in an answer.
+        text = normalise(path.read_text(encoding="utf-8", errors="replace"))
         for fact in q.facts:
-            if " ".join(fact.lower().split()) not in text:
+            if not normalise(fact) or normalise(fact) not in text:
                 problems.append(f"{where}: fact {fact!r} is not in {q.source}")
     return problems
 
