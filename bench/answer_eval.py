@@ -305,10 +305,16 @@ _REF_STOPWORDS = frozenset(
 
 
 def _ref_stem(word: str) -> str:
-    for suffix in ("ations", "ation", "ings", "ing", "edly", "ed", "ies", "es", "s", "ly"):
-        if len(word) > len(suffix) + 2 and word.endswith(suffix):
-            return word[: -len(suffix)] + ("y" if suffix == "ies" else "")
-    return word
+    """Plural, -ing, -ed and a final e off: 'cases' and 'case', 'rotated' and 'rotating' meet."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ing", "ed"):
+        if len(word) > len(suffix) + 1 and word.endswith(suffix):
+            word = word[: -len(suffix)]
+            break
+    return word[:-1] if len(word) > 2 and word.endswith("e") else word
 
 
 def content_stems(text: str) -> set[str]:
