@@ -32,9 +32,14 @@ the extract covers, with two figures per question, averaged (mean and median):
   letters and digits, English stopwords removed, a light suffix-stripping stemmer) that occur
   among the extract's stems;
 * sentence coverage: the share of the reference's sentences that have at least half of their
-  content-word stems in the extract.
+  content-word stems in the extract;
+* new-term recall: term recall over the reference's stems that are not in the question, i.e. the
+  part of the reference the asker did not already say (questions without such stems are left out).
 
 An abstention scores what its text covers (usually nothing); the number of abstentions is printed.
+Two figures keep the recall honest: the term recall of the question itself (reference answers repeat
+the question's words, so an extract must beat merely echoing it), and the answers' mean length in
+characters (a longer extract covers more words; recall has no length penalty).
 The stemmer and stopwords here are the bench's own, so changing the answerer cannot change the ruler.
 """
 from __future__ import annotations
@@ -332,6 +337,12 @@ def reference_coverage(reference: str, extract: str) -> tuple[float, float]:
     return recall, covered / len(sentences) if sentences else 1.0
 
 
+def new_term_recall(reference: str, question: str, extract: str) -> float | None:
+    """Term recall over the reference's stems that are not in the question: the answer's own content."""
+    wanted = content_stems(reference) - content_stems(question)
+    return len(wanted & content_stems(extract)) / len(wanted) if wanted else None
+
+
 def run_reference(database, beir: Path) -> dict:
     from bench.retrieval_eval import corpus_items
     from core.types import SessionKey
@@ -341,7 +352,7 @@ def run_reference(database, beir: Path) -> dict:
     report = container.ingestor.ingest_items(corpus_items(beir), collection="reference")
     ingest_s = time.perf_counter() - started
     rows = json.loads((beir / "answers.json").read_text(encoding="utf-8"))
-    recalls, coverages, abstained = [], [], 0
+    recalls, coverages, echoes, news, lengths, abstained = [], [], [], [], [], 0
     started = time.perf_counter()
     for row in rows:
         key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"ref-{row['id']}", user="cli")
@@ -350,6 +361,11 @@ def run_reference(database, beir: Path) -> dict:
         recall, coverage = reference_coverage(row["correct_answer"], answer.text)
         recalls.append(recall)
         coverages.append(coverage)
+        echoes.append(reference_coverage(row["correct_answer"], row["question"])[0])
+        lengths.append(len(answer.text))
+        new = new_term_recall(row["correct_answer"], row["question"], answer.text)
+        if new is not None:
+            news.append(new)
     return {
         "set": beir.name,
         "questions": len(rows),
@@ -358,6 +374,10 @@ def run_reference(database, beir: Path) -> dict:
         "term_recall_median": statistics.median(recalls),
         "sentence_coverage_mean": statistics.fmean(coverages),
         "sentence_coverage_median": statistics.median(coverages),
+        "question_echo_recall_mean": statistics.fmean(echoes),
+        "new_term_recall_mean": statistics.fmean(news),
+        "new_term_recall_median": statistics.median(news),
+        "answer_chars_mean": round(statistics.fmean(lengths)),
         "documents": report.added,
         "chunks": report.chunks,
         "ingest_s": round(ingest_s, 1),
@@ -390,6 +410,10 @@ def main() -> None:
         print(f"reference term recall:       mean {result['term_recall_mean']:.3f}, median {result['term_recall_median']:.3f}")
         print(f"reference sentence coverage: mean {result['sentence_coverage_mean']:.3f}, "
               f"median {result['sentence_coverage_median']:.3f}")
+        print(f"new-term recall (stems not in the question): mean {result['new_term_recall_mean']:.3f}, "
+              f"median {result['new_term_recall_median']:.3f}")
+        print(f"floor: the question alone has term recall {result['question_echo_recall_mean']:.3f} (mean); "
+              f"answers average {result['answer_chars_mean']} characters")
         print(f"machine: {machine()}\ncommand: {command_line()}")
         return
 

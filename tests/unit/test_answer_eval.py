@@ -96,3 +96,13 @@ def test_sets_load_from_json_lines(tmp_path):
     row = {"id": "p-1", "question": "q?", "answerable": False, "facts": [], "source": None, "split": "test"}
     (tmp_path / "p.jsonl").write_text(json.dumps(row) + "\n\n", encoding="utf-8")
     assert load_set(tmp_path / "p.jsonl") == [Question("p-1", "q?", False, (), None, "test")]
+
+
+def test_new_term_recall_ignores_what_the_question_already_says():
+    from bench.answer_eval import new_term_recall
+
+    reference = "Use Voyage AI for domain embeddings."
+    question = "Which provider for domain embeddings?"
+    assert new_term_recall(reference, question, "domain embeddings are good") == 0.0
+    assert new_term_recall(reference, question, "Voyage AI, use it") == 1.0
+    assert new_term_recall("domain embeddings", question, "anything") is None
