@@ -44,6 +44,7 @@ from core.types import SessionKey  # noqa: E402
 THREADS_DIR = Path(__file__).resolve().parent / "threads"
 MODES = ("fresh", "main", "new")
 KINDS = ("first", "followup", "new_topic")
+METRICS = ("hit@1", "hit@5", "facts")
 
 _MAIN_HINTS = re.compile(
     r"^(and|also|what about|how about|but|then|so|why|same|ok|okay)\b|\b(it|its|that|this|those|these|they|them|there|one)\b",
@@ -71,6 +72,7 @@ class MainRuleEngine(Engine):
 @dataclass
 class Outcome:
     kind: str
+    top: bool
     hit: bool
     fact: bool
     folded: bool
@@ -111,7 +113,9 @@ def document_paths(container: Container, collection_id: int, root: Path) -> dict
         return {doc_id: uri.removeprefix("file://").removeprefix(prefix) for doc_id, uri in rows}
 
 
-def replay(engine: Engine, threads: list[dict], mode: str, corpus: str, collection_id: int, paths: dict[int, str]) -> list[Outcome]:
+def replay(
+    engine: Engine, threads: list[dict], mode: str, corpus: str, collection_id: int, paths: dict[int, str], verbose: bool
+) -> list[Outcome]:
     outcomes = []
     for thread in threads:
         for n, turn in enumerate(thread["turns"]):
@@ -124,9 +128,12 @@ def replay(engine: Engine, threads: list[dict], mode: str, corpus: str, collecti
             found = engine.retriever.search(query, collection_id=collection_id, limit=5, max_per_document=1, merge_neighbours=False)
             documents = [paths[p.document_id] for p in found.passages]
             text = " ".join(answer.text.split())
+            if verbose:
+                print(f"  {mode:5} {thread['id']:11} {turn['kind']:9} top={documents[:1]} {turn['source']} | {query[:90]}")
             outcomes.append(
                 Outcome(
                     kind=turn["kind"],
+                    top=documents[:1] == [turn["source"]],
                     hit=turn["source"] in documents,
                     fact=all(" ".join(fact.split()) in text for fact in turn["facts"]),
                     folded=query != engine.clean_question(turn["question"]),
@@ -143,6 +150,7 @@ def summarise(outcomes: list[Outcome]) -> dict[str, dict[str, float]]:
     return {
         kind: {
             "n": len(group),
+            "hit@1": sum(o.top for o in group) / len(group),
             "hit@5": sum(o.hit for o in group) / len(group),
             "facts": sum(o.fact for o in group) / len(group),
             "folded": sum(o.folded for o in group) / len(group),
@@ -151,7 +159,7 @@ def summarise(outcomes: list[Outcome]) -> dict[str, dict[str, float]]:
     }
 
 
-def evaluate_corpus(corpus: str, threads: list[dict], embedder: str) -> tuple[dict, dict]:
+def evaluate_corpus(corpus: str, threads: list[dict], embedder: str, verbose: bool = False) -> tuple[dict, dict]:
     root = ensure_corpus(corpus)
     check_facts(threads, root)
     database = fresh_database()
@@ -174,7 +182,7 @@ def evaluate_corpus(corpus: str, threads: list[dict], embedder: str) -> tuple[di
     paths = document_paths(container, collection_id, root)
     engines = {"fresh": build_engine(container, Engine), "main": build_engine(container, MainRuleEngine),
                "new": build_engine(container, Engine)}
-    results = {mode: summarise(replay(engines[mode], threads, mode, corpus, collection_id, paths)) for mode in MODES}
+    results = {mode: summarise(replay(engines[mode], threads, mode, corpus, collection_id, paths, verbose)) for mode in MODES}
     return results, info
 
 
@@ -192,25 +200,26 @@ def main() -> None:
     parser.add_argument("--threads", type=Path, action="append", default=[], help="extra <corpus>.jsonl thread files")
     parser.add_argument("--embedder", default="hashing")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--verbose", action="store_true", help="print every turn's top document and query")
     args = parser.parse_args()
     corpora = list(dict.fromkeys(args.corpora + [p.stem for p in args.threads]))
 
     everything = {}
     for corpus in corpora:
         threads = threads_for(corpus, args.threads)
-        results, info = evaluate_corpus(corpus, threads, args.embedder)
+        results, info = evaluate_corpus(corpus, threads, args.embedder, args.verbose)
         everything[corpus] = {"threads": len(threads), **info, "results": results}
         if not args.json:
             print(f"\n{corpus}: {len(threads)} threads, {results['fresh']['all']['n']} turns, {info['documents']} documents, "
                   f"{info['chunks']} chunks (ingested in {info['ingest_s']:.0f}s); embedder {args.embedder}; no LLM")
             rows = [
                 [kind, int(results["fresh"][kind]["n"])]
-                + [results[mode][kind][metric] for metric in ("hit@5", "facts") for mode in MODES]
+                + [results[mode][kind][metric] for metric in METRICS for mode in MODES]
                 + [results["main"][kind]["folded"], results["new"][kind]["folded"]]
                 for kind in KINDS + ("all",)
                 if kind in results["fresh"]
             ]
-            headers = ["turn kind", "n"] + [f"{metric} {mode}" for metric in ("hit@5", "facts") for mode in MODES]
+            headers = ["turn kind", "n"] + [f"{metric} {mode}" for metric in METRICS for mode in MODES]
             print(table(headers + ["folded main", "folded new"], rows))
     if args.json:
         print(json.dumps(everything))

@@ -21,6 +21,8 @@ import re
 _OPENERS = re.compile(
     r"^(and|or|but|also|plus|so|then|same|ok|okay|instead|what about|how about|what if|and if|what else)\b"
 )
+# "... and what about Discord?": the elliptical part need not open the question.
+_ELLIPSIS = re.compile(r"\b(?:what|how) about\b")
 # Pronouns that always point outside the question unless it names an antecedent first.
 _PRONOUNS = {"it", "its", "itself", "they", "them", "their", "theirs", "themselves", "these", "those"}
 # Words that say "as before, but...": only meaningful with a history (some only at the end:
@@ -73,7 +75,7 @@ def follow_up_signal(question: str) -> str | None:
     words = [w.rstrip(".'") for w in _TOKEN.findall(text)]
     if not words:
         return "short"
-    if _OPENERS.match(text):
+    if _OPENERS.match(text) or _ELLIPSIS.search(text):
         return "opener"
     if _refers_back(words, text):
         return "reference"
