@@ -38,7 +38,8 @@ from core.collections import get_collection  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.conversations import Turn  # noqa: E402
 from core.engine import Engine  # noqa: E402
-from core.models import Document, Message  # noqa: E402
+from core.follow_ups import depends_on_history  # noqa: E402
+from core.models import TS_CONFIG, Document, Message  # noqa: E402
 from core.types import SessionKey  # noqa: E402
 
 THREADS_DIR = Path(__file__).resolve().parent / "threads"
@@ -142,6 +143,34 @@ def replay(
     return outcomes
 
 
+_IN_COLLECTION = sa.text(
+    "WITH q AS (SELECT tsvector_to_array(to_tsvector(CAST(:cfg AS regconfig), :question)) AS terms) "
+    "SELECT cardinality(q.terms), (SELECT count(*) FROM term_stats t"
+    " WHERE t.collection_id = :collection_id AND t.lexeme = ANY(q.terms) AND t.df > 0) FROM q"
+)
+
+
+def rule_table(container: Container, threads: list[dict], collection_id: int) -> list[list[object]]:
+    """Per turn kind: how often each rule says "depends on history", and how much of the
+    question's vocabulary the collection holds (the signal a vocabulary rule would use)."""
+    rows: dict[str, list[tuple[bool, bool, float]]] = defaultdict(list)
+    with container.database.sessions() as session:
+        for thread in threads:
+            for turn in thread["turns"][1:]:
+                question = turn["question"]
+                terms, known = session.execute(
+                    _IN_COLLECTION, {"cfg": TS_CONFIG, "question": question, "collection_id": collection_id}
+                ).one()
+                share = known / terms if terms else 0.0
+                main_folds = main_rule_query(question, [Turn("user", "previous")]) != question
+                rows[turn["kind"]].append((main_folds, depends_on_history(question), share))
+    return [
+        [kind, len(group), sum(g[0] for g in group) / len(group), sum(g[1] for g in group) / len(group),
+         sum(g[2] for g in group) / len(group), sum(g[2] < 0.75 for g in group) / len(group)]
+        for kind, group in rows.items()
+    ]
+
+
 def summarise(outcomes: list[Outcome]) -> dict[str, dict[str, float]]:
     by_kind: dict[str, list[Outcome]] = defaultdict(list)
     for outcome in outcomes:
@@ -183,6 +212,7 @@ def evaluate_corpus(corpus: str, threads: list[dict], embedder: str, verbose: bo
     engines = {"fresh": build_engine(container, Engine), "main": build_engine(container, MainRuleEngine),
                "new": build_engine(container, Engine)}
     results = {mode: summarise(replay(engines[mode], threads, mode, corpus, collection_id, paths, verbose)) for mode in MODES}
+    info["rules"] = rule_table(container, threads, collection_id)
     return results, info
 
 
@@ -221,6 +251,8 @@ def main() -> None:
             ]
             headers = ["turn kind", "n"] + [f"{metric} {mode}" for metric in METRICS for mode in MODES]
             print(table(headers + ["folded main", "folded new"], rows))
+            print(table(["turn kind", "n", "main says follow-up", "new says follow-up", "terms in collection",
+                         "turns <75% in collection"], info["rules"]))
     if args.json:
         print(json.dumps(everything))
     else:

@@ -44,15 +44,15 @@ _BEFORE_PRONOUN_THAT = {
     "with", "for", "of", "about", "to", "from", "in", "on", "like", "into", "without",
     "is", "was", "does", "do", "did", "can", "will", "would", "should", "could",
 }
-# "turn that capturing off": a verb, then "that" before a noun, is a demonstrative; a clause
-# ("test that a function raises") is not.
-_VERBS_BEFORE_THAT = {
-    "turn", "use", "change", "set", "configure", "disable", "enable", "run", "make", "fix", "override",
-    "avoid", "undo", "get", "pass", "call", "apply", "add", "remove", "keep", "skip", "install", "debug",
-}
+# "that" after these opens a clause ("make sure that ...", "so that ..."): not a reference.
+_BEFORE_CLAUSE_THAT = {"so", "such", "sure", "check", "assert", "ensure", "verify", "say", "says", "mean", "means", "know"}
+# A clause or a relative after "that" ("test that a function raises", "an option that takes a
+# list", "output that is coloured"): not a reference.
 _CLAUSE_STARTS = {
     "a", "an", "the", "my", "our", "your", "his", "her", "i", "we", "you", "it", "they", "there",
     "all", "each", "every", "no", "some", "this", "these", "those", "its", "their",
+    "is", "are", "was", "were", "be", "can", "could", "will", "would", "should", "may", "might", "must",
+    "has", "have", "had", "does", "do", "did", "doesn't", "don't", "isn't", "won't", "can't", "not", "only",
 }
 _STOPWORDS = frozenset(
     """a an the and or but if then so of to in on at by for with from into about as than like without
@@ -108,6 +108,12 @@ def _refers_back(words: list[str], text: str) -> bool:
 
 
 def _that_points_back(i: int, before: str, after: str) -> bool:
+    """"how do I test that?", "with that", "put that hook": a reference back. "tests that fail",
+    "code that raises", "so that markers": a clause of the question's own."""
     if not after or i == 0 or before in _BEFORE_PRONOUN_THAT:
         return True
-    return before in _VERBS_BEFORE_THAT and after not in _CLAUSE_STARTS
+    if before in _BEFORE_CLAUSE_THAT or after in _CLAUSE_STARTS:
+        return False
+    # "that" takes a singular noun ("that hook"); a word in -s or -ed after it is a verb
+    # ("that raises", "that failed"), and a plural before it has a relative ("tests that fail").
+    return not (after.endswith(("s", "ed")) and not after.endswith("ss")) and not before.endswith("s")
