@@ -33,12 +33,12 @@ _FINAL_CONTINUATIONS = {"too", "either", "instead", "otherwise"}
 _AFTER_SAME = {"", "for", "thing", "here", "there", "again"}
 # "is it possible to ...", "it is recommended ...": 'it' points at nothing.
 _EXPLETIVE_IT = re.compile(
-    r"\b(?:is it|it is|it's|was it|it was)\s+(?:possible|necessary|safe|recommended|better|best|ok|okay|"
+    r"\b(?:(?:is|was)(?: not)? it|it (?:is|was)(?: not)?)\s+(?:possible|necessary|safe|recommended|better|best|ok|okay|"
     r"advisable|wise|required|a good idea)\b"
 )
 # "my application ... its configuration": the question gives the pronoun its own antecedent.
 _OWN_ANTECEDENT = {"my", "our", "your", "a", "an"}
-# After these, "that"/"this" is a pronoun ("with that", "does that work?"), not a conjunction
+# After these, "that" is a pronoun ("with that", "does that work?"), not a conjunction
 # ("make sure that ...") or a relative ("an option that takes a list").
 _BEFORE_PRONOUN_THAT = {
     "with", "for", "of", "about", "to", "from", "in", "on", "like", "into", "without",
@@ -62,6 +62,8 @@ _STOPWORDS = frozenset(
     one ones also too just only very really please thanks thank ok okay way get make use want need
     tell show explain know""".split()
 )
+# "what's", "that's", "they're": the word and a verb, so "that's broken" refers back like "that is".
+_CONTRACTION = re.compile(r"'(?:s|re|m|ll|ve|d)\b")
 _TOKEN = re.compile(r"[\w][\w'.+-]*|--?[\w][\w-]*")
 
 
@@ -71,7 +73,7 @@ def depends_on_history(question: str) -> bool:
 
 def follow_up_signal(question: str) -> str | None:
     """Why ``question`` needs its history ("opener", "reference", "short"), or None if it stands alone."""
-    text = " ".join(question.lower().split())
+    text = _CONTRACTION.sub(" is", " ".join(question.lower().replace("\u2019", "'").split()).replace("n't", " not"))
     words = [w.rstrip(".'") for w in _TOKEN.findall(text)]
     if not words:
         return "short"
