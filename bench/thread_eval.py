@@ -9,11 +9,14 @@ database, and its threads (bench/threads/<corpus>.jsonl, plus any --threads file
 - fresh: every turn asked alone in a new thread (what a question retrieves on its own);
 - main:  the thread, with the follow-up rule main had before (any question of at most eight
          words, or holding a word such as "it", "that" or "one", borrowed the previous query);
-- new:   the thread, with the rule of core/follow_ups.py.
+- new:   the thread, with the rule of core/follow_ups.py;
+- new-q: as new, but the extractive answer is chosen for the question as asked rather than for
+         the query searched (an experiment on the answer step, which the engine does not do yet).
 
 Per turn kind (first, followup, new_topic) it reports hit@5 (the turn's source document among
 the first five documents retrieved for the query the engine searched) and fact rate (every fact
-of the turn verbatim in the answer text), and how often the rule folded history in.
+of the turn verbatim in the answer text, inline-code and emphasis marks aside), and how often
+the rule folded history in.
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ from core.models import TS_CONFIG, Document, Message  # noqa: E402
 from core.types import SessionKey  # noqa: E402
 
 THREADS_DIR = Path(__file__).resolve().parent / "threads"
-MODES = ("fresh", "main", "new")
+MODES = ("fresh", "main", "new", "new-q")
 KINDS = ("first", "followup", "new_topic")
 METRICS = ("hit@1", "hit@5", "facts")
 
@@ -61,6 +64,14 @@ def main_rule_query(question: str, history: list[Turn]) -> str:
     if not (len(question.split()) <= 8 or _MAIN_HINTS.search(question)):
         return question
     return f"{question} {(previous.search_query or previous.text)[:400]}"
+
+
+class QuestionExtractEngine(Engine):
+    """The new rule, but the extract is chosen for the question as asked, not the folded query
+    (what the retrieval searched): measures whether a fold drags the old topic into the answer."""
+
+    def _compose(self, question, query, found, history, timings):  # type: ignore[no-untyped-def]
+        return super()._compose(question, question, found, history, timings)
 
 
 class MainRuleEngine(Engine):
@@ -84,11 +95,17 @@ def load_threads(path: Path) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+def plain(text: str) -> str:
+    """Text as a reader sees it: no inline-code or emphasis marks, whitespace collapsed (a fact
+    written from the rendered page, "override for get_settings", matches "override for `get_settings`")."""
+    return " ".join(text.replace("`", "").replace("*", "").split())
+
+
 def check_facts(threads: list[dict], root: Path) -> None:
     for thread in threads:
         for turn in thread["turns"]:
-            text = (root / turn["source"]).read_text(encoding="utf-8")
-            missing = [fact for fact in turn["facts"] if fact not in text]
+            text = plain((root / turn["source"]).read_text(encoding="utf-8"))
+            missing = [fact for fact in turn["facts"] if plain(fact) not in text]
             if missing:
                 raise SystemExit(f"{thread['id']}: {missing} not verbatim in {turn['source']}")
 
@@ -128,7 +145,7 @@ def replay(
                 query = session.scalar(sa.select(Message.search_query).where(Message.id == question_id))
             found = engine.retriever.search(query, collection_id=collection_id, limit=5, max_per_document=1, merge_neighbours=False)
             documents = [paths[p.document_id] for p in found.passages]
-            text = " ".join(answer.text.split())
+            text = plain(answer.text)
             if verbose:
                 print(f"  {mode:5} {thread['id']:11} {turn['kind']:9} top={documents[:1]} {turn['source']} | {query[:90]}")
             outcomes.append(
@@ -136,7 +153,7 @@ def replay(
                     kind=turn["kind"],
                     top=documents[:1] == [turn["source"]],
                     hit=turn["source"] in documents,
-                    fact=all(" ".join(fact.split()) in text for fact in turn["facts"]),
+                    fact=all(plain(fact) in text for fact in turn["facts"]),
                     folded=query != engine.clean_question(turn["question"]),
                 )
             )
@@ -210,7 +227,7 @@ def evaluate_corpus(corpus: str, threads: list[dict], embedder: str, verbose: bo
         collection_id = get_collection(session, corpus).id
     paths = document_paths(container, collection_id, root)
     engines = {"fresh": build_engine(container, Engine), "main": build_engine(container, MainRuleEngine),
-               "new": build_engine(container, Engine)}
+               "new": build_engine(container, Engine), "new-q": build_engine(container, QuestionExtractEngine)}
     results = {mode: summarise(replay(engines[mode], threads, mode, corpus, collection_id, paths, verbose)) for mode in MODES}
     info["rules"] = rule_table(container, threads, collection_id)
     return results, info

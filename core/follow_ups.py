@@ -4,7 +4,8 @@ Only a question that depends on its history has the history folded into its sear
 rewritten by the language model); any other question is searched exactly as in a fresh thread,
 so a new topic in an old thread does not drag the previous topic's passages along.
 
-A question depends on its history when it:
+A question the asker marks as a new topic ("unrelated: ...", "different question: ...", "btw")
+stands alone. Otherwise it depends on its history when it:
 - opens with a continuation ("and for async?", "what about Windows?", "also, ...");
 - refers back with a pronoun or demonstrative that has no antecedent in the question itself
   ("is it undone after the test?", "how do I turn that off?", "this one", "those warnings");
@@ -17,6 +18,11 @@ from __future__ import annotations
 
 import re
 
+# The asker says it is a new topic ("unrelated: ...", "btw, ..."): whatever follows stands alone.
+_NEW_TOPIC = re.compile(
+    r"^(unrelated|separately|btw|by the way|on another note|(a |one )?(different|new|another|other|separate) "
+    r"(question|thing|topic|subject)|switching (topics|subjects)|changing (the )?(topic|subject))\b"
+)
 # Words that open an elliptical follow-up: the question continues the previous one.
 _OPENERS = re.compile(
     r"^(and|or|but|also|plus|so|then|same|ok|okay|instead|what about|how about|what if|and if|what else)\b"
@@ -77,6 +83,8 @@ def follow_up_signal(question: str) -> str | None:
     words = [w.rstrip(".'") for w in _TOKEN.findall(text)]
     if not words:
         return "short"
+    if _NEW_TOPIC.match(text):
+        return None
     if _OPENERS.match(text) or _ELLIPSIS.search(text):
         return "opener"
     if _refers_back(words, text):

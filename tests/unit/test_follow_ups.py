@@ -54,6 +54,9 @@ def test_a_follow_up_that_needs_the_history_is_detected(question, signal):
         "How do I run the same test function with several sets of arguments?",
         "How do I find the folder where my application should store its configuration?",
         "How many questions can a user ask per minute?",
+        "Unrelated: can I stream the response instead?",
+        "different question: how do I serve a folder of images?",
+        "By the way, how do I change the log level?",
     ],
 )
 def test_a_question_that_names_its_own_topic_stands_alone(question):
