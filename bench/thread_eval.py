@@ -70,8 +70,8 @@ class QuestionExtractEngine(Engine):
     """The new rule, but the extract is chosen for the question as asked, not the folded query
     (what the retrieval searched): measures whether a fold drags the old topic into the answer."""
 
-    def _compose(self, question, query, found, history, timings):  # type: ignore[no-untyped-def]
-        return super()._compose(question, question, found, history, timings)
+    def _compose(self, question, query, *rest, **options):  # type: ignore[no-untyped-def]
+        return super()._compose(question, question, *rest, **options)
 
 
 class MainRuleEngine(Engine):
