@@ -1,6 +1,6 @@
 """Alembic environment. `docrag db upgrade` passes the URL in; plain `alembic` reads DATABASE_URL."""
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import create_engine, pool, text
 
 from core.config import load_settings
 import core.models_api  # noqa: F401  (registers the API tables on Base.metadata)
@@ -8,6 +8,12 @@ from core.models import Base
 
 config = context.config
 target_metadata = Base.metadata
+
+# How long a migration's DDL waits for its table lock before failing (docs/migrations.md). A DDL
+# statement queued behind a long transaction would otherwise hold every later query on that table
+# in the queue behind it, a full outage; failing fast leaves traffic alone, and the upgrade is
+# simply run again. Override: `alembic -x lock_timeout=30s upgrade head`.
+DEFAULT_LOCK_TIMEOUT = "5s"
 
 
 def database_url() -> str:
@@ -23,10 +29,20 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def lock_timeout() -> str:
+    return context.get_x_argument(as_dictionary=True).get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
+
+
 def run_migrations_online() -> None:
     engine = create_engine(database_url(), poolclass=pool.NullPool)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        # For the whole session (also autocommit blocks, e.g. CREATE INDEX CONCURRENTLY), committed
+        # so that Alembic's own transactions start clean.
+        connection.execute(text("SELECT set_config('lock_timeout', :value, false)"), {"value": lock_timeout()})
+        connection.commit()
+        # One transaction per migration: locks are held for one migration, not the whole upgrade,
+        # and a migration that times out leaves the ones before it applied.
+        context.configure(connection=connection, target_metadata=target_metadata, transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()
