@@ -1,6 +1,6 @@
 """Alembic environment. `docrag db upgrade` passes the URL in; plain `alembic` reads DATABASE_URL."""
 from alembic import context
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import create_engine, pool
 
 from core.config import load_settings
 import core.models_api  # noqa: F401  (registers the API tables on Base.metadata)
@@ -12,8 +12,8 @@ target_metadata = Base.metadata
 # How long a migration's DDL waits for its table lock before failing (docs/migrations.md). A DDL
 # statement queued behind a long transaction would otherwise hold every later query on that table
 # in the queue behind it, a full outage; failing fast leaves traffic alone, and the upgrade is
-# simply run again. Override: `alembic -x lock_timeout=30s upgrade head`.
-DEFAULT_LOCK_TIMEOUT = "5s"
+# simply run again. Set for the whole session, so autocommit blocks (CREATE INDEX CONCURRENTLY) too.
+MIGRATION_LOCK_TIMEOUT = "5s"
 
 
 def database_url() -> str:
@@ -29,17 +29,10 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
-def lock_timeout() -> str:
-    return context.get_x_argument(as_dictionary=True).get("lock_timeout", DEFAULT_LOCK_TIMEOUT)
-
-
 def run_migrations_online() -> None:
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    session_settings = {"options": f"-c lock_timeout={MIGRATION_LOCK_TIMEOUT}"}
+    engine = create_engine(database_url(), poolclass=pool.NullPool, connect_args=session_settings)
     with engine.connect() as connection:
-        # For the whole session (also autocommit blocks, e.g. CREATE INDEX CONCURRENTLY), committed
-        # so that Alembic's own transactions start clean.
-        connection.execute(text("SELECT set_config('lock_timeout', :value, false)"), {"value": lock_timeout()})
-        connection.commit()
         # One transaction per migration: locks are held for one migration, not the whole upgrade,
         # and a migration that times out leaves the ones before it applied.
         context.configure(connection=connection, target_metadata=target_metadata, transaction_per_migration=True)
