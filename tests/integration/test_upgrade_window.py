@@ -3,8 +3,10 @@ for their locks only briefly (docs/migrations.md).
 
 "The previous release" is the code as it was just before the newest migration landed on main,
 taken from git history (CI runs on a full clone) and run in a subprocess of its own: its real
-ingestion and engine, not a model of them. A new migration not committed yet makes HEAD the
-previous release.
+ingestion and engine, not a model of them, on this checkout's installed libraries. A new
+migration not committed yet makes HEAD the previous release. The script below uses only the
+calls every release has had (build_container, ingestor.ingest, engine.ask); should one change,
+the script changes with it.
 """
 from __future__ import annotations
 
@@ -66,8 +68,9 @@ def down_revision_of_head() -> str:
 def checkout(commit: str, into: Path) -> Path:
     archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "core", "bots", "adapters", "migrations"],
                              capture_output=True, check=True).stdout
+    safe = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}  # Python 3.11.4+
     with tarfile.open(fileobj=BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
+        tar.extractall(into, **safe)  # our own repository's files
     return into
 
 
