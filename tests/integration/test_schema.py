@@ -99,3 +99,16 @@ def test_an_unreachable_server_is_named_without_its_password():
     message = str(refused.value)
     assert message.startswith("Cannot connect to PostgreSQL at postgresql+psycopg2://docrag:***@127.0.0.1:1/docrag")
     assert "s3cret-pw" not in message
+
+
+def test_the_start_up_check_reads_revisions_as_alembic_does(database):
+    """ensure_current does without Alembic (start-up time); its answers must be Alembic's."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    alembic_head = ScriptDirectory.from_config(schema.alembic_config("postgresql://")).get_current_head()
+    with database.engine.connect() as conn:
+        alembic_current = MigrationContext.configure(conn).get_current_revision()
+
+    assert schema.head_revision() == alembic_head
+    assert schema.current_revision(database.engine) == alembic_current == alembic_head
