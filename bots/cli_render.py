@@ -56,9 +56,10 @@ def render_passages(passages: Sequence[Passage], console: Console | None = None)
         if passage.heading:
             line.append(f" — {passage.heading}")
         line.append(f"  ({round(passage.score, 5)})", style="dim")
-        console.print(line)
-        console.print(Text("   ").append(_link_text(passage.source, passage.source)))
-        console.print(Text("   " + snippet(passage.text)))
+        # One line each, as long as it is: the terminal wraps it, a pipe gets whole lines.
+        console.print(line, soft_wrap=True)
+        console.print(Text("   ").append(_link_text(passage.source, passage.source)), soft_wrap=True)
+        console.print(Text("   " + snippet(passage.text)), soft_wrap=True)
 
 
 def terminal() -> Console:
