@@ -68,3 +68,23 @@ def test_search_snippets_end_at_a_word_with_an_ellipsis(docs, monkeypatch):
     assert snippet.endswith("…") and len(snippet) <= 300
     last_word = snippet[:-1].split()[-1]
     assert last_word in LONG_PARAGRAPH.split(), f"{last_word!r} is cut mid-word"
+
+
+def test_search_loads_neither_web_nor_chat_nor_llm_sdks(docs, database_url):
+    """A search needs the database and the retriever; nothing of the bots, the web app or an LLM."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    probe = (
+        "import json, sys\nfrom bots.cli import main\n"
+        "try:\n    main(['search', 'backup bucket'], standalone_mode=False)\nexcept SystemExit:\n    pass\n"
+        "print(json.dumps(sorted(m for m in ('flask', 'slack_bolt', 'discord', 'openai', 'sentence_transformers',"
+        " 'alembic', 'procrastinate', 'httpx') if m in sys.modules)))"
+    )
+    env = {"PATH": "/usr/bin:/bin", "DATABASE_URL": database_url, "HOME": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == []
