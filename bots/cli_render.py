@@ -40,7 +40,8 @@ def render_answer(answer: Answer, console: Console | None = None) -> None:
     console.print(Markdown(answer.text, hyperlinks=console.is_terminal))
     if answer.citations:
         console.print()
-        console.print("Sources:", style="bold")
+        label = "Sources:" if answer.grounded else "Closest sources (not a direct answer):"
+        console.print(label, style="bold")
         for citation in answer.citations:
             console.print(_source_line(citation))
 
