@@ -1,22 +1,28 @@
-"""The `docrag` command for operators and for trying DocRag in a terminal."""
+"""The `docrag` command for operators and for trying DocRag in a terminal.
+
+Start-up matters here (`docrag --help` should feel instant): the database, SQLAlchemy, Alembic,
+pydantic and every SDK are imported inside the commands that use them, never at module level.
+bench/startup.py measures it.
+"""
 from __future__ import annotations
 
 import json
 import sys
 import uuid
+from typing import TYPE_CHECKING
 
 import click
 
 from bots.cli_api import apikey_group
 from bots.cli_common import friendly_errors, settings_of
+from bots.cli_render import render_answer, render_passages
 from bots.cli_slack import serve, slack_group, worker, workspace_group
-from bots.logs import configure_logging
-from bots.wiring import Container, build_container, open_database
-from core import schema
-from core.config import Settings, load_settings
-from core.db import safe_url
 from core.errors import DocRagError, UpstreamUnavailable
 from core.types import Answer, SessionKey
+
+if TYPE_CHECKING:
+    from bots.wiring import Container, Database
+    from core.config import Settings
 
 
 def settings_from(ctx: click.Context) -> Settings:
@@ -24,21 +30,25 @@ def settings_from(ctx: click.Context) -> Settings:
 
 
 def container_from(ctx: click.Context) -> Container:
-    if "container" not in ctx.obj:
-        ctx.obj["container"] = build_container(settings_from(ctx))
-    return ctx.obj["container"]
+    from bots.wiring import build_container
+
+    root = ctx.find_root().obj
+    if "container" not in root:
+        root["container"] = build_container(settings_from(ctx))
+    return root["container"]
+
+
+def database_from(ctx: click.Context, *, check_schema: bool) -> Database:
+    from bots.wiring import open_database
+
+    return open_database(settings_from(ctx), check_schema=check_schema)
 
 
 @click.group()
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """DocRag: answers questions from your documentation, in Slack, Discord, the web and here."""
-    try:
-        settings = load_settings()
-    except DocRagError as exc:
-        raise click.ClickException(str(exc)) from None
-    configure_logging(settings.log_level if settings.log_level != "INFO" else "WARNING", json_lines=settings.log_json)
-    ctx.obj = {"settings": settings}
+    ctx.obj = {}  # settings and collaborators, built the first time a command needs them
 
 
 # -- database -----------------------------------------------------------------------------
@@ -53,7 +63,10 @@ def db() -> None:
 @friendly_errors
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    database = open_database(settings_from(ctx), check_schema=False)
+    from core import schema
+    from core.db import safe_url
+
+    database = database_from(ctx, check_schema=False)
     schema.upgrade(database.url, revision)
     click.echo(f"Database {safe_url(database.url)} is at revision {schema.current_revision(database.engine)}.")
 
@@ -64,7 +77,9 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 @friendly_errors
 def db_downgrade(ctx: click.Context, revision: str) -> None:
     """Revert migrations down to REVISION ('base' removes every DocRag table)."""
-    database = open_database(settings_from(ctx), check_schema=False)
+    from core import schema
+
+    database = database_from(ctx, check_schema=False)
     schema.downgrade(database.url, revision)
     click.echo(f"Database is at revision {schema.current_revision(database.engine)}.")
 
@@ -74,7 +89,9 @@ def db_downgrade(ctx: click.Context, revision: str) -> None:
 @friendly_errors
 def db_current(ctx: click.Context) -> None:
     """Show the schema revision of the database and of the code."""
-    database = open_database(settings_from(ctx), check_schema=False)
+    from core import schema
+
+    database = database_from(ctx, check_schema=False)
     click.echo(f"database: {schema.current_revision(database.engine)}  code: {schema.head_revision()}")
 
 
@@ -167,10 +184,7 @@ def search(ctx: click.Context, query: str, collection: str | None, limit: int, a
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False))
         return
-    for n, row in enumerate(rows, start=1):
-        click.echo(f"{n}. {row['title']}{' — ' + row['heading'] if row['heading'] else ''}  ({row['score']})")
-        click.echo(f"   {row['source']}")
-        click.echo("   " + " ".join(row["text"].split())[:300])
+    render_passages(passages)
 
 
 def cli_session(thread: str) -> SessionKey:
@@ -198,7 +212,7 @@ def ask(ctx: click.Context, question: str, collection: str | None, thread: str |
         }
         click.echo(json.dumps(payload, ensure_ascii=False))
     else:
-        click.echo(render_answer(answer))
+        render_answer(answer)
         click.echo(f"\n(thread {key.thread}: pass --thread {key.thread} to follow up)", err=True)
 
 
@@ -207,16 +221,6 @@ def _answer_or_apology(container: Container, key: SessionKey, question: str, col
         return container.engine.ask(key, question, collection=collection)
     except UpstreamUnavailable as exc:
         raise click.ClickException(f"Sorry, I couldn't answer: {exc}.") from None
-
-
-def render_answer(answer: Answer) -> str:
-    lines = [answer.text]
-    if answer.citations:
-        lines.append("\nSources:")
-        for c in answer.citations:
-            heading = f" — {c.heading}" if c.heading else ""
-            lines.append(f"  [{c.n}] {c.title}{heading}\n      {c.source}")
-    return "\n".join(lines)
 
 
 @main.command()
@@ -239,9 +243,12 @@ def chat(ctx: click.Context, collection: str | None) -> None:
         if not question.strip():
             continue
         try:
-            click.echo("\n" + render_answer(container.engine.ask(key, question, collection=collection)))
+            answer = container.engine.ask(key, question, collection=collection)
         except DocRagError as exc:  # a bad question or an outage should not end the chat
             click.echo(f"\n{exc}", err=True)
+            continue
+        click.echo()
+        render_answer(answer)
 
 
 for command in (serve, worker, slack_group, workspace_group, apikey_group):

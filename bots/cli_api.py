@@ -5,19 +5,21 @@ Exposed as ``apikey_group`` for the main group (bots/cli.py) to add; works on it
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bots.cli_common import friendly_errors, settings_of
-from bots.wiring import open_database
-from core.apikeys import ApiKeys, KeyInfo
-from core.config import Settings
+
+if TYPE_CHECKING:
+    from core.apikeys import ApiKeys, KeyInfo
 
 
 def _keys(ctx: click.Context) -> ApiKeys:
-    settings: Settings = settings_of(ctx)
-    database = open_database(settings)
+    from bots.wiring import open_database  # the database stack loads only when a key command runs
+    from core.apikeys import ApiKeys
+
+    database = open_database(settings_of(ctx))
     ctx.call_on_close(database.dispose)
     return ApiKeys(database.sessions)
 

@@ -1,13 +1,19 @@
-"""What every `docrag` command module shares: clean error lines and the loaded settings."""
+"""What every `docrag` command module shares: clean error lines and the loaded settings.
+
+Nothing heavy is imported at module level: `docrag --help` and every command's start-up only pay
+for what that command uses (settings, the database, an SDK), imported inside the command.
+"""
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from core.config import Settings, load_settings
 from core.errors import DocRagError
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 
 def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -24,7 +30,21 @@ def friendly_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def settings_of(ctx: click.Context) -> Settings:
-    """The settings the main group loaded, or the environment's when a group runs on its own."""
-    if isinstance(ctx.obj, dict) and "settings" in ctx.obj:
-        return ctx.obj["settings"]
-    return load_settings()
+    """The settings, read from the environment the first time a command asks for them (pydantic
+    takes a noticeable part of a second to import), and logging configured from them."""
+    root = ctx.find_root()
+    if not isinstance(root.obj, dict):
+        root.obj = {}
+    if "settings" not in root.obj:
+        root.obj["settings"] = _load_and_configure_logging()
+    return root.obj["settings"]
+
+
+def _load_and_configure_logging() -> Settings:
+    from bots.logs import configure_logging
+    from core.config import load_settings
+
+    settings = load_settings()
+    # A terminal shows warnings and errors only, unless a level was asked for.
+    configure_logging(settings.log_level if settings.log_level != "INFO" else "WARNING", json_lines=settings.log_json)
+    return settings

@@ -5,14 +5,17 @@ Exposed as objects the main group adds (bots/cli.py): ``serve``, ``worker``, ``s
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from bots.cli_common import friendly_errors, settings_of
-from bots.wiring import build_container, open_database
-from core.config import Settings
 from core.errors import ConfigurationError
+
+if TYPE_CHECKING:
+    from core.config import Settings
+# bots.wiring (the database, the engine) and the SDKs are imported inside the commands that use
+# them, so that `docrag --help` and unrelated commands do not pay for them.
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -27,6 +30,8 @@ DEFAULT_PORT = 8000
 @friendly_errors
 def serve(ctx: click.Context, host: str | None, port: int | None, workers: int | None) -> None:
     """Run the web process (gunicorn): playground at /, REST API at /api/v1, Slack at /slack/events."""
+    from bots.wiring import open_database
+
     settings = settings_of(ctx)
     open_database(settings).dispose()  # one clear error (schema, pgvector) before any worker forks
     address = _bind_address(host, port)
@@ -79,6 +84,7 @@ def socket(ctx: click.Context) -> None:
 @friendly_errors
 def channel_mode(ctx: click.Context, channel: str, team_id: str | None, mentions: bool | None) -> None:
     """Choose how DocRag treats follow-ups in CHANNEL's threads."""
+    from bots.wiring import build_container
     from core.channels import set_mentions_only
 
     if mentions is None:
@@ -131,6 +137,7 @@ def run_socket_mode(settings: Settings) -> None:
 
     from adapters.slack.app import build_bolt_app
     from bots.web import start_worker_if_embedded
+    from bots.wiring import build_container
     from bots.worker import build_slack_services, open_job_queue
 
     if settings.slack_app_token is None or settings.slack_bot_token is None:
@@ -165,6 +172,7 @@ def workspace_group() -> None:
 @friendly_errors
 def workspace_map(ctx: click.Context, platform: str, workspace: str, collection: str) -> None:
     """Answer questions from WORKSPACE (Slack team id or Discord server id) with COLLECTION."""
+    from bots.wiring import build_container
     from core.collections import get_collection, map_workspace
 
     container = build_container(settings_of(ctx))

@@ -1,19 +1,23 @@
-"""The composition root: the one place that turns Settings into concrete objects."""
+"""The composition root: the one place that turns Settings into concrete objects.
+
+Collaborators are imported where they are built (ingestion pulls in parsers and an HTTP client,
+the engine SQLAlchemy's ORM and metrics): a `docrag search` never loads the ingestion stack.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from core import schema
-from core.config import Settings
 from core.db import Database, check_pgvector, connect, resolve_database_url
 from core.embeddings import Embedder, build_embedder
-from core.engine import Engine, EngineOptions
-from core.ingest.pipeline import ChunkingOptions, Ingestor
-from core.llm import ChatSettings, Generator, OpenAIChat
-from core.metrics import MeteredEngine
-from core.ratelimit import RateLimiter, RateLimitPolicy
-from core.retrieval import Retriever
+
+if TYPE_CHECKING:
+    from core.config import Settings
+    from core.engine import Engine
+    from core.ingest.pipeline import Ingestor
+    from core.llm import Generator
 
 
 def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
@@ -46,6 +50,8 @@ def build_embedder_from(settings: Settings) -> Embedder:
 def build_generator(settings: Settings) -> Generator | None:
     if not settings.llm_enabled:
         return None
+    from core.llm import ChatSettings, OpenAIChat
+
     return OpenAIChat(
         api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
         base_url=settings.openai_base_url,
@@ -71,6 +77,8 @@ class Container:
 
     @cached_property
     def ingestor(self) -> Ingestor:
+        from core.ingest.pipeline import ChunkingOptions, Ingestor
+
         return Ingestor(
             sessions=self.database.sessions,
             embedder=self.embedder,
@@ -81,6 +89,11 @@ class Container:
 
     @cached_property
     def engine(self) -> Engine:
+        from core.engine import EngineOptions
+        from core.metrics import MeteredEngine
+        from core.ratelimit import RateLimiter, RateLimitPolicy
+        from core.retrieval import Retriever
+
         s = self.settings
         return MeteredEngine(
             sessions=self.database.sessions,

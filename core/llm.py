@@ -4,13 +4,14 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import Protocol, Sequence
-
-import openai
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from core.conversations import Turn
 from core.errors import UpstreamUnavailable
 from core.types import Passage
+
+if TYPE_CHECKING:
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,8 @@ class OpenAIChat:
     """Any OpenAI-compatible chat completions API (OpenAI, gateways, vLLM, Ollama, llama.cpp)."""
 
     def __init__(self, *, api_key: str | None, base_url: str | None, settings: ChatSettings) -> None:
+        import openai  # here, not at module level: the SDK takes about a second to import
+
         # Local servers often need no key, but the client insists on one.
         self.client = openai.OpenAI(
             api_key=api_key or "not-needed",
@@ -57,6 +60,8 @@ class OpenAIChat:
         self.settings = settings
 
     def complete(self, messages: list[dict[str, str]]) -> str:
+        import openai
+
         try:
             response = self.client.chat.completions.create(
                 model=self.settings.model,

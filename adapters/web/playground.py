@@ -19,7 +19,9 @@ from flask import Blueprint, Response, make_response, redirect, render_template,
 from werkzeug.exceptions import HTTPException
 
 from adapters.web import store
+from adapters.web.document_page import add_document_page, document_href
 from adapters.web.render import answer_html, safe_href
+from core.collections import collection_name_for
 from core.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
@@ -72,6 +74,15 @@ def playground_blueprint(engine: Engine, *, collection: str | None = None) -> Bl
     blueprint.after_request(_secure)
     blueprint.register_error_handler(HTTPException, _http_error_page)
     blueprint.register_error_handler(Exception, _unexpected_error_page)
+
+    def served_collection() -> str:
+        """The collection the page answers from (and whose documents it serves)."""
+        if collection:
+            return collection
+        with engine.sessions() as session:
+            return collection_name_for(session, PLATFORM, WORKSPACE, engine.options.default_collection)
+
+    add_document_page(blueprint, engine, served_collection)
 
     @blueprint.get("/")
     def page() -> Response:
@@ -181,7 +192,7 @@ def _page(
     found = store.transcript(engine.sessions, visitor.key)
     html = render_template(
         "playground.html",
-        turns=[_view(turn) for turn in (found.turns if found else [])],
+        turns=[_view(turn, found.collection) for turn in (found.turns if found else [])],
         collection=found.collection if found else None,
         csrf_token=visitor.csrf,
         error=error,
@@ -191,15 +202,20 @@ def _page(
     return _remember(make_response(html, status), visitor)
 
 
-def _view(turn: dict[str, Any]) -> dict[str, Any]:
-    """A stored turn ready for the template: answers as safe HTML, sources with safe links."""
+def _view(turn: dict[str, Any], collection: str) -> dict[str, Any]:
+    """A stored turn ready for the template: answers as safe HTML, sources with safe links (a
+    document with no web address links to its page here)."""
     anchor = f"m{int(turn['id'])}"
     citations = [
-        {**c, "anchor": f"{anchor}-{int(c['n'])}", "href": safe_href(str(c.get("source", "")))}
+        {**c, "anchor": f"{anchor}-{int(c['n'])}", "href": _source_href(collection, str(c.get("source", "")))}
         for c in turn["citations"]
     ]
     html = answer_html(turn["text"], anchor_prefix=anchor, citations=[int(c["n"]) for c in citations])
     return {**turn, "html": html, "sources": citations}
+
+
+def _source_href(collection: str, source: str) -> str | None:
+    return safe_href(source) or document_href(collection, source)
 
 
 def _apology(exc: DocRagError) -> str:

@@ -116,3 +116,39 @@ def delete_document(
         session.execute(sa.delete(Document).where(Document.id == document.id))
     refresh_term_stats(sessions, coll_id)
     return row
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    heading: str
+    anchor: str | None  # the fragment of the chunk's link, if its section has one
+    text: str
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    title: str
+    link: str
+    chunks: list[StoredChunk]
+
+
+def find_document(sessions: sessionmaker[Session], collection: str, links: list[str]) -> StoredDocument | None:
+    """The collection's document whose link is one of ``links`` (the newest if several folders
+    hold the same relative path), with its chunks in document order."""
+    with sessions() as session:
+        document = session.scalar(
+            sa.select(Document)
+            .join(Collection, Collection.id == Document.collection_id)
+            .where(Collection.name == collection, Document.link.in_(links))
+            .order_by(Document.updated_at.desc(), Document.id.desc())
+            .limit(1)
+        )
+        if document is None:
+            return None
+        rows = session.execute(
+            sa.select(DocumentChunk.heading, DocumentChunk.link, DocumentChunk.text)
+            .where(DocumentChunk.document_id == document.id)
+            .order_by(DocumentChunk.position)
+        ).all()
+        chunks = [StoredChunk(heading, link.partition("#")[2] or None, text) for heading, link, text in rows]
+        return StoredDocument(title=document.title, link=document.link, chunks=chunks)

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
-from core.ingest.loaders import Section
+if TYPE_CHECKING:  # only a type here; the loaders module is not needed to count tokens (conversations)
+    from core.ingest.loaders import Section
 
 # A token is a word or a punctuation mark: close enough to BPE counts for budgeting, and
 # needs no tokenizer download.

@@ -8,10 +8,13 @@ Identity and links:
 
 * Files: ``uri`` is the absolute POSIX path (``os.path.abspath``: normalised, symlinks
   not resolved); ``root`` is the absolute path of the argument it came from, so every
-  file's ``uri`` starts with its ``root``. ``link`` is a ``file://`` URI, or with
-  ``base_url`` the base URL + ``/`` + the path relative to the folder argument,
-  percent-encoded and *keeping its suffix* (``docs/`` + ``guide/install.md`` ->
-  ``https://example.com/docs/guide/install.md``). For a single-file argument the
+  file's ``uri`` starts with its ``root``. ``uri`` and ``root`` are identities for
+  re-ingesting and ``--prune``; they are never shown to a user. ``link`` is the path
+  relative to the folder argument, percent-encoded and *keeping its suffix*
+  (``guide/install.md``): a relative URL that every door shows as it is and the web
+  playground serves at ``/docs/<collection>/guide/install.md``, so no server path ever
+  reaches an answer. With ``base_url`` it is the base URL + ``/`` + that relative path
+  (``https://example.com/docs/guide/install.md``). For a single-file argument the
   relative path is the file name.
 * Web: ``uri`` and ``link`` are the URL without its fragment; ``root`` is the target URL
   as given (fragment dropped). ``name`` is the URL path (the host for ``/``).
@@ -161,10 +164,9 @@ def _walk_error(exc: OSError) -> None:
 
 
 def _file_item(path: Path, rel: str, root: str, base_url: str | None) -> SourceItem:
+    link = quote(rel, safe="/")  # relative to the ingested folder: never the server's own path
     if base_url:
-        link = base_url.rstrip("/") + "/" + quote(rel, safe="/")
-    else:
-        link = path.as_uri()
+        link = base_url.rstrip("/") + "/" + link
 
     def fetch() -> tuple[bytes, str | None]:
         try:

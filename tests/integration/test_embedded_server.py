@@ -74,3 +74,20 @@ def test_the_embedded_server_is_sized_on_first_start_and_still_stops_with_its_la
 
     again = subprocess.run([sys.executable, "-c", SIZED, str(tmp_path), "384"], capture_output=True, text=True, timeout=120)
     assert again.stdout.strip() == "384MB", again.stderr[-2000:]
+
+
+def test_settings_left_for_the_next_start_are_applied_by_it(tmp_path):
+    """A start that cannot restart the server (another process uses it) must not mark the data
+    folder ready: the next start, alone, applies the new size."""
+    holder = start(tmp_path)
+    try:
+        assert_ready(holder)
+        deferred = subprocess.run([sys.executable, "-c", SIZED, str(tmp_path), "256"], capture_output=True, text=True,
+                                  timeout=120)
+        assert deferred.returncode == 0, deferred.stderr[-2000:]
+        assert deferred.stdout.strip() != "256MB"  # the holder is connected: no restart under its feet
+    finally:
+        holder.communicate("\n", timeout=60)
+
+    alone = subprocess.run([sys.executable, "-c", SIZED, str(tmp_path), "256"], capture_output=True, text=True, timeout=120)
+    assert alone.stdout.strip() == "256MB", alone.stderr[-2000:]

@@ -1,4 +1,6 @@
 """The schema only changes through Alembic, and processes refuse a schema the code does not match."""
+import json
+
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -99,3 +101,57 @@ def test_an_unreachable_server_is_named_without_its_password():
     message = str(refused.value)
     assert message.startswith("Cannot connect to PostgreSQL at postgresql+psycopg2://docrag:***@127.0.0.1:1/docrag")
     assert "s3cret-pw" not in message
+
+
+def test_the_start_up_check_reads_revisions_as_alembic_does(database):
+    """ensure_current does without Alembic (start-up time); its answers must be Alembic's."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    alembic_head = ScriptDirectory.from_config(schema.alembic_config("postgresql://")).get_current_head()
+    with database.engine.connect() as conn:
+        alembic_current = MigrationContext.configure(conn).get_current_revision()
+
+    assert schema.head_revision() == alembic_head
+    assert schema.current_revision(database.engine) == alembic_current == alembic_head
+
+
+def test_upgrading_turns_stored_file_links_into_links_relative_to_the_ingested_folder(scratch_database):
+    """Collections ingested before 0010 linked to file:///server/paths; after it nothing shows them."""
+    schema.upgrade(scratch_database, "0009")
+    engine = sa.create_engine(scratch_database)
+    old = "file:///srv/team%20docs/guide/install.md"
+    with engine.begin() as conn:
+        coll = conn.execute(sa.text(
+            "INSERT INTO collections (name, embedder, dimension) VALUES ('c', 'hashing', 3) RETURNING id"
+        )).scalar()
+        doc = conn.execute(sa.text(
+            "INSERT INTO documents (collection_id, source_uri, link, title, content_hash, metadata) "
+            "VALUES (:c, '/srv/team docs/guide/install.md', :link, 'Install', 'h', "
+            "CAST('{\"root\": \"/srv/team docs\"}' AS jsonb)) RETURNING id"
+        ), {"c": coll, "link": old}).scalar()
+        conn.execute(sa.text(
+            "INSERT INTO document_chunks (document_id, collection_id, position, title, heading, link, text, "
+            "token_count, embedding) VALUES (:d, :c, 0, 'Install', 'Steps', :link, 'Run it.', 2, '[1,0,0]')"
+        ), {"d": doc, "c": coll, "link": old + "#steps"})
+        conv = conn.execute(sa.text(
+            "INSERT INTO conversations (platform, workspace, channel, thread, collection_id) "
+            "VALUES ('web', 'playground', 'playground', 't', :c) RETURNING id"
+        ), {"c": coll}).scalar()
+        conn.execute(sa.text(
+            "INSERT INTO messages (conversation_id, role, user_id, text, citations) VALUES (:conv, 'assistant', '', 'Run it [1] [2].', "
+            "CAST(:citations AS jsonb))"
+        ), {"conv": conv, "citations": json.dumps([
+            {"n": 1, "title": "Install", "source": old + "#steps", "heading": "Steps"},
+            {"n": 2, "title": "Gone", "source": "file:///srv/other/place/notes.md", "heading": ""},
+        ])})
+
+    schema.upgrade(scratch_database)
+
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT link FROM documents")).scalar() == "guide/install.md"
+        assert conn.execute(sa.text("SELECT link FROM document_chunks")).scalar() == "guide/install.md#steps"
+        citations = conn.execute(sa.text("SELECT citations FROM messages")).scalar()
+    engine.dispose()
+    assert [c["source"] for c in citations] == ["guide/install.md#steps", "notes.md"]
+    assert "/srv" not in json.dumps(citations)

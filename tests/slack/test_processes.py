@@ -152,7 +152,7 @@ def test_socket_mode_serves_the_same_listeners_without_signatures(make_container
     container = make_container(slack_bot_token=slack.token, slack_app_token="xapp-test", slack_api_url=slack.api_url,
                                database_url=None, embedded_workers=True)
     container.ingestor.ingest([str(write_docs(tmp_path / "docs", DOCS))], collection="default")
-    monkeypatch.setattr("bots.cli_slack.build_container", lambda settings: container)
+    monkeypatch.setattr("bots.wiring.build_container", lambda settings: container)  # imported where used
     run_socket_mode(container.settings)
     assert seen == {"base_url": slack.api_url, "status": 200}
 

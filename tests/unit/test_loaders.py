@@ -538,7 +538,8 @@ def test_folder_discovery_is_sorted_and_filtered(docs_tree: Path) -> None:
     assert first.uri == f"{root}/guide/install.md"
     assert first.name == "install.md"
     assert first.root == root
-    assert first.link == (docs_tree / "guide/install.md").absolute().as_uri()
+    assert first.link == "guide/install.md"  # relative to the folder: no server path in answers
+    assert items[4].link == "guide/with%20space.md"
     assert all(i.uri.startswith(root + "/") for i in items)
     assert first.fetch() == (b"# T\n\nbody\n", None)
     # order is stable across runs
@@ -550,6 +551,11 @@ def test_folder_discovery_with_base_url(docs_tree: Path) -> None:
     assert items["install.md"].link == "https://docs.example.com/v1/guide/install.md"
     assert items["with space.md"].link == "https://docs.example.com/v1/guide/with%20space.md"
     assert items["index.md"].link == "https://docs.example.com/v1/index.md"
+
+
+def test_a_single_file_without_base_url_links_to_its_name(docs_tree: Path) -> None:
+    (item,) = list(discover([str(docs_tree / "guide" / "install.md")]))
+    assert item.link == "install.md"
 
 
 def test_single_file_any_suffix(docs_tree: Path) -> None:
