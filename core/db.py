@@ -6,12 +6,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
+from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool
 
 from core.db_faults import install_fault_translation
 from core.db_pool import PoolSettings, install_pool_gauges, pool_arguments
-from core.db_timeouts import TimeoutPolicy, Work, bound_to, conninfo_parameters, connect_args, install_work_limits
+from core.db_timeouts import Limits, TimeoutPolicy, Work, bound_to, conninfo_parameters, connect_args, install_work_limits
 from core.embedded_db import start_embedded_postgres
 from core.errors import ConfigurationError
 
@@ -39,8 +41,8 @@ class Database:
         """A libpq URL for drivers other than SQLAlchemy's (the job queue uses psycopg 3), with the
         same connect timeout and limits, named ``<process>-jobs`` in pg_stat_activity."""
         parameters = conninfo_parameters(self.profile.timeouts, f"{self.profile.application_name}-jobs")
-        url = make_url(self.url).set(drivername="postgresql")
-        return url.update_query_dict(parameters).render_as_string(hide_password=False)
+        url = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        return make_conninfo(url, **parameters)
 
     def sessions_for(self, work: Work) -> sessionmaker[Session]:
         """Sessions on the same pool whose transactions run under ``work``'s time limits."""
@@ -104,3 +106,21 @@ def check_pgvector(engine: Engine) -> None:
 def safe_url(url: str) -> str:
     """The URL with any password masked, for messages and logs."""
     return make_url(url).render_as_string(hide_password=True)
+
+
+def open_probe_engine(database: Database, *, connect_timeout_s: int = 2, statement_timeout_ms: int = 1000) -> Engine:
+    """A pool-less engine for readiness probes: every check opens a fresh connection (so it sees a
+    restarted or stopped server at once and never waits for the main pool), connects within
+    ``connect_timeout_s`` and runs each statement within ``statement_timeout_ms``. A frozen server
+    answers neither, so callers also bound the whole check in wall-clock time."""
+    policy = TimeoutPolicy(
+        connect_timeout_s=connect_timeout_s,
+        limits={Work.REQUEST: Limits(statement_timeout_ms, statement_timeout_ms // 2)},
+    )
+    engine = sa.create_engine(
+        database.url,
+        poolclass=NullPool,
+        connect_args=connect_args(policy, f"{database.profile.application_name}-probe"),
+    )
+    install_fault_translation(engine)
+    return engine

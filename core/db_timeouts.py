@@ -16,10 +16,13 @@ import contextlib
 import contextvars
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy import event
+
+if TYPE_CHECKING:
+    from core.config import Settings
 
 
 class Work(str, Enum):
@@ -101,3 +104,18 @@ def install_work_limits(engine: sa.Engine, policy: TimeoutPolicy) -> None:
 def bound_to(engine: sa.Engine, work: Work) -> sa.Engine:
     """The same engine and pool, with ``work``'s limits on every transaction."""
     return engine.execution_options(**{EXECUTION_OPTION: work.value})
+
+
+def policy_from_settings(settings: "Settings", default: Work) -> TimeoutPolicy:
+    """The time limits the settings ask for, with ``default`` as the connections' own kind."""
+    s = settings
+    return TimeoutPolicy(
+        connect_timeout_s=s.db_connect_timeout_s,
+        limits={
+            Work.REQUEST: Limits(s.db_request_statement_timeout_ms, s.db_request_lock_timeout_ms),
+            Work.ANSWER_JOB: Limits(s.db_job_statement_timeout_ms, s.db_job_lock_timeout_ms),
+            Work.INGESTION: Limits(s.db_ingest_statement_timeout_ms, s.db_ingest_lock_timeout_ms),
+            Work.MIGRATION: Limits(s.db_migration_statement_timeout_ms, s.db_migration_lock_timeout_ms),
+        },
+        default=default,
+    )

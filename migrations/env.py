@@ -3,6 +3,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from core.config import load_settings
+from core.db_timeouts import Work, connect_args, policy_from_settings
 import core.models_api  # noqa: F401  (registers the API tables on Base.metadata)
 from core.models import Base
 
@@ -24,7 +25,9 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    # DDL waits at most the migration lock timeout for its lock (and so never queues traffic behind it).
+    limits = connect_args(policy_from_settings(load_settings(), Work.MIGRATION), "docrag-migrate")
+    engine = create_engine(database_url(), poolclass=pool.NullPool, connect_args=limits)
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata)
         with context.begin_transaction():
