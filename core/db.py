@@ -14,6 +14,7 @@ from sqlalchemy.pool import NullPool
 from core.db_faults import install_fault_translation
 from core.db_pool import PoolSettings, install_pool_gauges, pool_arguments
 from core.db_timeouts import Limits, TimeoutPolicy, Work, bound_to, conninfo_parameters, connect_args, install_work_limits
+from core.db_watchdog import install_statement_watchdog
 from core.embedded_db import start_embedded_postgres
 from core.errors import ConfigurationError
 
@@ -81,6 +82,7 @@ def create_bounded_engine(url: str, profile: ConnectionProfile) -> Engine:
     )
     install_fault_translation(engine)
     install_work_limits(engine, profile.timeouts)
+    install_statement_watchdog(engine, profile.timeouts)
     install_pool_gauges(engine, profile.application_name)
     return engine
 

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 
+from core.db_watchdog import WATCHDOG
 from core.errors import UpstreamUnavailable, new_reference
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,9 @@ def pool_timeout(timeout_s: float) -> DatabaseUnavailable:
 def classify(ctx: ExceptionContext) -> str | None:
     """Why this error means "the database is unavailable", or None when it means something else."""
     orig = ctx.original_exception
+    cut_after = _watchdog_limit(ctx)
+    if cut_after is not None:
+        return f"the server did not answer within {cut_after:g} s"
     code = getattr(orig, "pgcode", None)
     if code in _REASONS:
         return _REASONS[code]
@@ -82,6 +86,21 @@ def classify(ctx: ExceptionContext) -> str | None:
         first_line = (str(orig).strip().splitlines() or ["no detail"])[0]
         return f"cannot connect to the server ({first_line})"
     return None
+
+
+def _watchdog_limit(ctx: ExceptionContext) -> float | None:
+    """The deadline the watchdog cut this statement's connection at, if it did."""
+    dbapi_connection = dbapi_connection_of(ctx)
+    return WATCHDOG.fired(dbapi_connection) if dbapi_connection is not None else None
+
+
+def dbapi_connection_of(ctx: ExceptionContext) -> object | None:
+    if ctx.connection is None:
+        return None
+    try:
+        return ctx.connection.connection.dbapi_connection
+    except sa.exc.SQLAlchemyError:  # already invalidated or closed
+        return None
 
 
 def install_fault_translation(engine: sa.Engine) -> None:

@@ -22,6 +22,7 @@ from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 
 from core.db_faults import pool_timeout
+from core.db_watchdog import PING_LIMIT_S, WATCHDOG
 from core.metric_registry import REGISTRY
 
 CHECKED_OUT = Gauge(
@@ -55,7 +56,14 @@ class PoolSettings:
 
 
 class MeteredQueuePool(QueuePool):
-    """A QueuePool that times each checkout and reports a pool timeout as DatabaseUnavailable."""
+    """A QueuePool that times each checkout, reports a pool timeout as DatabaseUnavailable, and
+    bounds the liveness ping of a pooled connection (core/db_watchdog.py)."""
+
+    def _do_get(self) -> Any:
+        record = super()._do_get()
+        if record.dbapi_connection is not None:  # disarmed by the checkout event once pinged
+            WATCHDOG.arm(record.dbapi_connection, PING_LIMIT_S)
+        return record
 
     def connect(self) -> Any:
         name = self._orig_logging_name or "docrag"

@@ -86,13 +86,17 @@ def conninfo_parameters(policy: TimeoutPolicy, application_name: str) -> dict[st
     return {key: str(value) for key, value in connect_args(policy, application_name).items()}
 
 
+def work_of(conn: sa.Connection, policy: TimeoutPolicy) -> Work:
+    """The kind of work ``conn`` is doing: the block's, else its engine's, else the process's."""
+    return Work(_current.get() or conn.get_execution_options().get(EXECUTION_OPTION) or policy.default)
+
+
 def install_work_limits(engine: sa.Engine, policy: TimeoutPolicy) -> None:
     """Give each transaction the limits of the work it belongs to."""
 
     @event.listens_for(engine, "begin")
     def _set_limits(conn: sa.Connection) -> None:
-        work = _current.get() or conn.get_execution_options().get(EXECUTION_OPTION) or policy.default
-        limits = policy.for_work(Work(work))
+        limits = policy.for_work(work_of(conn, policy))
         if limits == policy.for_work(policy.default):
             return  # the connection was opened with these
         conn.exec_driver_sql(

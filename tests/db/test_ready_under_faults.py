@@ -7,7 +7,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
+import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +64,7 @@ class PrivateServer:
 class ReadyProbe:
     client: object
     database: Database
+    settings: Settings
     jobs: procrastinate.App
 
     def ready(self):
@@ -77,11 +81,13 @@ class ReadyProbe:
 
 
 @pytest.fixture(scope="module")
-def private_server(tmp_path_factory) -> PrivateServer:
-    data = tmp_path_factory.mktemp("faulty-pg")
+def private_server() -> Iterator[PrivateServer]:
+    # Not under pytest's tmp folder: that one is private to root, and the server runs as its own user.
+    data = Path(tempfile.mkdtemp(prefix="docrag-faulty-pg-"))
     url = start_embedded_postgres(data, cleanup_mode="delete")
     schema.upgrade(url)
-    return PrivateServer(data / "pgdata", url)
+    yield PrivateServer(data / "pgdata", url)
+    shutil.rmtree(data, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +98,7 @@ def probe(private_server: PrivateServer, tmp_path_factory) -> Iterator[ReadyProb
     jobs = build_job_app(database.conninfo)
     jobs.open()
     app = build_app(Container(settings=settings, database=database), jobs)
-    yield ReadyProbe(app.test_client(), database, jobs)
+    yield ReadyProbe(app.test_client(), database, settings, jobs)
     with contextlib.suppress(Exception):
         jobs.close()
     database.dispose()
@@ -109,6 +115,37 @@ def test_ready_says_the_database_does_not_answer_while_it_is_frozen(private_serv
     assert again["checks"]["database"].startswith(("no answer within", "unavailable: cannot connect"))
     assert "database" in first["error"]["message"]
     assert probe.wait_until_ready() == 200  # recovers once the server runs again, with no restart
+
+
+def test_a_question_while_the_database_is_frozen_gets_a_503_not_a_hang(private_server, probe, tmp_path):
+    """A frozen server enforces no statement_timeout: the client-side watchdog (core/db_watchdog.py)
+    cuts the wait, and the caller gets the usual 503 with its reason."""
+    from core.apikeys import ApiKeys
+
+    container = Container(settings=probe.settings, database=probe.database)
+    (tmp_path / "keys.md").write_text("# API keys\n\nRotate an API key from the settings page.\n")
+    container.ingestor.ingest([str(tmp_path)], collection="docs")
+    key = ApiKeys(probe.database.sessions).create(["docs"], name="freeze").key
+    outcome: dict[str, object] = {}
+
+    def ask() -> None:
+        response = probe.client.post("/api/v1/ask", json={"question": "how do I rotate an API key?", "collection": "docs"},
+                                     headers={"Authorization": f"Bearer {key}"})
+        outcome["status"], outcome["body"], outcome["retry"] = (
+            response.status_code, response.get_json(), response.headers.get("Retry-After"))
+
+    with private_server.frozen():
+        asking = threading.Thread(target=ask, daemon=True)
+        asking.start()
+        asking.join(120)  # a guard against a hang, not a latency assertion
+    assert not asking.is_alive(), "the question waited on the frozen server"
+    assert outcome["status"] == 503 and outcome["retry"]
+    assert outcome["body"]["error"]["code"] == "database_unavailable"
+    assert probe.wait_until_ready() == 200
+    asking = threading.Thread(target=ask)
+    asking.start()
+    asking.join()
+    assert outcome["status"] == 200  # and the next question is answered, with no restart
 
 
 def test_ready_says_the_database_cannot_be_reached_when_it_is_stopped(private_server, probe):
