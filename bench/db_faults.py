@@ -8,6 +8,7 @@ On a private embedded PostgreSQL (started for the run, deleted at exit):
   postmaster and every backend) and stopped (``pg_ctl stop``), through the real web app
   (``bots.web.create_app``, Flask's test client, so no HTTP stack in the figures); and the time
   from the end of the freeze to the first 200;
+* what a question asked during the freeze gets (an apology, not a wait for the thaw), and when;
 * the wait for a pooled connection (checkout, including any connect and the liveness ping)
   while ``Engine.ask`` runs at ``--rate`` questions per second (open loop, extractive answers,
   rate limits off) on as many threads as a gunicorn worker has, with the default pool of a web
@@ -43,6 +44,7 @@ from bots.wiring import Container  # noqa: E402
 from core import schema  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.db import connect  # noqa: E402
+from core.db_faults import DatabaseUnavailable  # noqa: E402
 from core.embedded_db import start_embedded_postgres  # noqa: E402
 from core.types import SessionKey  # noqa: E402
 
@@ -92,6 +94,29 @@ class Server:
 
 
 # -- /ready ------------------------------------------------------------------------------------
+QUESTIONS_DURING_FREEZE = 4
+
+
+class FrozenQuestion:
+    """A question asked (as a chat door does, Engine.ask) while the server is frozen."""
+
+    def __init__(self, container: Container, n: int) -> None:
+        self.outcome, self.elapsed = "waiting", 0.0
+        self.thread = threading.Thread(target=self._ask, args=(container, n), daemon=True)
+        self.thread.start()
+
+    def _ask(self, container: Container, n: int) -> None:
+        started = time.perf_counter()
+        try:
+            container.engine.ask(SessionKey("bench", "w", "c", f"freeze{n}", f"f{n}"), QUESTIONS[n % len(QUESTIONS)])
+            self.outcome = "answer"
+        except DatabaseUnavailable:
+            self.outcome = "apology (database unavailable)"
+        except Exception as exc:  # noqa: BLE001 - reported, not hidden
+            self.outcome = f"error {type(exc).__name__}"
+        self.elapsed = time.perf_counter() - started
+
+
 def probe(client) -> tuple[float, int, str]:
     started = time.perf_counter()
     response = client.get("/api/v1/ready")
@@ -118,10 +143,19 @@ def ready_figures(server: Server, settings: Settings, probes: int, frozen_probes
     frozen = server.processes()
     server.signal_all(frozen, signal.SIGSTOP)
     try:
+        asking = [FrozenQuestion(container, n) for n in range(QUESTIONS_DURING_FREEZE)]
         run("frozen", frozen_probes)
+        for question in asking:
+            question.thread.join(60)
     finally:
         server.signal_all(frozen, signal.SIGCONT)
         thawed = time.perf_counter()
+    for question in asking:
+        question.thread.join()
+    results["questions_during_freeze"] = {
+        "outcomes": sorted(q.outcome for q in asking),
+        "seconds": summary([q.elapsed for q in asking]),
+    }
     while probe(client)[1] != 200:
         time.sleep(0.05)
     results["recovery_s"] = time.perf_counter() - thawed
@@ -222,7 +256,11 @@ def main() -> None:
     rows = [[state, *ready[state]["latency_s"], ",".join(map(str, ready[state]["statuses"])),
              "; ".join(ready[state]["reasons"])[:90]] for state in ("healthy", "frozen", "stopped")]
     print(table(["/ready with the DB", "p50 s", "p99 s", "max s", "status", "database check says"], rows))
-    print(f"\nfirst 200 after the freeze ended: {ready['recovery_s']:.3f} s\n")
+    print(f"\nfirst 200 after the freeze ended: {ready['recovery_s']:.3f} s")
+    during = ready["questions_during_freeze"]
+    p50, p99, worst = during["seconds"]
+    print(f"{len(during['outcomes'])} questions asked during the freeze: {', '.join(during['outcomes'])}; "
+          f"time to the reply p50 {p50:.2f} s, max {worst:.2f} s\n")
     rows = [[load["pool"], load["questions"], load["achieved_rate"], load["failures"], *load["wait_s"], *load["ask_s"][:2]]
             for load in loads]
     print(table(["web pool size+overflow", "questions", "q/s", "failed", "wait p50 s", "wait p99 s", "wait max s",

@@ -145,3 +145,33 @@ def test_an_ingestion_job_that_meets_a_held_lock_is_left_for_its_retry(make_tigh
     with database.engine.connect() as conn:
         status = conn.execute(sa.text("SELECT status FROM ingest_jobs WHERE id = :id"), {"id": job_id}).scalar_one()
     assert status != "failed"  # not marked failed: procrastinate runs it again (core/jobs.py DATABASE_RETRY)
+
+
+def test_a_slack_answer_job_that_times_out_posts_the_apology_with_a_reference(make_tight_web, database):
+    from adapters.slack.tasks import compose_reply
+    from core.types import SessionKey
+
+    web = make_tight_web(statement_ms=300, lock_ms=0)
+    engine = web.container.engine
+    question_id = engine.accept(SessionKey("slack", "T1", "C1", "1.0", "U1"), "How do I rotate an API key?",
+                                collection=COLLECTION)
+    with table_locked(database, "messages"):
+        reply = compose_reply(engine, question_id)
+    assert "the database" in reply.text and "unavailable" in reply.text
+    assert REFERENCE.search(reply.text) or re.search(r"reference: [0-9a-f]{8}", reply.text)
+
+
+def test_a_discord_question_that_times_out_gets_the_apology_with_a_reference():
+    from adapters.discord.render import error_text
+
+    text = error_text(DatabaseUnavailable("a statement took longer than its timeout"))
+    assert "the database is temporarily unavailable" in text and re.search(r"reference `[0-9a-f]{8}`", text)
+
+
+def test_database_unavailable_is_still_an_operational_error_and_survives_pickling():
+    import pickle
+
+    error = DatabaseUnavailable("no free database connection within 5 s")
+    assert isinstance(error, sa.exc.OperationalError)
+    copy = pickle.loads(pickle.dumps(error))
+    assert str(copy) == str(error) and copy.reference == error.reference
