@@ -6,6 +6,7 @@ import json
 import click
 
 from bots.cli_common import friendly_errors, settings_of
+from bots.db_budget import deployment_connections
 from bots.wiring import open_database
 from core.db import safe_url
 from core.db_status import DatabaseStatus, database_status
@@ -19,23 +20,28 @@ from core.db_status import DatabaseStatus, database_status
 @friendly_errors
 def db_status(ctx: click.Context, largest: int, as_json: bool) -> None:
     """Show the server, the schema revision, connections held by DocRag processes, and the largest tables and indexes."""
-    database = open_database(settings_of(ctx), check_schema=False)
+    settings = settings_of(ctx)
+    database = open_database(settings, check_schema=False)
     try:
         status = database_status(database.engine, largest=largest)
     finally:
         database.dispose()
+    planned = deployment_connections(settings)
     if as_json:
-        click.echo(json.dumps({"url": safe_url(database.url), **status.as_dict()}, indent=2))
+        click.echo(json.dumps({"url": safe_url(database.url), "planned_connections": planned, **status.as_dict()},
+                              indent=2))
     else:
-        click.echo(render_status(status, safe_url(database.url)))
+        click.echo(render_status(status, safe_url(database.url), planned))
 
 
-def render_status(status: DatabaseStatus, url: str) -> str:
+def render_status(status: DatabaseStatus, url: str, planned: dict[str, int]) -> str:
     revision = "up to date" if status.schema_current else f"code needs {status.code_revision}: run `docrag db upgrade`"
+    budget = ", ".join(f"{kind} {count}" for kind, count in planned.items())
     lines = [
-        f"server     PostgreSQL {status.server_version} at {url}",
-        f"schema     {status.schema_revision or 'none'} ({revision})",
-        f"connections {status.connections_total} of max_connections {status.max_connections}",
+        f"server       PostgreSQL {status.server_version} at {url}",
+        f"schema       {status.schema_revision or 'none'} ({revision})",
+        f"connections  {status.connections_total} open of max_connections {status.max_connections}; "
+        f"DocRag's processes may open up to {sum(planned.values())} ({budget}, see docs/database.md)",
         "",
         "DocRag connections   total  active  idle  idle in transaction",
     ]

@@ -34,3 +34,4 @@ def test_db_status_shows_server_schema_connections_and_largest_relations(databas
     assert text.exit_code == 0, text.output
     assert "PostgreSQL" in text.output and "docrag-web" in text.output and "document_chunks" in text.output
     assert "up to date" in text.output
+    assert status["planned_connections"]["web"] > 0  # the deployment's worst case, as docs/database.md computes it
