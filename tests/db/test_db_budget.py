@@ -60,3 +60,25 @@ def test_a_deployment_that_can_exceed_max_connections_is_warned_at_start(make_se
 def test_an_unknown_process_kind_is_refused():
     with pytest.raises(ValueError):
         db_budget.connection_profile(settings(), "scheduler")
+
+
+def test_each_kind_of_work_runs_under_its_own_limits(make_settings, database):
+    import sqlalchemy as sa
+
+    from core.db_timeouts import database_work
+
+    db = open_database(make_settings(db_job_lock_timeout_ms=4321), process="web")
+
+    def limits(sessions) -> tuple[str, str, str]:
+        with sessions.begin() as session:
+            return tuple(session.execute(sa.text(f"SHOW {name}")).scalar_one()
+                         for name in ("statement_timeout", "lock_timeout", "application_name"))
+
+    try:
+        assert limits(db.sessions) == ("5s", "2s", "docrag-web")  # a web process: request limits
+        assert limits(db.sessions_for(Work.INGESTION)) == ("10min", "1min", "docrag-web")
+        with database_work(Work.ANSWER_JOB):  # a job's body, on the process's ordinary sessions
+            assert limits(db.sessions) == ("15s", "4321ms", "docrag-web")
+        assert limits(db.sessions) == ("5s", "2s", "docrag-web")  # SET LOCAL ended with its transaction
+    finally:
+        db.dispose()
