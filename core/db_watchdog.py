@@ -13,8 +13,6 @@ to a libpq connection.
 """
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 import os
 import socket
@@ -34,23 +32,25 @@ PING_LIMIT_S = 2.0  # the liveness ping of a pooled connection takes a milliseco
 
 
 class Watchdog:
+    """Deadlines per connection, checked a few times a second by one daemon thread (a statement's
+    own cost is a dictionary write; the precision, TICK_S, is plenty for limits of seconds)."""
+
+    TICK_S = 0.25
+
     def __init__(self) -> None:
-        self._lock = threading.Condition()
-        self._heap: list[tuple[float, int]] = []
-        self._armed: dict[int, tuple[int, Any, float]] = {}  # id(dbapi connection) -> (token, connection, limit)
-        self._tokens = itertools.count()
+        self._lock = threading.Lock()
+        self._armed: dict[int, tuple[Any, float, float]] = {}  # id(dbapi connection) -> (connection, deadline, limit)
         self._fired: dict[int, float] = {}  # id(dbapi connection) -> the limit that was passed
         self._thread: threading.Thread | None = None
 
     def arm(self, dbapi_connection: Any, limit_s: float) -> None:
         key = id(dbapi_connection)
         with self._lock:
-            token = next(self._tokens)
-            self._armed[key] = (token, dbapi_connection, limit_s)
-            heapq.heappush(self._heap, (time.monotonic() + limit_s, token))
+            self._armed[key] = (dbapi_connection, time.monotonic() + limit_s, limit_s)
             self._fired.pop(key, None)
-            self._ensure_thread()
-            self._lock.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="docrag-db-watchdog", daemon=True)
+                self._thread.start()
 
     def disarm(self, dbapi_connection: Any) -> None:
         with self._lock:
@@ -61,27 +61,16 @@ class Watchdog:
         with self._lock:
             return self._fired.get(id(dbapi_connection))
 
-    def _ensure_thread(self) -> None:
-        if self._thread is None or not self._thread.is_alive():
-            self._thread = threading.Thread(target=self._run, name="docrag-db-watchdog", daemon=True)
-            self._thread.start()
-
     def _run(self) -> None:
         while True:
+            time.sleep(self.TICK_S)
+            now = time.monotonic()
             with self._lock:
-                while not self._heap:
-                    self._lock.wait()
-                deadline, token = self._heap[0]
-                wait = deadline - time.monotonic()
-                if wait > 0:
-                    self._lock.wait(wait)
-                    continue
-                heapq.heappop(self._heap)
-                expired = [(key, entry) for key, entry in self._armed.items() if entry[0] == token]
-                for key, (_, connection, limit_s) in expired:
+                expired = [(key, entry) for key, entry in self._armed.items() if entry[1] <= now]
+                for key, (_, _, limit_s) in expired:
                     del self._armed[key]
                     self._fired[key] = limit_s
-            for key, (_, connection, limit_s) in expired:
+            for _, (connection, _, limit_s) in expired:
                 _cut(connection, limit_s)
 
 
@@ -133,3 +122,23 @@ def install_statement_watchdog(engine: "sa.Engine", policy: "TimeoutPolicy") -> 
     @event.listens_for(engine, "checkout")
     def _ping_done(dbapi_connection, record, proxy) -> None:  # noqa: ARG001
         WATCHDOG.disarm(dbapi_connection)  # armed by MeteredQueuePool for the liveness ping
+
+    # COMMIT and ROLLBACK wait on the server too. No event follows them, so their deadline stays
+    # armed until the connection's next statement re-arms it or its return to the pool (reset,
+    # then checkin) ends it: a connection kept checked out and idle after an explicit commit for
+    # longer than the limit would be cut; DocRag's sessions return theirs at once.
+    @event.listens_for(engine, "commit")
+    @event.listens_for(engine, "rollback")
+    def _arm_end_of_transaction(conn) -> None:
+        limit_ms = policy.for_work(work_of(conn, policy)).statement_timeout_ms
+        if limit_ms > 0:
+            WATCHDOG.arm(conn.connection.dbapi_connection, limit_ms / 1000 + GRACE_S)
+
+    @event.listens_for(engine, "reset")
+    def _arm_reset(dbapi_connection, record, reset_state) -> None:  # noqa: ARG001
+        WATCHDOG.arm(dbapi_connection, PING_LIMIT_S)  # the rollback of a connection returned to the pool
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection, record) -> None:  # noqa: ARG001
+        if dbapi_connection is not None:
+            WATCHDOG.disarm(dbapi_connection)
