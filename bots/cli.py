@@ -15,6 +15,7 @@ import click
 
 from bots.cli_api import apikey_group
 from bots.cli_common import friendly_errors, settings_of
+from bots.cli_db import db_status
 from bots.cli_render import render_answer, render_passages
 from bots.cli_slack import serve, slack_group, worker, workspace_group
 from core.errors import DocRagError, UpstreamUnavailable
@@ -253,6 +254,7 @@ def chat(ctx: click.Context, collection: str | None) -> None:
 
 for command in (serve, worker, slack_group, workspace_group, apikey_group):
     main.add_command(command)
+db.add_command(db_status)
 
 if __name__ == "__main__":
     main()

@@ -69,7 +69,7 @@ def main() -> int:
         return 2
     configure_logging(settings.log_level, json_lines=settings.log_json)
     try:
-        container = build_container(settings)
+        container = build_container(settings, process="discord")
     except DocRagError as exc:  # e.g. the schema is out of date: the message says what to run
         print(exc, file=sys.stderr)
         return 1

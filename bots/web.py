@@ -122,7 +122,7 @@ def create_app(
     if container is None:  # a real process (gunicorn), not a test handing in its own container
         settings = settings or load_settings()
         configure_logging(settings.log_level, json_lines=settings.log_json)
-        container = build_container(settings)
+        container = build_container(settings, process="web")
     jobs = open_job_queue(container)
     runtime = WebRuntime(container=container, jobs=jobs, slack=build_slack_services(container, jobs))
     app = Flask("docrag")

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from bots.db_budget import connection_profile, warn_if_over_capacity
 from core import schema
 from core.db import Database, check_pgvector, connect, resolve_database_url
+from core.db_timeouts import Work
 from core.embeddings import Embedder, build_embedder
 
 if TYPE_CHECKING:
@@ -20,16 +22,20 @@ if TYPE_CHECKING:
     from core.llm import Generator
 
 
-def open_database(settings: Settings, *, check_schema: bool = True) -> Database:
-    """Connect (starting the embedded server if needed); refuse an out-of-date schema."""
+def open_database(settings: Settings, *, check_schema: bool = True, process: str = "cli") -> Database:
+    """Connect (starting the embedded server if needed) with the pool and time limits of this kind
+    of process (bots/db_budget.py); refuse an out-of-date schema."""
     database = connect(
         resolve_database_url(
             settings.database_url, settings.data_dir, shared_buffers_mb=settings.embedded_shared_buffers_mb
-        )
+        ),
+        profile=connection_profile(settings, process),
     )
     check_pgvector(database.engine)
     if check_schema:
         schema.ensure_current(database.engine)
+    if process != "cli":  # a long-running process: say now if the deployment can run out of connections
+        warn_if_over_capacity(database.engine, settings)
     return database
 
 
@@ -80,7 +86,7 @@ class Container:
         from core.ingest.pipeline import ChunkingOptions, Ingestor
 
         return Ingestor(
-            sessions=self.database.sessions,
+            sessions=self.database.sessions_for(Work.INGESTION),
             embedder=self.embedder,
             chunking=ChunkingOptions(self.settings.chunk_tokens, self.settings.chunk_overlap),
             http_timeout_s=self.settings.http_timeout_s,
@@ -115,5 +121,5 @@ class Container:
         )
 
 
-def build_container(settings: Settings, *, check_schema: bool = True) -> Container:
-    return Container(settings=settings, database=open_database(settings, check_schema=check_schema))
+def build_container(settings: Settings, *, check_schema: bool = True, process: str = "cli") -> Container:
+    return Container(settings=settings, database=open_database(settings, check_schema=check_schema, process=process))

@@ -22,6 +22,7 @@ from adapters.slack.tasks import register_tasks as register_slack_tasks
 from bots.logs import configure_logging
 from bots.wiring import Container, build_container
 from core.config import Settings, load_settings
+from core.db_timeouts import Work, database_work
 from core.dedupe import prune
 from core.ingest_jobs import IngestRunner, register_ingest_task, requeue_orphans
 from core.jobs import build_job_app, run_worker
@@ -85,7 +86,8 @@ def _register_housekeeping(app: procrastinate.App, container: Container, jobs: p
     @app.periodic(cron="* * * * *", periodic_id="minutely")
     @app.task(name=REFRESH_POSTINGS_TASK, queueing_lock=REFRESH_POSTINGS_TASK)
     def refresh_term_postings(timestamp: int) -> None:
-        rebuilt = refresh_stale_postings(container.database.sessions)
+        with database_work(Work.INGESTION):
+            rebuilt = refresh_stale_postings(container.database.sessions)
         if rebuilt:
             log.info("jobs.rebuilt_term_postings collections=%s", rebuilt)
 
@@ -111,7 +113,7 @@ def run(settings: Settings, *, concurrency: int = DEFAULT_CONCURRENCY, nice: int
     if nice:
         # On a machine shared with the web process: answers may wait a little, acknowledgements must not.
         os.nice(nice)
-    container = build_container(settings)
+    container = build_container(settings, process="worker")
     jobs = open_job_queue(container)
     try:
         worker_app = build_worker_app(container, jobs, build_slack_services(container, jobs))

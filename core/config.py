@@ -28,6 +28,21 @@ class Settings(BaseSettings):
     # The embedded server's shared buffers; unset: a quarter of RAM, at most 4 GB (core/embedded_db.py).
     embedded_shared_buffers_mb: int | None = Field(None, ge=128, validation_alias=env("DOCRAG_PG_SHARED_BUFFERS_MB"))
 
+    # Database pool and time limits (docs/database.md). Unset pool sizes follow the process model.
+    db_pool_size: int | None = Field(None, ge=1, le=500, validation_alias=env("DOCRAG_DB_POOL_SIZE"))
+    db_max_overflow: int | None = Field(None, ge=0, le=500, validation_alias=env("DOCRAG_DB_MAX_OVERFLOW"))
+    db_pool_timeout_s: float = Field(5.0, gt=0, le=300, validation_alias=env("DOCRAG_DB_POOL_TIMEOUT_S"))
+    db_pool_recycle_s: int = Field(1800, ge=-1, validation_alias=env("DOCRAG_DB_POOL_RECYCLE_S"))
+    db_connect_timeout_s: int = Field(5, ge=2, le=300, validation_alias=env("DOCRAG_DB_CONNECT_TIMEOUT_S"))
+    db_request_statement_timeout_ms: int = Field(5_000, ge=0, validation_alias=env("DOCRAG_DB_REQUEST_STATEMENT_TIMEOUT_MS"))
+    db_request_lock_timeout_ms: int = Field(2_000, ge=0, validation_alias=env("DOCRAG_DB_REQUEST_LOCK_TIMEOUT_MS"))
+    db_job_statement_timeout_ms: int = Field(15_000, ge=0, validation_alias=env("DOCRAG_DB_JOB_STATEMENT_TIMEOUT_MS"))
+    db_job_lock_timeout_ms: int = Field(5_000, ge=0, validation_alias=env("DOCRAG_DB_JOB_LOCK_TIMEOUT_MS"))
+    db_ingest_statement_timeout_ms: int = Field(600_000, ge=0, validation_alias=env("DOCRAG_DB_INGEST_STATEMENT_TIMEOUT_MS"))
+    db_ingest_lock_timeout_ms: int = Field(60_000, ge=0, validation_alias=env("DOCRAG_DB_INGEST_LOCK_TIMEOUT_MS"))
+    db_migration_statement_timeout_ms: int = Field(1_800_000, ge=0, validation_alias=env("DOCRAG_DB_MIGRATION_STATEMENT_TIMEOUT_MS"))
+    db_migration_lock_timeout_ms: int = Field(5_000, ge=0, validation_alias=env("DOCRAG_DB_MIGRATION_LOCK_TIMEOUT_MS"))
+
     # Embeddings
     embedder: Literal["hashing", "openai", "sentence-transformers"] = Field(
         "hashing", validation_alias=env("DOCRAG_EMBEDDER")

@@ -17,11 +17,13 @@ import sqlalchemy as sa
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.db_faults import DatabaseUnavailable
+from core.db_timeouts import Work, database_work
 from core.errors import DocRagError, NotFound, UpstreamUnavailable, new_reference
 from core.ingest.pipeline import Ingestor, IngestReport
 from core.ingest.public_urls import check_public_url
 from core.ingest.sources import SourceItem, discover
-from core.jobs import QUEUE_INGEST
+from core.jobs import DATABASE_RETRY, QUEUE_INGEST
 from core.models_api import IngestJob
 
 log = logging.getLogger(__name__)
@@ -137,6 +139,9 @@ class IngestRunner:
             report = self.ingestor.ingest_items(
                 self._items(row), collection=row.collection, progress=_ProgressWriter(self.sessions, job_id)
             )
+        except DatabaseUnavailable:  # not the job's fault: the task's retry strategy runs it again
+            log.warning("ingest_job.database_unavailable job_id=%s", job_id)
+            raise
         except DocRagError as exc:
             _finish(self.sessions, job_id, status="failed", error=str(exc))
             return
@@ -170,9 +175,10 @@ class IngestRunner:
 def register_ingest_task(job_app: procrastinate.App, runner: IngestRunner) -> None:
     """Register the ingestion task on the app a worker runs."""
 
-    @job_app.task(name=INGEST_TASK, queue=QUEUE_INGEST)
+    @job_app.task(name=INGEST_TASK, queue=QUEUE_INGEST, retry=DATABASE_RETRY)
     def ingest(job_id: int) -> None:
-        runner.run(job_id)
+        with database_work(Work.INGESTION):
+            runner.run(job_id)
 
 
 def upload_item(filename: str, data: bytes, *, link: str | None = None) -> SourceItem:

@@ -17,12 +17,12 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from core.engine import Engine
 from core.errors import RateLimited, UpstreamUnavailable
 from core.jobs import QUEUE_ANSWERS, QUEUE_INGEST
+from core.metric_registry import REGISTRY
 from core.models import Conversation, Message
 from core.types import Answer, SessionKey
 
 log = logging.getLogger(__name__)
 
-REGISTRY = CollectorRegistry()
 QUESTIONS = Counter("docrag_questions", "Questions accepted, by platform.", ["platform"], registry=REGISTRY)
 ANSWERS = Counter(
     "docrag_answers", "Answers given, by platform and whether the documents covered the question.",

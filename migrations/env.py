@@ -3,17 +3,12 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from core.config import load_settings
+from core.db_timeouts import Work, connect_args, policy_from_settings
 import core.models_api  # noqa: F401  (registers the API tables on Base.metadata)
 from core.models import Base
 
 config = context.config
 target_metadata = Base.metadata
-
-# How long a migration's DDL waits for its table lock before failing (docs/migrations.md). A DDL
-# statement queued behind a long transaction would otherwise hold every later query on that table
-# in the queue behind it, a full outage; failing fast leaves traffic alone, and the upgrade is
-# simply run again. Set for the whole session, so autocommit blocks (CREATE INDEX CONCURRENTLY) too.
-MIGRATION_LOCK_TIMEOUT = "5s"
 
 
 def database_url() -> str:
@@ -30,8 +25,11 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    session_settings = {"options": f"-c lock_timeout={MIGRATION_LOCK_TIMEOUT}"}
-    engine = create_engine(database_url(), poolclass=pool.NullPool, connect_args=session_settings)
+    # A DDL statement queued behind a long transaction would hold every later query on its table
+    # behind it, a full outage: DDL waits at most the migration lock timeout (docs/migrations.md),
+    # set for the whole session so autocommit blocks (CREATE INDEX CONCURRENTLY) have it too.
+    limits = connect_args(policy_from_settings(load_settings(), Work.MIGRATION), "docrag-migrate")
+    engine = create_engine(database_url(), poolclass=pool.NullPool, connect_args=limits)
     with engine.connect() as connection:
         # One transaction per migration: locks are held for one migration, not the whole upgrade,
         # and a migration that times out leaves the ones before it applied.

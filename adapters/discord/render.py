@@ -27,8 +27,9 @@ def error_text(error: BaseException) -> str:
     if isinstance(error, RateLimited):
         return f"⏳ {error}"
     if isinstance(error, UpstreamUnavailable):
+        service = error.service[:1].lower() + error.service[1:]  # "the language model", "the database"
         return (
-            "Sorry, I couldn't answer right now: the language model is unavailable. "
+            f"Sorry, I couldn't answer right now: {service} is temporarily unavailable. "
             f"Please try again in a few minutes. (reference `{error.reference}`)"
         )
     if isinstance(error, DocRagError):

@@ -23,6 +23,8 @@ from adapters.slack.messages import post, replace
 from adapters.slack.queue import ANSWER_TASK, INTAKE_TASK, RECOVER_TASK, defer_answer
 from adapters.slack.render import Reply, render_answer, render_apology, render_notice
 from adapters.slack.services import SlackServices
+from core.db_faults import DatabaseUnavailable
+from core.db_timeouts import Work, database_work
 from core.dedupe import claim, release
 from core.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
@@ -36,7 +38,10 @@ log = logging.getLogger(__name__)
 RECOVER_AFTER = timedelta(minutes=2)
 RECOVER_WITHIN = timedelta(days=1)
 # Delivery failures that outlive the WebClient's own retries get two more tries, later.
-DELIVERY_RETRY = procrastinate.RetryStrategy(max_attempts=2, wait=20, retry_exceptions={SlackApiError, OSError})
+# So does a database that is unavailable (the reply could not be claimed or recorded).
+DELIVERY_RETRY = procrastinate.RetryStrategy(
+    max_attempts=2, wait=20, retry_exceptions={SlackApiError, OSError, DatabaseUnavailable}
+)
 
 
 def register_tasks(job_app: procrastinate.App, services: SlackServices) -> None:
@@ -52,9 +57,10 @@ def register_tasks(job_app: procrastinate.App, services: SlackServices) -> None:
         enterprise_id: str | None = None,
     ) -> None:
         client = services.clients.for_team(team_id, enterprise_id)
-        reply = compose_reply(services.engine, question_id)
-        deliver(services.sessions, client, question_id, channel=channel, thread_ts=thread_ts,
-                placeholder_ts=placeholder_ts, reply=reply)
+        with database_work(Work.ANSWER_JOB):
+            reply = compose_reply(services.engine, question_id)
+            deliver(services.sessions, client, question_id, channel=channel, thread_ts=thread_ts,
+                    placeholder_ts=placeholder_ts, reply=reply)
 
     @job_app.task(name=INTAKE_TASK, queue=QUEUE_ANSWERS, retry=DELIVERY_RETRY)
     def intake(kind: str, payload: dict[str, Any]) -> None:

@@ -24,11 +24,13 @@ from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 from adapters.web import store
 from adapters.web.auth import collection_not_found, current_key, key_checker, visible_collection
 from adapters.web.errors import FieldError, add_json_errors
+from adapters.web.readiness import BoundedReadiness
 from adapters.web.openapi import MAX_URL_CHARS, NAME_PATTERN, SESSION_PATTERN, openapi_spec
 from adapters.web.validation import MAX_DB_INT, int_arg, json_object, matching, plain_text, text, web_url
 from core import schema
 from core.apikeys import ApiKeys, KeyInfo
-from core.db import Database
+from core.db import Database, open_probe_engine
+from core.db_faults import DatabaseUnavailable
 from core.engine import Engine
 from core.errors import InvalidQuestion
 from core.errors import NotFound as Missing
@@ -258,6 +260,8 @@ def job_json(job: JobView) -> dict[str, Any]:
 # -- health, readiness, description ---------------------------------------------------------------
 def _status_routes(blueprint: Blueprint, services: ApiServices) -> None:
     head = schema.head_revision()
+    probe_engine = open_probe_engine(services.database)
+    readiness = BoundedReadiness(lambda: readiness_checks(services, head, engine=probe_engine))
 
     @blueprint.get("/health")
     def health() -> Response:
@@ -265,7 +269,7 @@ def _status_routes(blueprint: Blueprint, services: ApiServices) -> None:
 
     @blueprint.get("/ready")
     def ready() -> Response:
-        checks = readiness_checks(services, head)
+        checks = readiness()
         if all(value == "ok" for value in checks.values()):
             return jsonify(status="ready", checks=checks)
         failing = ", ".join(f"{name}: {value}" for name, value in checks.items() if value != "ok")
@@ -284,10 +288,12 @@ def _status_routes(blueprint: Blueprint, services: ApiServices) -> None:
         ))
 
 
-def readiness_checks(services: ApiServices, head: str | None) -> dict[str, str]:
+def readiness_checks(services: ApiServices, head: str | None, *, engine: sa.Engine | None = None) -> dict[str, str]:
     checks = {"database": "ok", "schema": "ok", "queue": "ok"}
     try:
-        current = schema.current_revision(services.database.engine)
+        current = schema.current_revision(engine or services.database.engine)
+    except DatabaseUnavailable as exc:
+        return {"database": f"unavailable: {exc.reason}", "schema": "unknown", "queue": "unknown"}
     except sa.exc.SQLAlchemyError:
         return {"database": "unreachable", "schema": "unknown", "queue": "unknown"}
     if current != head:

@@ -14,6 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
+from core.db_faults import RETRY_AFTER_S, DatabaseUnavailable
 from core.errors import (
     ConfigurationError,
     DocRagError,
@@ -59,6 +60,10 @@ def docrag_error(exc: DocRagError) -> Response:
     if isinstance(exc, RateLimited):
         response = error_response(429, "rate_limited", str(exc))
         response.headers["Retry-After"] = str(int(exc.retry_after_s))
+        return response
+    if isinstance(exc, DatabaseUnavailable):
+        response = error_response(503, "database_unavailable", str(exc), reference=exc.reference)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
         return response
     if isinstance(exc, UpstreamUnavailable):
         return error_response(503, "upstream_unavailable", str(exc), reference=exc.reference)
