@@ -23,7 +23,7 @@ from core.config import Settings
 from core.db import ConnectionProfile
 from core.db_pool import PoolSettings
 from core.db_timeouts import Work, policy_from_settings
-from core.ingest.pipeline import STORE_WRITERS
+from core.ingest import STORE_WRITERS
 from core.retrieval import TEXT_LEG_WORKERS
 
 log = logging.getLogger(__name__)

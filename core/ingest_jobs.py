@@ -23,7 +23,7 @@ from core.errors import DocRagError, NotFound, UpstreamUnavailable, new_referenc
 from core.ingest.pipeline import Ingestor, IngestReport
 from core.ingest.public_urls import check_public_url
 from core.ingest.sources import SourceItem, discover
-from core.jobs import DATABASE_RETRY, QUEUE_INGEST
+from core.jobs import QUEUE_INGEST, database_retry
 from core.models_api import IngestJob
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class IngestRunner:
 def register_ingest_task(job_app: procrastinate.App, runner: IngestRunner) -> None:
     """Register the ingestion task on the app a worker runs."""
 
-    @job_app.task(name=INGEST_TASK, queue=QUEUE_INGEST, retry=DATABASE_RETRY)
+    @job_app.task(name=INGEST_TASK, queue=QUEUE_INGEST, retry=database_retry())
     def ingest(job_id: int) -> None:
         with database_work(Work.INGESTION):
             runner.run(job_id)

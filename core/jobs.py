@@ -23,8 +23,13 @@ QUEUE_ANSWERS = "answers"
 QUEUE_INGEST = "ingest"
 # A worker that has not sent a heartbeat for this long is presumed dead.
 STALLED_AFTER_S = 60
-# A job that met an unavailable database runs again after 2, 4, 8, 16, 32 and 64 s, then fails.
-DATABASE_RETRY = procrastinate.RetryStrategy(max_attempts=6, exponential_wait=2, retry_exceptions={DatabaseUnavailable})
+
+
+def database_retry() -> procrastinate.RetryStrategy:
+    """A job that met an unavailable database runs again after 2, 4, 8, 16, 32 and 64 s, then fails."""
+    import procrastinate
+
+    return procrastinate.RetryStrategy(max_attempts=6, exponential_wait=2, retry_exceptions={DatabaseUnavailable})
 
 
 def build_job_app(conninfo: str) -> procrastinate.App:

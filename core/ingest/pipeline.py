@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core.collections import ensure_collection, get_collection
 from core.embeddings import Embedder
 from core.errors import DocRagError, DocumentError, NothingToIndex
+from core.ingest import STORE_WRITERS
 from core.ingest.chunk_copy import ChunkRow, copy_chunks
 from core.ingest.chunking import Chunk, chunk_sections
 from core.ingest.loaders import load_document, rst_included_files
@@ -36,11 +37,6 @@ log = logging.getLogger(__name__)
 CHUNKER_VERSION = "1"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256
-# Connections storing embedded groups while the next is prepared (see _StoreBehind). The server's
-# index upkeep costs ~2.5x the CPU per chunk that loading and embedding do, so it needs more than
-# one backend. Measured on 2 cores (20k bench chunks, other jobs running): 1 writer 368 chunks/s,
-# 2 writers 609, 3 writers 735, at the same CPU time per chunk.
-STORE_WRITERS = 3
 
 # Called after each document with (documents done, documents in total).
 Progress = Callable[[int, int], None]

@@ -10,7 +10,7 @@ from bots import db_budget, gunicorn_conf, web, worker
 from bots.wiring import open_database
 from core.config import Settings
 from core.db_timeouts import Work
-from core.ingest.pipeline import STORE_WRITERS
+from core.ingest import STORE_WRITERS
 from core.retrieval import TEXT_LEG_WORKERS
 
 
