@@ -247,6 +247,19 @@ def _normalise_code(code: str) -> str:
     return "\n".join(lines)
 
 
+def _fenced(code: str, language: str = "") -> str:
+    """A code block as Markdown fenced code, so answers can quote it as code (language kept).
+
+    The fence is longer than any backtick run inside the code, so the code cannot close it."""
+    code = _normalise_code(code)
+    if not code:
+        return ""
+    runs = [len(m) for m in re.findall(r"`{3,}", code)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    language = language.strip().split()[0] if language.strip() else ""
+    return f"{fence}{language}\n{code}\n{fence}"
+
+
 def _title_from_name(name: str) -> str:
     """``getting_started-guide.md`` -> ``Getting started guide``."""
     base = unquote(name).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
@@ -545,7 +558,7 @@ def _load_markdown(text: str, name: str) -> LoadedDocument:
             builder.heading(level, heading, slugger.slug(heading))
             continue
         if kind in ("fence", "code_block"):
-            builder.add(_normalise_code(tok.content))
+            builder.add(_fenced(tok.content, tok.info if kind == "fence" else ""))
         elif kind == "html_block":
             builder.add(_md_html_block(tok.content))
         i += 1
@@ -654,6 +667,14 @@ def _docutils() -> Any:
     return nodes, publish_doctree
 
 
+def _rst_code_language(node: Any) -> str:
+    """``.. code-block:: python`` gives classes ``["code", "python"]``; a doctest is Python console."""
+    if node.tagname == "doctest_block":
+        return "pycon"
+    classes = [c for c in node.get("classes", ()) if c != "code"]
+    return classes[0] if classes else ""
+
+
 def _load_rst(text: str, name: str) -> LoadedDocument:
     try:
         nodes, publish_doctree = _docutils()
@@ -722,10 +743,17 @@ def _load_rst(text: str, name: str) -> LoadedDocument:
             if isinstance(child, nodes.topic) and "contents" in child.get("classes", ()):
                 continue  # a generated table of contents
             mark = first
-            if isinstance(child, verbatim):
+            if isinstance(child, nodes.line_block):  # verse, addresses: text whose lines matter
                 code = _normalise_code(child.astext())
                 if code:
                     builder.add(mark + code if mark.strip() else code, group)
+                    first = cont
+            elif isinstance(child, verbatim):
+                code = _fenced(child.astext(), _rst_code_language(child))
+                if code:
+                    if mark.strip():  # a list item or a note that starts with code
+                        builder.add(mark.rstrip(), group)
+                    builder.add(code, group)
                     first = cont
             elif isinstance(child, (nodes.bullet_list, nodes.enumerated_list)):
                 g = group if group is not None else next(list_ids)
@@ -826,6 +854,19 @@ def _is_permalink(tag: Any) -> bool:
         return True
     href = tag.get("href") or ""
     return href.startswith("#") and tag.get_text().strip(_PERMALINK_CHARS) == ""
+
+
+_HTML_LANGUAGE = re.compile(r"^(?:language|lang|highlight-source|highlight)-([\w+#.-]+)$")
+
+
+def _html_code_language(pre: Any) -> str:
+    """``<pre><code class="language-python">``, or Sphinx's ``<div class="highlight-python">`` around it."""
+    for tag in (pre.find("code"), pre, pre.parent, pre.parent.parent if pre.parent is not None else None):
+        for cls in (tag.get("class") or ()) if tag is not None else ():
+            m = _HTML_LANGUAGE.match(cls)
+            if m and m.group(1) not in ("default", "notranslate"):
+                return m.group(1)
+    return ""
 
 
 def _load_html(text: str, name: str) -> LoadedDocument:
@@ -960,7 +1001,7 @@ def _load_html(text: str, name: str) -> LoadedDocument:
             continue
         if name_ == "pre":
             brk()
-            builder.add(_normalise_code(node.get_text().translate(_INVISIBLE)), state["group"])
+            builder.add(_fenced(node.get_text().translate(_INVISIBLE), _html_code_language(node)), state["group"])
             continue
         if name_ == "br":
             cur.append("\x01")
