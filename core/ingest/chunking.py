@@ -16,6 +16,7 @@ from core.ingest.loaders import Section
 # needs no tokenizer download.
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_FENCE = re.compile(r"^`{3,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 
@@ -114,8 +115,27 @@ def _overlap_tail(window: list[_Piece], overlap_tokens: int) -> tuple[list[_Piec
     return tail, size
 
 
-def _pieces(text: str, max_tokens: int) -> Iterable[_Piece]:
+def _paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs; a fenced code block is one paragraph even with blank lines in it."""
+    paragraphs: list[str] = []
+    fence = ""
     for paragraph in _PARAGRAPH_BREAK.split(text):
+        if fence:
+            paragraphs[-1] += "\n\n" + paragraph
+        else:
+            paragraphs.append(paragraph)
+        for line in paragraph.split("\n"):
+            stripped = line.strip()
+            opener = _FENCE.match(stripped)
+            if fence and stripped.startswith(fence) and not stripped.strip("`"):
+                fence = ""
+            elif not fence and opener:
+                fence = opener.group(0)
+    return paragraphs
+
+
+def _pieces(text: str, max_tokens: int) -> Iterable[_Piece]:
+    for paragraph in _paragraphs(text):
         paragraph = paragraph.strip()
         if not paragraph:
             continue
