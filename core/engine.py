@@ -12,6 +12,7 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass
+from typing import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -29,7 +30,13 @@ from core.conversations import (
 from core.embeddings import Embedder
 from core.errors import InvalidQuestion, NotFound, UpstreamUnavailable
 from core.extractive import extractive_answer
-from core.llm import Generator, build_answer_messages, build_rewrite_messages, strip_invalid_citations
+from core.llm import (
+    Generator,
+    build_answer_messages,
+    build_rewrite_messages,
+    renumber_citations,
+    strip_invalid_citations,
+)
 from core.logcontext import question_context
 from core.models import Collection, Conversation, Feedback, Message
 from core.ratelimit import RateLimiter, RateLimitPolicy
@@ -44,10 +51,9 @@ _MENTION = re.compile(r"<[@!#][!&]?[\w|.-]*>")
 MIN_TERM_COVERAGE = 0.5
 CONFIDENT_SIMILARITY = {"sentence-transformers": 0.55, "openai": 0.5}
 
-NOT_COVERED = (
-    "I couldn't find this in the documentation, so I won't guess. "
-    "The closest sources I found are below; they may still help."
-)
+NOT_COVERED = "I couldn't find this in the documentation, so I won't guess."
+NOT_COVERED_NOTHING = "I couldn't find this in the documentation, so I won't guess: nothing in it matches the question."
+CLOSEST_SOURCES = 3
 
 
 @dataclass(frozen=True)
@@ -268,7 +274,7 @@ class Engine:
     ) -> Answer:
         passages = found.passages
         if self._is_weak(found):
-            return Answer(NOT_COVERED, _citations(passages[:3], range(1, 4)), grounded=False)
+            return not_covered(passages[:CLOSEST_SOURCES])
         if self.generator is None:
             text, cited = extractive_answer(query, passages)
             return Answer(text, _citations(passages, cited))
@@ -278,8 +284,9 @@ class Engine:
         finally:
             timings["llm_ms"] = _ms_since(started)
         text, cited = strip_invalid_citations(raw, len(passages))
-        numbers = cited or range(1, len(passages) + 1)
-        return Answer(text, _citations(passages, numbers))
+        if not cited:  # an answer that cites nothing still lists what it was written from
+            return Answer(text, _citations(passages, range(1, len(passages) + 1)))
+        return Answer(renumber_citations(text, cited), _citations(passages, cited))
 
     # -- persistence ----------------------------------------------------------------------------
     def _load_question(self, session: Session, question_id: int) -> tuple[Message, Conversation, Collection]:
@@ -346,12 +353,21 @@ class Engine:
             )
 
 
-def _citations(passages: list[Passage], numbers) -> list[Citation]:
-    return [
-        Citation(n=n, title=passages[n - 1].title, source=passages[n - 1].source, heading=passages[n - 1].heading)
-        for n in numbers
-        if n <= len(passages)
-    ]
+def not_covered(closest: list[Passage]) -> Answer:
+    """Say plainly that the documents do not answer this; point to the closest sources (listed as
+    links by every door), quote none of them."""
+    if not closest:
+        return Answer(NOT_COVERED_NOTHING, [], grounded=False)
+    numbers = [f"[{n}]" for n in range(1, len(closest) + 1)]
+    named = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
+    text = f"{NOT_COVERED} The closest sources I found are {named}, listed below; they may still help."
+    return Answer(text, _citations(closest, range(1, len(closest) + 1)), grounded=False)
+
+
+def _citations(passages: list[Passage], shown: Iterable[int]) -> list[Citation]:
+    """Sources numbered 1..n in the order shown; ``shown`` holds the 1-based passage numbers."""
+    picked = [passages[p - 1] for p in shown if 1 <= p <= len(passages)]
+    return [Citation(n=n, title=p.title, source=p.source, heading=p.heading) for n, p in enumerate(picked, start=1)]
 
 
 def _ms_since(started: float) -> float:

@@ -37,6 +37,13 @@ class Chunk:
         return " > ".join(self.heading_path)
 
 
+def heading_line(heading_path: Sequence[str]) -> str:
+    """A heading inside a chunk's text, Markdown style, its level the depth of its path: ``## Install``.
+
+    Readers of the text (extracts, prompts) can tell it from a sentence and rebuild its path."""
+    return f"{'#' * min(len(heading_path), 6)} {heading_path[-1]}"
+
+
 @dataclass(frozen=True)
 class _Piece:
     text: str
@@ -67,8 +74,8 @@ def chunk_sections(sections: Sequence[Section], *, max_tokens: int, overlap_toke
                 chunks.append(Chunk(len(chunks), section.heading_path, section.anchor, text, n))
             continue
         if pending:
-            # Later sections in a packed chunk carry their heading inline.
-            labelled = f"{section.heading_path[-1]}\n{body}" if section.heading_path else body
+            # Later sections in a packed chunk carry their heading inline, marked as a heading.
+            labelled = f"{heading_line(section.heading_path)}\n{body}" if section.heading_path else body
             labelled_tokens = count_tokens(labelled)
             if pending_tokens + labelled_tokens > max_tokens or not _same_branch(pending[0][0], section):
                 flush()
@@ -143,12 +150,41 @@ def _pieces(text: str, max_tokens: int) -> Iterable[_Piece]:
         if tokens <= max_tokens:
             yield _Piece(paragraph, tokens)
             continue
+        if _FENCE.match(paragraph):
+            yield from _code_windows(paragraph, max_tokens)
+            continue
         for sentence in _SENTENCE_END.split(paragraph):
             tokens = count_tokens(sentence)
             if tokens <= max_tokens:
                 yield _Piece(sentence, tokens)
             else:
                 yield from _word_windows(sentence, max_tokens)
+
+
+def _code_windows(code: str, max_tokens: int) -> Iterable[_Piece]:
+    """A long fenced code block, cut between lines into fenced pieces. Each leaves room for the
+    sentence that introduces the code (carried over as overlap), so the two stay together."""
+    lines = code.split("\n")
+    opener = lines[0]
+    fence = _FENCE.match(opener).group(0)  # type: ignore[union-attr]
+    body = lines[1:-1] if lines[-1].strip() == fence else lines[1:]
+    budget = max(max_tokens // 2, max_tokens - 40)
+    window: list[str] = []
+    size = count_tokens(opener) + count_tokens(fence)
+    for line in body:
+        tokens = count_tokens(line)
+        if window and size + tokens > budget:
+            text = "\n".join([opener, *window, fence])
+            yield _Piece(text, count_tokens(text))
+            window, size = [], count_tokens(opener) + count_tokens(fence)
+        if tokens > budget:  # one giant line: cut between words as a last resort
+            yield from _word_windows(line, budget)
+            continue
+        window.append(line)
+        size += tokens
+    if window:
+        text = "\n".join([opener, *window, fence])
+        yield _Piece(text, count_tokens(text))
 
 
 def _word_windows(text: str, max_tokens: int) -> Iterable[_Piece]:
