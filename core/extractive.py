@@ -26,11 +26,22 @@ CODE_LINES = 25  # longer code blocks are cut, with a note that they go on
 SUPPORT_CHARS = 300
 SUPPORT_SHARE = 0.6  # a supporting quote must match at least this share of the best one's score
 CANDIDATE_PASSAGES = 4
+LABEL_CHARS = 100
+API_BONUS = 1.5
+RANK_PENALTY = 0.15
+SHORT_SPAN = 160  # a span this short takes the next sentence too: one short sentence rarely says it all
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[\"'(\[`*_A-Z0-9])")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])([a-z]+)")  # "WebSocketDisconnect": also "Web Socket Disconnect"
+_PARTS = re.compile(r"[._-]+")
+_MARKUP_LINE = re.compile(r"^(?:/{3}.*|\{\*.*\*\})$")  # MkDocs block markers ("/// note"), include stubs
 _HEADING = re.compile(r"^(#{1,6}) (\S.*)$")
 _FENCE = re.compile(r"^(`{3,})\s*([\w+#.-]*)")
+# An option, a setting, a call or a class name: "--lf", "cache_dir", "pytest.mark.xfail", "UploadFile", "f()".
+_NAMES_API = re.compile(
+    r"(?<![\w-])--?[a-z][\w-]+|\b[a-z]+_[a-z_]+\b|\b\w+\.\w+\.?\w*\(?|\b[A-Z][a-z]+[A-Z]\w+|\b\w+\(\)|\w=[\w\"']"
+)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
 _STOPWORDS = frozenset(
     "a an the and or but if of to in on for with by at from as is are was were be been being do does did "
@@ -42,7 +53,13 @@ _STOPWORDS = frozenset(
 
 
 def terms(text: str) -> set[str]:
-    return {_stem(word.strip("._-")) for word in _WORD.findall(text.lower()) if word not in _STOPWORDS}
+    """Stemmed content words; a name such as ``WebSocketDisconnect`` or ``python_files`` also gives its parts."""
+    words = _WORD.findall(text.lower()) + _WORD.findall(_CAMEL.sub(r" \1\2", text).lower())
+    found = set()
+    for word in words:
+        parts = [word.strip("._-"), *(_PARTS.split(word) if _PARTS.search(word) else ())]
+        found.update(_stem(part) for part in parts if part and part not in _STOPWORDS)
+    return found
 
 
 def _stem(word: str) -> str:
@@ -56,7 +73,7 @@ def _stem(word: str) -> str:
 # -- reading a passage ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Block:
-    kind: str  # "prose", "list" or "code"
+    kind: str  # "prose", "list", "code" or "label" (a term a definition follows: "--lf, --last-failed")
     text: str
     path: tuple[str, ...]  # the heading path the block sits under
 
@@ -72,8 +89,14 @@ def _blocks(passage: Passage) -> list[_Block]:
         text = "\n".join(prose).strip()
         prose.clear()
         if text:
-            listed = all(_LIST_ITEM.match(line) for line in text.split("\n"))
-            blocks.append(_Block("list" if listed else "prose", text, path))
+            lines = text.split("\n")
+            if all(_LIST_ITEM.match(line) for line in lines):
+                kind = "list"
+            elif len(lines) == 1 and len(text) <= LABEL_CHARS and not text.endswith((".", "!", "?", ":")):
+                kind = "label"
+            else:
+                kind = "prose"
+            blocks.append(_Block(kind, text, path))
 
     lines = passage.text.split("\n")
     i = 0
@@ -94,7 +117,7 @@ def _blocks(passage: Passage) -> list[_Block]:
             flush()
             level = len(heading.group(1))
             path = (*base[: max(level - 1, 1)], heading.group(2).strip())
-        elif not line.strip():
+        elif not line.strip() or _MARKUP_LINE.match(line.strip()):
             flush()
         elif _LIST_ITEM.match(line) and prose and not _LIST_ITEM.match(prose[-1]):
             flush()  # "Options:" then "- a" / "- b": the list is its own block
@@ -133,7 +156,8 @@ class _Unit:
     order: int  # position inside the block
     text: str
     path: tuple[str, ...]
-    introduces: str = ""  # the code block or list right after a sentence that introduces it
+    introduces: tuple[_Block, ...] = ()  # the code or list right after a sentence that introduces it
+    lead: str = ""  # the label a definition's first sentence belongs to ("--lf, --last-failed")
 
 
 def _units(index: int, passage: Passage) -> list[_Unit]:
@@ -141,22 +165,39 @@ def _units(index: int, passage: Passage) -> list[_Unit]:
     headings = {h.lower() for h in _base_path(passage)} | {b.path[-1].lower() for b in blocks if b.path}
     units = []
     for b, block in enumerate(blocks):
-        if block.kind == "code":
+        if block.kind in ("code", "label"):
             continue
+        label = blocks[b - 1].text if b and blocks[b - 1].kind == "label" else ""
         pieces = block.text.split("\n") if block.kind == "list" else _sentences(block.text)
-        following = blocks[b + 1] if b + 1 < len(blocks) else None
         for order, piece in enumerate(pieces):
             text = " ".join(piece.split())
             if len(text) < 12 or text.lower().rstrip(":") in headings:
                 continue
             last = order == len(pieces) - 1
-            introduces = ""
-            if last and following is not None and following.kind in ("code", "list") and text.endswith(":"):
-                introduces = following.text
-            elif last and following is not None and following.kind == "code" and block.kind == "prose":
-                introduces = following.text  # a paragraph that leads into an example
-            units.append(_Unit(index, b, order, text, block.path, introduces))
+            introduces = _introduced(text, block, blocks[b + 1 :]) if last else ()
+            units.append(_Unit(index, b, order, text, block.path, introduces, label if order == 0 else ""))
     return units
+
+
+def _introduced(sentence: str, block: _Block, after: list[_Block]) -> tuple[_Block, ...]:
+    """What a block's last sentence leads into: the code or list after "...like this:", the example
+    after a paragraph, or the code after a one-line "Examples:" that follows it."""
+    if not after:
+        return ()
+    following = after[0]
+    if following.kind == "list" and sentence.endswith(":"):
+        return (following,)
+    if following.kind == "code" and (sentence.endswith(":") or block.kind == "prose"):
+        return (following,)
+    if (
+        len(after) > 1
+        and following.kind == "prose"
+        and following.text.endswith(":")
+        and len(following.text) <= LABEL_CHARS
+        and after[1].kind == "code"
+    ):
+        return (following, after[1])
+    return ()
 
 
 def _sentences(text: str) -> list[str]:
@@ -172,7 +213,7 @@ class _Scored:
 def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scored], list[_Unit]]:
     wanted = terms(question)
     units = [u for i, p in enumerate(passages[:CANDIDATE_PASSAGES]) for u in _units(i, p)]
-    found = [(terms(u.text), terms(u.introduces), terms(" ".join(u.path))) for u in units]
+    found = [(terms(u.text), terms(" ".join([u.lead, *(b.text for b in u.introduces)])), terms(" ".join(u.path))) for u in units]
     weight = _term_weights(wanted, [own | code for own, code, _ in found])
     scored = []
     for unit, (own, code, heading) in zip(units, found):
@@ -187,7 +228,9 @@ def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scor
             continue
         if unit.text.endswith("?"):
             score *= 0.3
-        score /= 1 + 0.15 * unit.source
+        if _NAMES_API.search(unit.text) or unit.lead or any(b.kind == "code" for b in unit.introduces):
+            score *= API_BONUS  # how-to answers name the option, setting or call to use
+        score /= 1 + RANK_PENALTY * unit.source
         scored.append(_Scored(score, unit))
     scored.sort(key=lambda s: (-s.score, s.unit.source, s.unit.block, s.unit.order))
     return scored, units
@@ -241,19 +284,19 @@ def _span(best: _Unit, matching: set[_Unit], units: list[_Unit]) -> list[_Unit]:
                 size += len(block[at].text)
                 lo, hi = min(lo, at), max(hi, at)
                 grew = True
-    if not block[hi].introduces and block[hi].text.endswith(":") and hi + 1 < len(block):
+    if not block[hi].introduces and hi + 1 < len(block) and (block[hi].text.endswith(":") or size < SHORT_SPAN):
         hi += 1  # "Do this:" is nothing without what follows
     return block[lo : hi + 1]
 
 
 def _quote_span(span: list[_Unit]) -> str:
-    lines = [f"> {' '.join(u.text for u in span)}"]
-    last = span[-1]
-    if last.introduces:
-        if last.introduces.startswith("`"):
-            lines.append(last.introduces)  # code stays code, outside the quote, so it renders as code
+    prose = " ".join(u.text for u in span)
+    lines = [f"> {span[0].lead}\n> {prose}" if span[0].lead else f"> {prose}"]
+    for block in span[-1].introduces:
+        if block.kind == "code":
+            lines.append(block.text)  # code stays code, outside the quote, so it renders as code
         else:
-            lines.append("\n".join(f"> {line}" for line in _clip_lines(last.introduces)))
+            lines.append("\n".join(f"> {line}" for line in _clip_lines(block.text)))
     return "\n\n".join(lines)
 
 

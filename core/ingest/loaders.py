@@ -391,6 +391,7 @@ _REF_DEF = re.compile(
 )
 _TABLE_DELIM = re.compile(r"\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
+_HEADING_ID = re.compile(r"\s*\{\s*#([\w:.-]+)(?:\s+[^{}]*)?\}\s*$")
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 
 
@@ -549,13 +550,18 @@ def _load_markdown(text: str, name: str) -> LoadedDocument:
                 # "- item" over "---": a list followed by a rule, not a heading
                 builder.add(_md_paragraph(raw))
                 continue
+            explicit = _HEADING_ID.search(raw)  # "## Install { #install }" (attr_list, MkDocs)
+            if explicit:
+                raw = raw[: explicit.start()]
             heading = _collapse(_md_inline(raw))
             if not heading:
                 continue
             level = int(tok.tag[1])
             if level == 1 and first_h1 is None:
                 first_h1 = heading
-            builder.heading(level, heading, slugger.slug(heading))
+            if explicit:
+                slugger.reserve(explicit.group(1))
+            builder.heading(level, heading, explicit.group(1) if explicit else slugger.slug(heading))
             continue
         if kind in ("fence", "code_block"):
             builder.add(_fenced(tok.content, tok.info if kind == "fence" else ""))
