@@ -27,6 +27,7 @@ from core.conversations import (
     heuristic_standalone_query,
     history_before,
 )
+from core import evidence
 from core.embeddings import Embedder
 from core.errors import InvalidQuestion, NotFound, UpstreamUnavailable
 from core.extractive import extractive_answer
@@ -47,8 +48,7 @@ log = logging.getLogger(__name__)
 
 # Chat mention syntax (Slack <@U123>, <!here>; Discord <@123>, <@!123>, <@&role>) is not question text.
 _MENTION = re.compile(r"<[@!#][!&]?[\w|.-]*>")
-# Evidence thresholds: a passage must contain half the question's terms, or be this similar.
-MIN_TERM_COVERAGE = 0.5
+# A semantic embedder this sure of the best passage answers even when the words differ.
 CONFIDENT_SIMILARITY = {"sentence-transformers": 0.55, "openai": 0.5}
 
 NOT_COVERED = "I couldn't find this in the documentation, so I won't guess."
@@ -132,7 +132,7 @@ class Engine:
         try:
             query = self._standalone_query(question.text, history, timings)
             found = self._retrieve(query, collection.id, timings)
-            answer = self._compose(question.text, query, found, history, timings)
+            answer = self._compose(question.text, query, found, history, timings, collection_id=collection.id)
         except UpstreamUnavailable as exc:
             self._store_failure(question, exc)
             raise
@@ -257,23 +257,33 @@ class Engine:
         timings["retrieval_ms"] = _ms_since(started)
         return result
 
-    def _is_weak(self, found: SearchResult) -> bool:
+    def _is_weak(self, query: str, found: SearchResult, collection_id: int, timings: dict[str, float]) -> bool:
+        """No passage answers the question: see core/evidence.py for the measurements and their calibration."""
         if not found.passages:
             return True
+        started = time.perf_counter()
+        with self.sessions() as session:
+            measured = evidence.measure(session, query, collection_id, found.passages)
+        timings["evidence_ms"] = _ms_since(started)
         threshold = next(
             (value for prefix, value in CONFIDENT_SIMILARITY.items() if self.embedder.name.startswith(prefix)), 2.0
         )
-        if found.best_similarity >= threshold:
-            return False
-        if found.query_terms == 0:
-            return True
-        return found.best_coverage < MIN_TERM_COVERAGE
+        if found.best_similarity >= threshold and not measured.unknown_terms:
+            return False  # a semantic embedder is sure, and the question names nothing the documents never mention
+        return not evidence.answers_question(measured)
 
     def _compose(
-        self, question: str, query: str, found: SearchResult, history: list[Turn], timings: dict[str, float]
+        self,
+        question: str,
+        query: str,
+        found: SearchResult,
+        history: list[Turn],
+        timings: dict[str, float],
+        *,
+        collection_id: int,
     ) -> Answer:
         passages = found.passages
-        if self._is_weak(found):
+        if self._is_weak(query, found, collection_id, timings):
             return not_covered(passages[:CLOSEST_SOURCES])
         if self.generator is None:
             text, cited = extractive_answer(query, passages)
