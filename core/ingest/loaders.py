@@ -744,6 +744,9 @@ def _load_rst(text: str, name: str) -> LoadedDocument:
             if isinstance(child, nodes.section):
                 section(child, depth + 1)
                 continue
+            if isinstance(child, nodes.subtitle):  # docutils promotes a lone first section's title
+                builder.heading(depth + 1, inline(child), child["ids"][0] if child.get("ids") else None)
+                continue
             if isinstance(child, skip):
                 continue
             if isinstance(child, nodes.topic) and "contents" in child.get("classes", ()):
