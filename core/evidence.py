@@ -28,6 +28,7 @@ class Evidence:
     top_coverage: float  # IDF-weighted share of those lexemes in the top passage (title and heading included)
     best_coverage: float  # the same, for the best-covering passage
     unknown_terms: int  # lexemes of the question that no chunk of the collection holds
+    chunks: int = 0  # chunks in the collection
 
 
 NO_EVIDENCE = Evidence(0, 0.0, 0.0, 0)
@@ -40,6 +41,9 @@ NO_EVIDENCE = Evidence(0, 0.0, 0.0, 0)
 # unknown, which is why an unknown word alone is not enough.
 MIN_TOP_COVERAGE = 0.15
 MIN_TOP_COVERAGE_WITH_UNKNOWN = 0.55
+# A word's absence says something only of a collection with a vocabulary: in a handful of pages
+# most everyday words are absent (the calibration corpora hold 487 to 3,617 chunks).
+MIN_CHUNKS_FOR_UNKNOWN = 100
 
 
 def answers_question(evidence: Evidence) -> bool:
@@ -48,7 +52,8 @@ def answers_question(evidence: Evidence) -> bool:
         return False
     if evidence.top_coverage < MIN_TOP_COVERAGE:
         return False
-    return not (evidence.unknown_terms and evidence.top_coverage < MIN_TOP_COVERAGE_WITH_UNKNOWN)
+    names_the_unknown = evidence.unknown_terms and evidence.chunks >= MIN_CHUNKS_FOR_UNKNOWN
+    return not (names_the_unknown and evidence.top_coverage < MIN_TOP_COVERAGE_WITH_UNKNOWN)
 
 
 _STATISTICS = sa.text(
@@ -84,4 +89,5 @@ def measure(session: Session, query: str, collection_id: int, passages: Sequence
         top_coverage=shares[0],
         best_coverage=max(shares),
         unknown_terms=sum(1 for t in terms if not frequencies.get(t)),
+        chunks=total,
     )
