@@ -14,6 +14,7 @@ from typing import Callable
 
 import procrastinate
 from flask import Blueprint, Flask, jsonify
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from adapters.slack.app import build_bolt_app, slack_configured
 from adapters.slack.blueprint import slack_blueprint
@@ -125,6 +126,7 @@ def create_app(
     jobs = open_job_queue(container)
     runtime = WebRuntime(container=container, jobs=jobs, slack=build_slack_services(container, jobs))
     app = Flask("docrag")
+    trust_proxies(app, container.settings.trusted_proxies)
     app.extensions[EXTENSION] = runtime
     for factory in BLUEPRINTS:
         blueprint = factory(runtime)
@@ -134,6 +136,17 @@ def create_app(
     runtime.worker = start_worker_if_embedded(container, jobs, runtime.slack, start_worker)
     log.info("web.started slack=%s embedded_worker=%s", runtime.slack is not None, runtime.worker is not None)
     return app
+
+
+def trust_proxies(app: Flask, count: int) -> None:
+    """Believe ``count`` reverse proxies about the client's address and scheme (DOCRAG_TRUSTED_PROXIES).
+
+    werkzeug's ProxyFix takes the count-th X-Forwarded-For value from the right, the one our own
+    outermost proxy appended, so whatever a client put in the header itself stays ignored. With no
+    trusted proxy the headers are not read at all: the connection's peer is the client (and its
+    rate-limit key in the playground)."""
+    if count > 0:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count)  # type: ignore[method-assign]
 
 
 def runtime_of(app: Flask) -> WebRuntime:

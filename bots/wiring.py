@@ -88,7 +88,10 @@ class Container:
             retriever=Retriever(sessions=self.database.sessions, embedder=self.embedder, fusion=s.fusion),
             generator=build_generator(s),
             limiter=RateLimiter(self.database.sessions),
-            policy=RateLimitPolicy(s.rate_user_per_min, s.rate_channel_per_min, s.rate_workspace_per_hour),
+            policy=RateLimitPolicy(
+                s.rate_user_per_min, s.rate_channel_per_min, s.rate_workspace_per_hour,
+                address_per_min=s.rate_address_per_min,
+            ),
             options=EngineOptions(
                 default_collection=s.default_collection,
                 max_question_chars=s.max_question_chars,

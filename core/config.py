@@ -65,6 +65,11 @@ class Settings(BaseSettings):
     rate_user_per_min: int = Field(10, ge=0, validation_alias=env("DOCRAG_RATE_USER_PER_MIN"))
     rate_channel_per_min: int = Field(30, ge=0, validation_alias=env("DOCRAG_RATE_CHANNEL_PER_MIN"))
     rate_workspace_per_hour: int = Field(200, ge=0, validation_alias=env("DOCRAG_RATE_WORKSPACE_PER_HOUR"))
+    # The playground's limit per client address (unset: the same as per user, so dropping cookies
+    # gains nothing), and how many reverse proxies in front of the web process to believe about the
+    # client's address and scheme (X-Forwarded-For/-Proto); 0: none, the headers are ignored.
+    rate_address_per_min: int | None = Field(None, ge=0, validation_alias=env("DOCRAG_RATE_ADDRESS_PER_MIN"))
+    trusted_proxies: int = Field(0, ge=0, le=5, validation_alias=env("DOCRAG_TRUSTED_PROXIES"))
 
     # Slack
     slack_bot_token: SecretStr | None = Field(None, validation_alias=env("SLACK_BOT_TOKEN"))

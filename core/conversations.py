@@ -1,13 +1,13 @@
 """Conversation history per session key, and turning follow-ups into standalone queries."""
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from core.follow_ups import depends_on_history
 from core.ingest.chunking import count_tokens
 from core.models import Conversation, Message
 from core.types import SessionKey
@@ -70,23 +70,15 @@ def history_before(session: Session, conversation_id: int, message_id: int, *, t
     return list(reversed(turns))
 
 
-_FOLLOW_UP_HINTS = re.compile(
-    r"^(and|also|what about|how about|but|then|so|why|same|ok|okay)\b|\b(it|its|that|this|those|these|they|them|there|one)\b",
-    re.IGNORECASE,
-)
-
-
 def heuristic_standalone_query(question: str, history: list[Turn]) -> str:
     """Without an LLM: a follow-up that leans on earlier turns borrows the previous query.
 
     Retrieval only needs the topic words, so "what about for Discord?" after "how do I set up
-    rate limits in Slack?" searches for both; an independent new question is left alone.
+    rate limits in Slack?" searches for both. A question that stands on its own (see
+    core/follow_ups.py), a new topic included, is searched exactly as in a fresh thread.
     """
     previous = next((turn for turn in reversed(history) if turn.role == "user"), None)
-    if previous is None:
-        return question
-    looks_dependent = len(question.split()) <= 8 or _FOLLOW_UP_HINTS.search(question)
-    if not looks_dependent:
+    if previous is None or not depends_on_history(question):
         return question
     # Cap the borrowed part so a long thread's queries do not snowball.
     return f"{question} {(previous.search_query or previous.text)[:400]}"

@@ -31,6 +31,7 @@ from core import evidence
 from core.embeddings import Embedder
 from core.errors import InvalidQuestion, NotFound, UpstreamUnavailable
 from core.extractive import extractive_answer
+from core.follow_ups import depends_on_history
 from core.llm import (
     Generator,
     build_answer_messages,
@@ -232,7 +233,9 @@ class Engine:
         return get_collection(session, name)
 
     def _standalone_query(self, question: str, history: list[Turn], timings: dict[str, float]) -> str:
-        if not history:
+        # A question that stands on its own (a new topic too) searches as in a fresh thread:
+        # neither the history nor a rewrite can pull the previous topic back in.
+        if not history or not depends_on_history(question):
             return question
         if self.generator is None:
             return heuristic_standalone_query(question, history)

@@ -26,6 +26,8 @@ Rules:
 
 REWRITE_PROMPT = """Rewrite the user's last message as one standalone search query for the
 documentation, using the conversation for context (resolve "it", "that", "what about X").
+If the last message already stands on its own, or moves to a new topic, reply with it unchanged:
+never add words from earlier topics to it.
 Reply with the query only, no quotes, no explanation."""
 
 

@@ -9,6 +9,7 @@ counted in the others.
 """
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -34,12 +35,17 @@ class RateLimitPolicy:
     user_per_min: int = 10
     channel_per_min: int = 30
     workspace_per_hour: int = 200
+    # Per client address, where a door knows one (the playground); None: the same as per user, so
+    # that a visitor who drops their cookie (a new user id) gains nothing.
+    address_per_min: int | None = None
 
     def with_overrides(self, overrides: dict) -> RateLimitPolicy:
+        address = overrides.get("rate_address_per_min", self.address_per_min)
         return RateLimitPolicy(
             user_per_min=int(overrides.get("rate_user_per_min", self.user_per_min)),
             channel_per_min=int(overrides.get("rate_channel_per_min", self.channel_per_min)),
             workspace_per_hour=int(overrides.get("rate_workspace_per_hour", self.workspace_per_hour)),
+            address_per_min=None if address is None else int(address),
         )
 
     def limits_for(self, key: SessionKey) -> list[Limit]:
@@ -49,6 +55,10 @@ class RateLimitPolicy:
             Limit("this channel", f"channel:{base}:{key.channel}", self.channel_per_min, 60),
             Limit("this workspace", f"workspace:{base}", self.workspace_per_hour, 3600),
         ]
+        if key.address:
+            per_address = self.user_per_min if self.address_per_min is None else self.address_per_min
+            limits.insert(1, Limit("your network address", f"address:{base}:{address_block(key.address)}",
+                                   per_address, 60))
         # A limit of 0 turns that window off.
         return [limit for limit in limits if limit.max_requests > 0]
 
@@ -99,6 +109,20 @@ class RateLimiter:
         now = now or datetime.now(timezone.utc)
         with self.sessions.begin() as session:
             return session.execute(sa.delete(RateLimit).where(RateLimit.expires_at < now)).rowcount or 0
+
+
+def address_block(address: str) -> str:
+    """What one client controls: an IPv4 address, or an IPv6 /64 (a home or a server is handed a whole
+    /64, so counting single IPv6 addresses would let a client rotate through them)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address  # not an IP (e.g. a Unix socket peer): count it as it is
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
 
 
 def _seconds_until_admitted(session: Session, limit: Limit, now: datetime) -> int:

@@ -11,6 +11,8 @@ class SessionKey:
     ``workspace`` is a Slack team id, a Discord guild id, or a name such as ``cli``;
     ``thread`` is the thread's root id (Slack ``thread_ts``, Discord thread id, a CLI name).
     ``user`` is who asks now; it takes part in rate limits, not in the conversation's identity.
+    ``address`` is the client's network address where a door knows it (the playground, whose user
+    id is only a cookie); it is rate-limited too, and never stored with the conversation.
     """
 
     platform: str
@@ -18,6 +20,7 @@ class SessionKey:
     channel: str
     thread: str
     user: str = ""
+    address: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         return f"{self.platform}:{self.workspace}:{self.channel}:{self.thread}"

@@ -9,6 +9,12 @@ from core.models import Base
 config = context.config
 target_metadata = Base.metadata
 
+# How long a migration's DDL waits for its table lock before failing (docs/migrations.md). A DDL
+# statement queued behind a long transaction would otherwise hold every later query on that table
+# in the queue behind it, a full outage; failing fast leaves traffic alone, and the upgrade is
+# simply run again. Set for the whole session, so autocommit blocks (CREATE INDEX CONCURRENTLY) too.
+MIGRATION_LOCK_TIMEOUT = "5s"
+
 
 def database_url() -> str:
     url = config.get_main_option("sqlalchemy.url") or load_settings().database_url
@@ -24,9 +30,12 @@ def run_migrations_offline() -> None:
 
 
 def run_migrations_online() -> None:
-    engine = create_engine(database_url(), poolclass=pool.NullPool)
+    session_settings = {"options": f"-c lock_timeout={MIGRATION_LOCK_TIMEOUT}"}
+    engine = create_engine(database_url(), poolclass=pool.NullPool, connect_args=session_settings)
     with engine.connect() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata)
+        # One transaction per migration: locks are held for one migration, not the whole upgrade,
+        # and a migration that times out leaves the ones before it applied.
+        context.configure(connection=connection, target_metadata=target_metadata, transaction_per_migration=True)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

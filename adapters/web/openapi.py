@@ -179,10 +179,12 @@ def _ask_request(max_question_chars: int) -> dict[str, Any]:
         "properties": {
             "question": {"type": "string", "minLength": 1, "maxLength": max_question_chars,
                          "pattern": QUESTION_PATTERN},
-            "collection": {"type": "string", "pattern": NAME_PATTERN,
-                           "description": "Default: the conversation's collection, else the key's first."},
-            "session_id": {"type": "string", "pattern": SESSION_PATTERN,
-                           "description": "From an earlier answer, to ask a follow-up in that conversation."},
+            # null is the same as leaving the field out (clients often send every field)
+            "collection": {"type": "string", "pattern": NAME_PATTERN, "nullable": True,
+                           "description": "Default (absent or null): the conversation's collection, else the key's first."},
+            "session_id": {"type": "string", "pattern": SESSION_PATTERN, "nullable": True,
+                           "description": "From an earlier answer, to ask a follow-up in that conversation; "
+                                          "absent or null starts a new one."},
         },
     }
 

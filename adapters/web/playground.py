@@ -48,15 +48,18 @@ SECURITY_HEADERS = {
 
 @dataclass(frozen=True)
 class Visitor:
-    """Who is on the page (cookie ids) and which conversation they are in."""
+    """Who is on the page (cookie ids), which conversation they are in, and where they connect from
+    (rate-limited as well as the cookie id, which a client can drop at will)."""
 
     id: str
     thread: str
     csrf: str
+    address: str = ""
 
     @property
     def key(self) -> SessionKey:
-        return SessionKey(platform=PLATFORM, workspace=WORKSPACE, channel=CHANNEL, thread=self.thread, user=self.id)
+        return SessionKey(platform=PLATFORM, workspace=WORKSPACE, channel=CHANNEL, thread=self.thread, user=self.id,
+                          address=self.address)
 
 
 def playground_blueprint(engine: Engine, *, collection: str | None = None) -> Blueprint:
@@ -93,7 +96,7 @@ def playground_blueprint(engine: Engine, *, collection: str | None = None) -> Bl
         refusal = _csrf_refusal(visitor)
         if refusal is not None:
             return refusal
-        fresh = Visitor(id=visitor.id, thread=_new_thread(visitor.id), csrf=visitor.csrf)
+        fresh = Visitor(id=visitor.id, thread=_new_thread(visitor.id), csrf=visitor.csrf, address=visitor.address)
         return _remember(redirect("/", code=303), fresh)
 
     return blueprint
@@ -101,12 +104,16 @@ def playground_blueprint(engine: Engine, *, collection: str | None = None) -> Bl
 
 # -- visitors, cookies, CSRF ----------------------------------------------------------------------------
 def current_visitor() -> Visitor:
-    """The visitor from their cookies; new random ids for anything missing or malformed."""
+    """The visitor from their cookies; new random ids for anything missing or malformed.
+
+    The address is the connection's peer, or what trusted proxies say it is: bots/web.py applies
+    werkzeug's ProxyFix only for DOCRAG_TRUSTED_PROXIES, so a client's own X-Forwarded-For is ignored."""
     visitor_id = _cookie(VISITOR_COOKIE) or secrets.token_urlsafe(16)
     thread = request.cookies.get(THREAD_COOKIE, "")
     if not thread.startswith(visitor_id + ".") or not _TOKEN.fullmatch(thread.rpartition(".")[2]):
         thread = _new_thread(visitor_id)  # a thread is bound to its visitor: no borrowing another's
-    return Visitor(id=visitor_id, thread=thread, csrf=_cookie(CSRF_COOKIE) or secrets.token_urlsafe(24))
+    csrf = _cookie(CSRF_COOKIE) or secrets.token_urlsafe(24)
+    return Visitor(id=visitor_id, thread=thread, csrf=csrf, address=request.remote_addr or "")
 
 
 def _cookie(name: str) -> str | None:

@@ -26,11 +26,12 @@ import codecs
 import functools
 import html as _html
 import io
+import logging
 import operator
 import re
 import unicodedata
 from dataclasses import dataclass
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 from urllib.parse import unquote
 
@@ -41,6 +42,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "Section",
     "load_document",
+    "rst_included_files",
     "github_slug",
 ]
 
@@ -83,12 +85,22 @@ _FORMAT_BY_TYPE = {
 }
 
 
-def load_document(data: bytes, *, name: str, content_type: str | None = None) -> LoadedDocument:
+def load_document(
+    data: bytes,
+    *,
+    name: str,
+    content_type: str | None = None,
+    source_path: Path | None = None,
+    include_root: Path | None = None,
+) -> LoadedDocument:
     """Parse one document.
 
     ``name`` is a file name or URL path; it chooses the format when ``content_type`` does
     not (absent, ``text/plain`` or generic such as ``application/octet-stream`` — servers
     often send Markdown as ``text/plain``) and gives the fallback title.
+    ``source_path`` and ``include_root`` are given for files read from an ingested folder:
+    reStructuredText ``.. include::`` is then resolved relative to the including file, for
+    files inside ``include_root`` only (anything else is left out, as for web pages).
     Raises ``DocumentError`` for unsupported types, undecodable or unparsable bytes and
     documents without any text.
     """
@@ -96,7 +108,11 @@ def load_document(data: bytes, *, name: str, content_type: str | None = None) ->
     if fmt == "pdf":
         doc = _load_pdf(data, name)
     else:
-        doc = _parse_text(fmt, _decode(data, content_type, sniff_html_meta=(fmt == "html")), name)
+        text = _decode(data, content_type, sniff_html_meta=(fmt == "html"))
+        if fmt == "rst":
+            doc = _load_rst(text, name, source_path=source_path, include_root=include_root)
+        else:
+            doc = _parse_text(fmt, text, name)
     if not doc.sections:
         raise NothingToIndex("no text to index")
     return _storable_document(doc)
@@ -391,7 +407,6 @@ _REF_DEF = re.compile(
 )
 _TABLE_DELIM = re.compile(r"\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
-_HEADING_ID = re.compile(r"\s*\{\s*#([\w:.-]+)(?:\s+[^{}]*)?\}\s*$")
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 
 
@@ -527,6 +542,22 @@ def _md_html_block(raw: str) -> str:
     return _normalise(text, keep_indent=False)
 
 
+# MkDocs' attr_list after a heading: "## Body { #request-body }", "# Title {: #id .class }".
+_HEADING_ATTRIBUTES = re.compile(r"\s*\{:?\s*((?:[#.][\w:-]+|[\w-]+=\S+)(?:\s+(?:[#.][\w:-]+|[\w-]+=\S+))*)\s*\}\s*$")
+# A paragraph that is only an include macro of a docs build: pymdownx snippets (--8<-- "file.md")
+# or FastAPI's {* ../../docs_src/app.py hl[3] *}. The build replaces it; as text it is noise.
+_MD_INCLUDE_MACRO = re.compile(r"(?:-{1,2}8<-{1,2}\s+\S.*|\{\*.*\*\})(?:\n(?:-{1,2}8<-{1,2}\s+\S.*|\{\*.*\*\}))*")
+
+
+def _heading_attributes(raw: str) -> tuple[str, str | None]:
+    """The heading without a trailing attribute list, and the id the list gives it, if any."""
+    match = _HEADING_ATTRIBUTES.search(raw)
+    if not match:
+        return raw, None
+    ids = [part[1:] for part in match.group(1).split() if part.startswith("#")]
+    return raw[: match.start()], (ids[0] if ids else None)
+
+
 def _load_markdown(text: str, name: str) -> LoadedDocument:
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -540,7 +571,8 @@ def _load_markdown(text: str, name: str) -> LoadedDocument:
         tok = tokens[i]
         kind = tok.type
         if kind == "paragraph_open":
-            builder.add(_md_paragraph(tokens[i + 1].content))
+            if not _MD_INCLUDE_MACRO.fullmatch(tokens[i + 1].content.strip()):
+                builder.add(_md_paragraph(tokens[i + 1].content))
             i += 3
             continue
         if kind == "heading_open":
@@ -550,18 +582,16 @@ def _load_markdown(text: str, name: str) -> LoadedDocument:
                 # "- item" over "---": a list followed by a rule, not a heading
                 builder.add(_md_paragraph(raw))
                 continue
-            explicit = _HEADING_ID.search(raw)  # "## Install { #install }" (attr_list, MkDocs)
-            if explicit:
-                raw = raw[: explicit.start()]
+            raw, anchor = _heading_attributes(raw)
             heading = _collapse(_md_inline(raw))
             if not heading:
                 continue
             level = int(tok.tag[1])
             if level == 1 and first_h1 is None:
                 first_h1 = heading
-            if explicit:
-                slugger.reserve(explicit.group(1))
-            builder.heading(level, heading, explicit.group(1) if explicit else slugger.slug(heading))
+            if anchor:
+                slugger.reserve(anchor)
+            builder.heading(level, heading, anchor or slugger.slug(heading))
             continue
         if kind in ("fence", "code_block"):
             builder.add(_fenced(tok.content, tok.info if kind == "fence" else ""))
@@ -616,12 +646,40 @@ _VERSION_LABELS = {
 }
 
 
+# The docutils setting that carries the ingested root to ``RootedInclude``.
+_INCLUDE_ROOT_SETTING = "docrag_include_root"
+_INCLUDE_LINE = re.compile(rb"^[ \t]*\.\.[ \t]+include::[ \t]*(\S[^\r\n]*)", re.MULTILINE)
+
+
+def _included_file(target: str, including: Path, root: Path) -> Path | None:
+    """The file an ``.. include:: target`` in ``including`` reads, if it lies inside ``root``
+    (after symlinks are followed) and exists."""
+    path = (including.parent / target.strip()).resolve()
+    return path if path.is_relative_to(root.resolve()) and path.is_file() else None
+
+
+def rst_included_files(data: bytes, source_path: Path, include_root: Path) -> list[Path]:
+    """Every file an rST document includes, nested includes too: a change to one of them
+    changes the document (re-ingestion compares content hashes)."""
+    found: list[Path] = []
+    pending = [(data, source_path)]
+    while pending:
+        text, including = pending.pop()
+        for match in _INCLUDE_LINE.finditer(text):
+            path = _included_file(match.group(1).decode("utf-8", "replace"), including, include_root)
+            if path is not None and path not in found and path != source_path.resolve():
+                found.append(path)
+                pending.append((path.read_bytes(), path))
+    return found
+
+
 @functools.cache
 def _docutils() -> Any:
     """Import docutils once and register the Sphinx stand-ins (only names docutils lacks)."""
     from docutils import nodes
     from docutils.core import publish_doctree
     from docutils.parsers.rst import Directive, directives
+    from docutils.parsers.rst.directives.misc import Include
 
     class AnyOptions(dict):  # accept every option, ignore its value
         def __bool__(self) -> bool:
@@ -665,6 +723,30 @@ def _docutils() -> Any:
         def run(self) -> list[Any]:
             return []
 
+    class RootedInclude(Include):
+        """``.. include::`` that reads only files inside the ingested root.
+
+        File insertion stays disabled for every other directive (``csv-table :file:``,
+        ``raw :file:``): it is switched on for this one read, after the path is checked.
+        """
+
+        def run(self) -> list[Any]:
+            settings = self.state.document.settings
+            root = getattr(settings, _INCLUDE_ROOT_SETTING, None)
+            target = directives.path(self.arguments[0])
+            if not (target.startswith("<") and target.endswith(">")):  # <isonum.txt>: docutils' own data
+                if root is None:
+                    return []  # a web page or an upload: there is no folder to read from
+                if _included_file(target, Path(self.state.document.current_source), root) is None:
+                    return []  # outside the ingested root, or missing: never read
+            self.options.setdefault("encoding", "utf-8")  # the document itself was decoded already
+            settings.file_insertion_enabled = True
+            try:
+                return super().run()
+            finally:
+                settings.file_insertion_enabled = False
+
+    directives.register_directive("include", RootedInclude)
     for name in _SPHINX_CONTENT_DIRECTIVES + _SPHINX_DROPPED_DIRECTIVES:
         if name not in directives._directives and name not in directives._directive_registry:
             directives.register_directive(
@@ -681,7 +763,9 @@ def _rst_code_language(node: Any) -> str:
     return classes[0] if classes else ""
 
 
-def _load_rst(text: str, name: str) -> LoadedDocument:
+def _load_rst(
+    text: str, name: str, *, source_path: Path | None = None, include_root: Path | None = None
+) -> LoadedDocument:
     try:
         nodes, publish_doctree = _docutils()
     except ImportError as exc:  # pragma: no cover - docutils is a dependency
@@ -698,9 +782,10 @@ def _load_rst(text: str, name: str) -> LoadedDocument:
         "smart_quotes": False,
         "input_encoding": "unicode",
         "line_length_limit": 100_000,
+        _INCLUDE_ROOT_SETTING: include_root.resolve() if include_root and source_path else None,
     }
     try:
-        doctree = publish_doctree(text, settings_overrides=settings)
+        doctree = publish_doctree(text, source_path=str(source_path) if source_path else None, settings_overrides=settings)
     except Exception as exc:  # docutils raises many kinds on pathological input
         raise DocumentError(f"cannot parse reStructuredText: {exc}") from None
 
@@ -1066,6 +1151,9 @@ def _load_pdf(data: bytes, name: str) -> LoadedDocument:
         from pypdf.errors import DependencyError, FileNotDecryptedError
     except ImportError as exc:  # pragma: no cover - pypdf is a dependency
         raise DocumentError(f"PDF support is not installed ({exc})") from None
+    # pypdf warns once per glyph run about fonts it reads anyway ("fontTools is required to fully
+    # parse..."): thousands of lines for one manual, nothing a person ingesting it can act on.
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
     if b"%PDF-" not in data[:1024]:
         raise DocumentError("not a PDF file (it does not start with %PDF-)")
     try:

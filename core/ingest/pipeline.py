@@ -13,6 +13,7 @@ import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Callable, Self, Sequence
 
 import sqlalchemy as sa
@@ -23,7 +24,7 @@ from core.embeddings import Embedder
 from core.errors import DocRagError, DocumentError, NothingToIndex
 from core.ingest.chunk_copy import ChunkRow, copy_chunks
 from core.ingest.chunking import Chunk, chunk_sections
-from core.ingest.loaders import load_document
+from core.ingest.loaders import load_document, rst_included_files
 from core.ingest.sources import SourceItem, discover, target_root
 from core.models import Collection, Document, DocumentChunk
 from core.search_stats import refresh_term_stats
@@ -246,7 +247,13 @@ class Ingestor:
             if existing and existing[1] == digest:
                 report.unchanged += 1
                 return None
-            loaded = load_document(data, name=item.name, content_type=content_type)
+            loaded = load_document(
+                data,
+                name=item.name,
+                content_type=content_type,
+                source_path=Path(item.uri) if item.folder else None,
+                include_root=item.folder,
+            )
             chunks = chunk_sections(
                 loaded.sections, max_tokens=self.chunking.max_tokens, overlap_tokens=self.chunking.overlap_tokens
             )
@@ -274,6 +281,9 @@ class Ingestor:
             digest.update(part.encode())
             digest.update(b"\0")
         digest.update(data)
+        if item.folder and b"include::" in data:  # rST: what it includes is part of its content
+            for included in rst_included_files(data, Path(item.uri), item.folder):
+                digest.update(included.read_bytes())
         return digest.hexdigest()
 
     def _embedded(self, group: list[_Prepared], report: IngestReport) -> list[_Prepared]:

@@ -61,6 +61,7 @@ class SourceItem:
     link: str  # what a citation links to
     fetch: Callable[[], tuple[bytes, str | None]] = field(repr=False, compare=False)  # (data, content_type)
     root: str  # the (normalised) argument this item came from, for --prune
+    folder: Path | None = field(default=None, compare=False)  # a file's ingested folder: bounds what it includes
 
 
 def discover(
@@ -179,7 +180,8 @@ def _file_item(path: Path, rel: str, root: str, base_url: str | None) -> SourceI
         except OSError as exc:
             raise DocumentError(f"cannot read {path}: {exc.strerror or exc}") from None
 
-    return SourceItem(uri=path.as_posix(), name=path.name, link=link, fetch=fetch, root=root)
+    folder = Path(root) if Path(root).is_dir() else path.parent
+    return SourceItem(uri=path.as_posix(), name=path.name, link=link, fetch=fetch, root=root, folder=folder)
 
 
 # --------------------------------------------------------------------------- web

@@ -294,3 +294,33 @@ def test_odd_content_never_stops_a_run_and_empty_files_are_skipped_not_failed(co
     with database.sessions() as session:
         texts = set(session.scalars(sa.select(DocumentChunk.text)))
     assert "Collect Groups of Items." in texts
+
+
+def test_a_page_made_of_includes_is_indexed_with_the_included_text(container, database, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "_usage.rst").write_text("Usage\n-----\n\nCall ``frobnicate()`` twice.\n")
+    (docs / "usage.rst").write_text("Usage guide\n===========\n\n.. include:: _usage.rst\n")
+
+    report = container.ingestor.ingest([str(docs)], collection="default")
+
+    assert (report.added, report.skipped, report.failed) == (2, [], [])
+    with database.sessions() as session:
+        texts = list(session.scalars(sa.select(DocumentChunk.text)))
+    assert sum("Call frobnicate() twice." in t for t in texts) == 2  # the fragment, and the page that includes it
+
+
+def test_changing_an_included_fragment_updates_the_page_that_includes_it(container, database, tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "_limits.rst").write_text("The upload limit is 10 MB.\n")
+    (docs / "limits.rst").write_text("Limits\n======\n\n.. include:: _limits.rst\n")
+    container.ingestor.ingest([str(docs)], collection="default")
+
+    (docs / "_limits.rst").write_text("The upload limit is 25 MB.\n")
+    report = container.ingestor.ingest([str(docs)], collection="default")
+
+    assert (report.updated, report.unchanged) == (2, 0)
+    with database.sessions() as session:
+        texts = " ".join(session.scalars(sa.select(DocumentChunk.text)))
+    assert "25 MB" in texts and "10 MB" not in texts

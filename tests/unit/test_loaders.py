@@ -774,3 +774,55 @@ def test_code_blocks_stay_fenced_with_their_language_in_every_markup() -> None:
     assert load_document(html.encode(), name="a.html").sections[0].text == "Run:\n\n```python\nimport a\n```\n\n```bash\nls\n```"
     md = "Fenced code that holds a fence:\n\n````markdown\n```\ninner\n```\n````\n"
     assert "````markdown\n```\ninner\n```\n````" in load_document(md.encode(), name="a.md").sections[0].text
+
+
+def test_rst_include_is_resolved_relative_to_the_including_file_inside_the_root_only(tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    (docs / "snippets").mkdir(parents=True)
+    (tmp_path / "CHANGES.rst").write_text("Changes\n=======\n\nOutside the root: zebrafish.\n")
+    (docs / "snippets" / "install.rst").write_text("Run ``pip install kumquat``.\n\n.. include:: note.txt\n")
+    (docs / "snippets" / "note.txt").write_text("Nested from the snippet's own folder: marmalade.\n")
+    (docs / "snippets" / "escape.rst").symlink_to(tmp_path / "CHANGES.rst")
+    page = docs / "guide.rst"
+    page.write_text(
+        "Guide\n=====\n\n.. include:: snippets/install.rst\n\n.. include:: ../CHANGES.rst\n\n"
+        ".. include:: snippets/escape.rst\n\n.. include:: /etc/passwd\n\n"
+        ".. include:: snippets/note.txt\n   :literal:\n\n.. include:: <isonum.txt>\n\nCopyright |copy| 2026.\n"
+    )
+
+    doc = load_document(page.read_bytes(), name="guide.rst", source_path=page, include_root=docs)
+
+    text = all_text(doc)
+    assert "Run pip install kumquat." in text
+    assert text.count("Nested from the snippet's own folder: marmalade.") == 2  # nested, and :literal:
+    assert "Copyright © 2026." in text  # docutils' own <isonum.txt>
+    assert "zebrafish" not in text and "root:" not in text  # outside the root, via .. or a symlink
+
+
+def test_rst_include_without_a_folder_reads_nothing(tmp_path: Path) -> None:
+    (tmp_path / "part.rst").write_text("Included words.\n")
+    page = "Page\n====\n\nOwn words.\n\n.. include:: part.rst\n"
+
+    doc = load_document(page.encode(), name="page.rst")  # a web page or an upload
+
+    assert "Own words." in all_text(doc) and "Included" not in all_text(doc)
+
+
+def test_markdown_heading_attribute_lists_give_the_anchor_and_include_macros_are_dropped() -> None:
+    # Found in FastAPI's MkDocs docs: attr_list ids on every heading, docs_src include macros.
+    src = (
+        "# Request Body { #request-body }\n\nSend data.\n\n"
+        "{* ../../docs_src/body/tutorial001_py310.py hl[4,23] *}\n\n"
+        "## Import `BaseModel` {: #import-basemodel .big }\n\nUse it.\n\n"
+        '--8<-- "snippets/warning.md"\n\n'
+        "## Sets {literal}\n\nBraces that are text stay.\n"
+    )
+
+    doc = load_document(src.encode(), name="body.md")
+
+    assert doc.title == "Request Body"
+    assert [(s.heading_path, s.anchor, s.text) for s in doc.sections] == [
+        (("Request Body",), "request-body", "Send data."),
+        (("Request Body", "Import BaseModel"), "import-basemodel", "Use it."),
+        (("Request Body", "Sets {literal}"), "sets-literal", "Braces that are text stay."),
+    ]

@@ -34,6 +34,13 @@ def test_a_new_question_without_session_id_starts_a_new_conversation(web):
     assert len(web.get(f"/api/v1/conversations/{two}").get_json()["turns"]) == 2
 
 
+def test_null_session_id_and_collection_mean_left_out(web):
+    one = web.ask("how do I rotate my API key?").get_json()["session_id"]
+    response = web.post("/api/v1/ask", {"question": "how do I ingest a folder?", "session_id": None, "collection": None})
+    assert response.status_code == 200
+    assert response.get_json()["session_id"] != one
+
+
 def test_conversations_are_private_to_their_key(web):
     session_id = web.ask("how do I rotate my API key?").get_json()["session_id"]
     other = web.keys.create([COLLECTION])
