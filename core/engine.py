@@ -12,6 +12,7 @@ import re
 import time
 import unicodedata
 from dataclasses import dataclass
+from typing import Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
@@ -26,11 +27,18 @@ from core.conversations import (
     heuristic_standalone_query,
     history_before,
 )
+from core import evidence
 from core.embeddings import Embedder
 from core.errors import InvalidQuestion, NotFound, UpstreamUnavailable
 from core.extractive import extractive_answer
 from core.follow_ups import depends_on_history
-from core.llm import Generator, build_answer_messages, build_rewrite_messages, strip_invalid_citations
+from core.llm import (
+    Generator,
+    build_answer_messages,
+    build_rewrite_messages,
+    renumber_citations,
+    strip_invalid_citations,
+)
 from core.logcontext import question_context
 from core.models import Collection, Conversation, Feedback, Message
 from core.ratelimit import RateLimiter, RateLimitPolicy
@@ -41,14 +49,12 @@ log = logging.getLogger(__name__)
 
 # Chat mention syntax (Slack <@U123>, <!here>; Discord <@123>, <@!123>, <@&role>) is not question text.
 _MENTION = re.compile(r"<[@!#][!&]?[\w|.-]*>")
-# Evidence thresholds: a passage must contain half the question's terms, or be this similar.
-MIN_TERM_COVERAGE = 0.5
+# A semantic embedder this sure of the best passage answers even when the words differ.
 CONFIDENT_SIMILARITY = {"sentence-transformers": 0.55, "openai": 0.5}
 
-NOT_COVERED = (
-    "I couldn't find this in the documentation, so I won't guess. "
-    "The closest sources I found are below; they may still help."
-)
+NOT_COVERED = "I couldn't find this in the documentation, so I won't guess."
+NOT_COVERED_NOTHING = "I couldn't find this in the documentation, so I won't guess: nothing in it matches the question."
+CLOSEST_SOURCES = 3
 
 
 @dataclass(frozen=True)
@@ -127,7 +133,7 @@ class Engine:
         try:
             query = self._standalone_query(question.text, history, timings)
             found = self._retrieve(query, collection.id, timings)
-            answer = self._compose(question.text, query, found, history, timings)
+            answer = self._compose(question.text, query, found, history, timings, collection_id=collection.id)
         except UpstreamUnavailable as exc:
             self._store_failure(question, exc)
             raise
@@ -254,24 +260,34 @@ class Engine:
         timings["retrieval_ms"] = _ms_since(started)
         return result
 
-    def _is_weak(self, found: SearchResult) -> bool:
+    def _is_weak(self, query: str, found: SearchResult, collection_id: int, timings: dict[str, float]) -> bool:
+        """No passage answers the question: see core/evidence.py for the measurements and their calibration."""
         if not found.passages:
             return True
+        started = time.perf_counter()
+        with self.sessions() as session:
+            measured = evidence.measure(session, query, collection_id, found.passages)
+        timings["evidence_ms"] = _ms_since(started)
         threshold = next(
             (value for prefix, value in CONFIDENT_SIMILARITY.items() if self.embedder.name.startswith(prefix)), 2.0
         )
-        if found.best_similarity >= threshold:
-            return False
-        if found.query_terms == 0:
-            return True
-        return found.best_coverage < MIN_TERM_COVERAGE
+        if found.best_similarity >= threshold and not measured.unknown_terms:
+            return False  # a semantic embedder is sure, and the question names nothing the documents never mention
+        return not evidence.answers_question(measured)
 
     def _compose(
-        self, question: str, query: str, found: SearchResult, history: list[Turn], timings: dict[str, float]
+        self,
+        question: str,
+        query: str,
+        found: SearchResult,
+        history: list[Turn],
+        timings: dict[str, float],
+        *,
+        collection_id: int,
     ) -> Answer:
         passages = found.passages
-        if self._is_weak(found):
-            return Answer(NOT_COVERED, _citations(passages[:3], range(1, 4)), grounded=False)
+        if self._is_weak(query, found, collection_id, timings):
+            return not_covered(passages[:CLOSEST_SOURCES])
         if self.generator is None:
             text, cited = extractive_answer(query, passages)
             return Answer(text, _citations(passages, cited))
@@ -281,8 +297,9 @@ class Engine:
         finally:
             timings["llm_ms"] = _ms_since(started)
         text, cited = strip_invalid_citations(raw, len(passages))
-        numbers = cited or range(1, len(passages) + 1)
-        return Answer(text, _citations(passages, numbers))
+        if not cited:  # an answer that cites nothing still lists what it was written from
+            return Answer(text, _citations(passages, range(1, len(passages) + 1)))
+        return Answer(renumber_citations(text, cited), _citations(passages, cited))
 
     # -- persistence ----------------------------------------------------------------------------
     def _load_question(self, session: Session, question_id: int) -> tuple[Message, Conversation, Collection]:
@@ -349,12 +366,21 @@ class Engine:
             )
 
 
-def _citations(passages: list[Passage], numbers) -> list[Citation]:
-    return [
-        Citation(n=n, title=passages[n - 1].title, source=passages[n - 1].source, heading=passages[n - 1].heading)
-        for n in numbers
-        if n <= len(passages)
-    ]
+def not_covered(closest: list[Passage]) -> Answer:
+    """Say plainly that the documents do not answer this; point to the closest sources (listed as
+    links by every door), quote none of them."""
+    if not closest:
+        return Answer(NOT_COVERED_NOTHING, [], grounded=False)
+    numbers = [f"[{n}]" for n in range(1, len(closest) + 1)]
+    named = numbers[0] if len(numbers) == 1 else ", ".join(numbers[:-1]) + " and " + numbers[-1]
+    text = f"{NOT_COVERED} The closest sources I found are {named}, listed below; they may still help."
+    return Answer(text, _citations(closest, range(1, len(closest) + 1)), grounded=False)
+
+
+def _citations(passages: list[Passage], shown: Iterable[int]) -> list[Citation]:
+    """Sources numbered 1..n in the order shown; ``shown`` holds the 1-based passage numbers."""
+    picked = [passages[p - 1] for p in shown if 1 <= p <= len(passages)]
+    return [Citation(n=n, title=p.title, source=p.source, heading=p.heading) for n, p in enumerate(picked, start=1)]
 
 
 def _ms_since(started: float) -> float:

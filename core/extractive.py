@@ -1,4 +1,14 @@
-"""Answers without a language model: the most relevant sentences, quoted with their sources."""
+"""Answers without a language model: the best passage's decisive span, quoted verbatim.
+
+The answer is the span of one passage that best answers the question (a sentence or a few
+neighbouring ones, with the code block or list a sentence introduces), under the heading path it
+sits in, and at most two short supporting quotes from other passages. Citation numbers run 1..n in
+the order the quotes are shown; ``cited[i]`` is the passage shown as ``[i + 1]``.
+
+A passage's text is read as chunking writes it (core/ingest/chunking.py): paragraphs separated by
+blank lines, fenced code with its language, inline headings marked ``## Title``. Headings give
+context; they are never quoted as if they were sentences.
+"""
 from __future__ import annotations
 
 import math
@@ -10,8 +20,29 @@ from core.types import Passage
 
 EXTRACT_NOTE = "_This is an extract from the documents; no language model is configured to write a summary._"
 
-_SENTENCE = re.compile(r"(?<=[.!?:])\s+|\n+")
+MAX_SUPPORTING = 2
+SPAN_CHARS = 500  # the decisive span's prose, before its code
+CODE_LINES = 25  # longer code blocks are cut, with a note that they go on
+SUPPORT_CHARS = 300
+SUPPORT_SHARE = 0.6  # a supporting quote must match at least this share of the best one's score
+CANDIDATE_PASSAGES = 4
+LABEL_CHARS = 100
+API_BONUS = 1.5
+RANK_PENALTY = 0.15
+SHORT_SPAN = 160  # a span this short takes the next sentence too: one short sentence rarely says it all
+
+_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[\"'(\[`*_A-Z0-9])")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])([a-z]+)")  # "WebSocketDisconnect": also "Web Socket Disconnect"
+_PARTS = re.compile(r"[._-]+")
+_MARKUP_LINE = re.compile(r"^(?:/{3}.*|\{\*.*\*\})$")  # MkDocs block markers ("/// note"), include stubs
+_HEADING = re.compile(r"^(#{1,6}) (\S.*)$")
+_FENCE = re.compile(r"^(`{3,})\s*([\w+#.-]*)")
+# An option, a setting, a call or a class name: "--lf", "cache_dir", "pytest.mark.xfail", "UploadFile", "f()".
+_NAMES_API = re.compile(
+    r"(?<![\w-])--?[a-z][\w-]+|\b[a-z]+_[a-z_]+\b|\b\w+\.\w+\.?\w*\(?|\b[A-Z][a-z]+[A-Z]\w+|\b\w+\(\)|\w=[\w\"']"
+)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
 _STOPWORDS = frozenset(
     "a an the and or but if of to in on for with by at from as is are was were be been being do does did "
     "how what when where which who whom why can could should would will shall may might must i you we they "
@@ -22,7 +53,13 @@ _STOPWORDS = frozenset(
 
 
 def terms(text: str) -> set[str]:
-    return {_stem(word) for word in _WORD.findall(text.lower()) if word not in _STOPWORDS}
+    """Stemmed content words; a name such as ``WebSocketDisconnect`` or ``python_files`` also gives its parts."""
+    words = _WORD.findall(text.lower()) + _WORD.findall(_CAMEL.sub(r" \1\2", text).lower())
+    found = set()
+    for word in words:
+        parts = [word.strip("._-"), *(_PARTS.split(word) if _PARTS.search(word) else ())]
+        found.update(_stem(part) for part in parts if part and part not in _STOPWORDS)
+    return found
 
 
 def _stem(word: str) -> str:
@@ -33,66 +70,272 @@ def _stem(word: str) -> str:
     return word
 
 
+# -- reading a passage ---------------------------------------------------------------------------
 @dataclass(frozen=True)
-class _Scored:
-    score: float
-    source_n: int
-    order: int
-    sentence: str
+class _Block:
+    kind: str  # "prose", "list", "code" or "label" (a term a definition follows: "--lf, --last-failed")
+    text: str
+    path: tuple[str, ...]  # the heading path the block sits under
 
 
-def extractive_answer(
-    question: str, passages: Sequence[Passage], *, max_sentences: int = 4, max_chars: int = 900
-) -> tuple[str, list[int]]:
-    """Quote the sentences that best match the question; return the text and the cited numbers."""
-    wanted = terms(question)
-    candidates = [
-        (n, order, sentence, terms(sentence))
-        for n, passage in enumerate(passages[:4], start=1)
-        for order, sentence in enumerate(_sentences(passage.text))
-    ]
-    weight = _term_weights(wanted, [found for *_, found in candidates])
-    scored: list[_Scored] = []
-    for n, order, sentence, found in candidates:
-        matched = found & wanted
-        if not matched:
+def _blocks(passage: Passage) -> list[_Block]:
+    """The passage's paragraphs, list runs and code blocks, each with its heading path."""
+    base = _base_path(passage)
+    path = base
+    blocks: list[_Block] = []
+    prose: list[str] = []
+
+    def flush() -> None:
+        text = "\n".join(prose).strip()
+        prose.clear()
+        if text:
+            lines = text.split("\n")
+            if all(_LIST_ITEM.match(line) for line in lines):
+                kind = "list"
+            elif len(lines) == 1 and len(text) <= LABEL_CHARS and not text.endswith((".", "!", "?", ":")):
+                kind = "label"
+            else:
+                kind = "prose"
+            blocks.append(_Block(kind, text, path))
+
+    lines = passage.text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        fence = _FENCE.match(line.strip())
+        heading = _HEADING.match(line)
+        if fence:
+            flush()
+            marker, language = fence.group(1), fence.group(2)
+            code: list[str] = []
+            i += 1
+            while i < len(lines) and not (lines[i].strip().startswith(marker) and not lines[i].strip().strip("`")):
+                code.append(lines[i])
+                i += 1
+            blocks.append(_Block("code", _code_fence(code, language, marker), path))
+        elif heading:
+            flush()
+            level = len(heading.group(1))
+            path = (*base[: max(level - 1, 1)], heading.group(2).strip())
+        elif not line.strip() or _MARKUP_LINE.match(line.strip()):
+            flush()
+        elif _LIST_ITEM.match(line) and prose and not _LIST_ITEM.match(prose[-1]):
+            flush()  # "Options:" then "- a" / "- b": the list is its own block
+            prose.append(line)
+        else:
+            prose.append(line)
+        i += 1
+    flush()
+    return blocks
+
+
+def _base_path(passage: Passage) -> tuple[str, ...]:
+    """Title first, then the passage's heading path (which leaves out an H1 that repeats the title)."""
+    parts = tuple(p.strip() for p in passage.heading.split(" > ") if p.strip())
+    title = passage.title.strip()
+    if parts and parts[0].lower() == title.lower():
+        return parts
+    return (title, *parts) if title else parts
+
+
+def _code_fence(lines: list[str], language: str, marker: str) -> str:
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    if len(lines) > CODE_LINES:
+        lines = [*lines[:CODE_LINES], "…"]
+    return f"{marker}{language}\n" + "\n".join(lines) + f"\n{marker}"
+
+
+# -- candidate spans -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Unit:
+    """One sentence (or list item) of a passage, with what follows it when it introduces something."""
+
+    source: int  # index into the passages
+    block: int
+    order: int  # position inside the block
+    text: str
+    path: tuple[str, ...]
+    introduces: tuple[_Block, ...] = ()  # the code or list right after a sentence that introduces it
+    lead: str = ""  # the label a definition's first sentence belongs to ("--lf, --last-failed")
+
+
+def _units(index: int, passage: Passage) -> list[_Unit]:
+    blocks = _blocks(passage)
+    headings = {h.lower() for h in _base_path(passage)} | {b.path[-1].lower() for b in blocks if b.path}
+    units = []
+    for b, block in enumerate(blocks):
+        if block.kind in ("code", "label"):
             continue
-        # Rare question words say more than common ones; a question or an example command in
-        # the docs rarely answers anything; higher-ranked passages are more likely right.
-        score = sum(weight[t] for t in matched) / (1 + 0.15 * (n - 1))
-        if "?" in sentence:
-            score *= 0.3
-        scored.append(_Scored(score, n, order, sentence))
-    if not scored:
-        scored = [_Scored(0, 1, i, s) for i, s in enumerate(_sentences(passages[0].text)[:2])]
-    chosen: list[_Scored] = []
-    used = 0
-    ranked = sorted(scored, key=lambda s: (-s.score, s.source_n, s.order))
-    for item in ranked:
-        # Stop at the budget, or when sentences match much less than the best one does.
-        if len(chosen) == max_sentences or (chosen and used + len(item.sentence) > max_chars):
-            break
-        if item.score < 0.5 * ranked[0].score:
-            break
-        chosen.append(item)
-        used += len(item.sentence)
-    chosen.sort(key=lambda s: (s.source_n, s.order))  # read in document order
-    quotes = [f"> {item.sentence} [{item.source_n}]" for item in chosen]
-    cited = sorted({item.source_n for item in chosen})
-    return "\n".join(quotes) + "\n\n" + EXTRACT_NOTE, cited
+        label = blocks[b - 1].text if b and blocks[b - 1].kind == "label" else ""
+        pieces = block.text.split("\n") if block.kind == "list" else _sentences(block.text)
+        for order, piece in enumerate(pieces):
+            text = " ".join(piece.split())
+            if len(text) < 12 or text.lower().rstrip(":") in headings:
+                continue
+            last = order == len(pieces) - 1
+            introduces = _introduced(text, block, blocks[b + 1 :]) if last else ()
+            units.append(_Unit(index, b, order, text, block.path, introduces, label if order == 0 else ""))
+    return units
 
 
-def _term_weights(wanted: set[str], sentence_terms: list[set[str]]) -> dict[str, float]:
-    total = len(sentence_terms) + 1
-    return {
-        term: math.log(1 + total / (1 + sum(term in found for found in sentence_terms))) for term in wanted
-    }
+def _introduced(sentence: str, block: _Block, after: list[_Block]) -> tuple[_Block, ...]:
+    """What a block's last sentence leads into: the code or list after "...like this:", the example
+    after a paragraph, or the code after a one-line "Examples:" that follows it."""
+    if not after:
+        return ()
+    following = after[0]
+    if following.kind == "list" and sentence.endswith(":"):
+        return (following,)
+    if following.kind == "code" and (sentence.endswith(":") or block.kind == "prose"):
+        return (following,)
+    if (
+        len(after) > 1
+        and following.kind == "prose"
+        and following.text.endswith(":")
+        and len(following.text) <= LABEL_CHARS
+        and after[1].kind == "code"
+    ):
+        return (following, after[1])
+    return ()
 
 
 def _sentences(text: str) -> list[str]:
-    sentences = []
-    for raw in _SENTENCE.split(text):
-        sentence = " ".join(raw.split())
-        if 20 <= len(sentence) <= 600:
-            sentences.append(sentence)
-    return sentences
+    return [s for s in _SENTENCE_END.split(" ".join(text.split())) if s]
+
+
+@dataclass(frozen=True)
+class _Scored:
+    score: float
+    unit: _Unit
+
+
+def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scored], list[_Unit]]:
+    wanted = terms(question)
+    units = [u for i, p in enumerate(passages[:CANDIDATE_PASSAGES]) for u in _units(i, p)]
+    found = [(terms(u.text), terms(" ".join([u.lead, *(b.text for b in u.introduces)])), terms(" ".join(u.path))) for u in units]
+    weight = _term_weights(wanted, [own | code for own, code, _ in found])
+    scored = []
+    for unit, (own, code, heading) in zip(units, found):
+        # What the sentence says counts fully; the code it introduces and the heading it sits
+        # under say what it is about, and count less. Rare question words say more than common
+        # ones; a question in the docs rarely answers anything; higher-ranked passages are more
+        # likely right.
+        score = sum(weight[t] for t in own & wanted)
+        score += 0.5 * sum(weight[t] for t in (code - own) & wanted)
+        score += 0.3 * sum(weight[t] for t in (heading - own - code) & wanted)
+        if not own & wanted and not code & wanted:
+            continue
+        if unit.text.endswith("?"):
+            score *= 0.3
+        if _NAMES_API.search(unit.text) or unit.lead or any(b.kind == "code" for b in unit.introduces):
+            score *= API_BONUS  # how-to answers name the option, setting or call to use
+        score /= 1 + RANK_PENALTY * unit.source
+        scored.append(_Scored(score, unit))
+    scored.sort(key=lambda s: (-s.score, s.unit.source, s.unit.block, s.unit.order))
+    return scored, units
+
+
+def _term_weights(wanted: set[str], unit_terms: list[set[str]]) -> dict[str, float]:
+    total = len(unit_terms) + 1
+    return {term: math.log(1 + total / (1 + sum(term in found for found in unit_terms))) for term in wanted}
+
+
+# -- the answer ------------------------------------------------------------------------------------
+def extractive_answer(question: str, passages: Sequence[Passage]) -> tuple[str, list[int]]:
+    """The decisive span of the best passage, its heading path, and up to two supporting quotes.
+
+    Returns the Markdown text and ``cited``: the 1-based passage numbers shown as [1], [2], ...
+    """
+    if not passages:
+        return EXTRACT_NOTE, []
+    scored, units = _score_units(question, passages)
+    if scored:
+        best = scored[0]
+        span = _span(best.unit, {s.unit for s in scored}, units)
+    else:  # nothing matches a word of the question: the top passage's opening is the best guess
+        opening = [u for u in units if u.source == 0][:2]
+        if not opening:
+            return _whole_passage(passages[0]), [1]
+        best = _Scored(0.0, opening[0])
+        span = opening
+    parts = [f"From *{_shown_path(best.unit.path, passages[best.unit.source])}* [1]:", _quote_span(span)]
+    cited = [best.unit.source + 1]
+    supports = _supporting(scored, best, span)
+    if supports:
+        parts.append("Also:")
+        for unit in supports:
+            cited.append(unit.source + 1)
+            parts.append(f"> {_clip(unit.text, SUPPORT_CHARS)} [{len(cited)}]")
+    parts.append(EXTRACT_NOTE)
+    return "\n\n".join(parts), cited
+
+
+def _span(best: _Unit, matching: set[_Unit], units: list[_Unit]) -> list[_Unit]:
+    """The best sentence, grown with the matching sentences next to it in its block (within budget)."""
+    block = [u for u in units if u.source == best.source and u.block == best.block]
+    lo = hi = block.index(best)
+    size = len(best.text)
+    grew = True
+    while grew:
+        grew = False
+        for at in (hi + 1, lo - 1):
+            if 0 <= at < len(block) and block[at] in matching and size + len(block[at].text) <= SPAN_CHARS:
+                size += len(block[at].text)
+                lo, hi = min(lo, at), max(hi, at)
+                grew = True
+    if not block[hi].introduces and hi + 1 < len(block) and (block[hi].text.endswith(":") or size < SHORT_SPAN):
+        hi += 1  # "Do this:" is nothing without what follows
+    return block[lo : hi + 1]
+
+
+def _quote_span(span: list[_Unit]) -> str:
+    prose = " ".join(u.text for u in span)
+    lines = [f"> {span[0].lead}\n> {prose}" if span[0].lead else f"> {prose}"]
+    for block in span[-1].introduces:
+        if block.kind == "code":
+            lines.append(block.text)  # code stays code, outside the quote, so it renders as code
+        else:
+            lines.append("\n".join(f"> {line}" for line in _clip_lines(block.text)))
+    return "\n\n".join(lines)
+
+
+def _supporting(scored: list[_Scored], best: _Scored, span: list[_Unit]) -> list[_Unit]:
+    """At most two short quotes from other passages that match nearly as well as the best one."""
+    chosen: list[_Unit] = []
+    seen = {" ".join(u.text for u in span).lower()}
+    for item in scored[1:]:
+        unit = item.unit
+        if len(chosen) == MAX_SUPPORTING or item.score < SUPPORT_SHARE * best.score:
+            break
+        if unit.source == best.unit.source or any(unit.source == c.source for c in chosen):
+            continue
+        if unit.text.endswith((":", "?")) or any(unit.text.lower() in s or s in unit.text.lower() for s in seen):
+            continue
+        chosen.append(unit)
+        seen.add(unit.text.lower())
+    return chosen
+
+
+def _shown_path(path: tuple[str, ...], passage: Passage) -> str:
+    return " › ".join(_escape_emphasis(p) for p in path) or _escape_emphasis(passage.title) or passage.source
+
+
+def _escape_emphasis(text: str) -> str:
+    return text.replace("*", r"\*")
+
+
+def _clip(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    cut = text[:limit].rsplit(" ", 1)[0]
+    return cut + " …"
+
+
+def _clip_lines(text: str, max_lines: int = 8) -> list[str]:
+    lines = text.split("\n")
+    return lines if len(lines) <= max_lines else [*lines[:max_lines], "…"]
+
+
+def _whole_passage(passage: Passage) -> str:
+    return f"From *{_shown_path(_base_path(passage), passage)}* [1]:\n\n> {_clip(' '.join(passage.text.split()), SPAN_CHARS)}\n\n{EXTRACT_NOTE}"

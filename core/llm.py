@@ -141,3 +141,21 @@ def strip_invalid_citations(text: str, source_count: int) -> tuple[str, list[int
         end = code.end()
     pieces.append(_CITATION.sub(keep_or_drop, text[end:]))
     return "".join(pieces).strip(), cited
+
+
+def renumber_citations(text: str, cited: Sequence[int]) -> str:
+    """Rewrite ``[n]`` markers (outside code) so the sources numbered ``cited`` become [1], [2], ...
+    in that order: the numbers a reader sees run 1..n and match the sources listed."""
+    new = {old: i for i, old in enumerate(cited, start=1)}
+
+    def renumber(match: re.Match[str]) -> str:
+        old = int(match.group(1))
+        return match.group(0).replace(f"[{old}]", f"[{new[old]}]") if old in new else match.group(0)
+
+    pieces: list[str] = []
+    end = 0
+    for code in _CODE.finditer(text):
+        pieces += [_CITATION.sub(renumber, text[end : code.start()]), code.group(0)]
+        end = code.end()
+    pieces.append(_CITATION.sub(renumber, text[end:]))
+    return "".join(pieces)

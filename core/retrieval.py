@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from core import bm25
 from core.embeddings import Embedder
 from core.fusion import Scored, convex_combination_fusion, reciprocal_rank_fusion
+from core.ingest.chunking import heading_line
 from core.models import TS_CONFIG
 from core.types import Passage
 
@@ -185,11 +186,23 @@ def _passages(chosen: list[_Candidate], scores: dict[int, float], merge: bool) -
                 title=first.title,
                 heading=first.heading,
                 source=first.link,
-                text="\n\n".join(c.text for c in ordered),
+                text=_merged_text(ordered),
                 score=max(scores[c.chunk_id] for c in group),
             )
         )
     return passages
+
+
+def _merged_text(ordered: list[_Candidate]) -> str:
+    """Neighbouring chunks as one text; a chunk that starts a new section says so with its heading
+    (as chunking marks inline headings: the title is level 1), since the passage keeps only the first."""
+    parts = [ordered[0].text]
+    for before, chunk in zip(ordered, ordered[1:]):
+        if chunk.heading and chunk.heading != before.heading:
+            parts.append(heading_line(("", *chunk.heading.split(" > "))) + "\n" + chunk.text)
+        else:
+            parts.append(chunk.text)
+    return "\n\n".join(parts)
 
 
 def _vector_literal(vector: Sequence[float]) -> str:

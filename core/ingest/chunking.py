@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # only a type here; the loaders module is not needed to count
 # needs no tokenizer download.
 _TOKEN = re.compile(r"\w+|[^\w\s]")
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+_FENCE = re.compile(r"^`{3,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 
@@ -35,6 +36,13 @@ class Chunk:
     @property
     def heading(self) -> str:
         return " > ".join(self.heading_path)
+
+
+def heading_line(heading_path: Sequence[str]) -> str:
+    """A heading inside a chunk's text, Markdown style, its level the depth of its path: ``## Install``.
+
+    Readers of the text (extracts, prompts) can tell it from a sentence and rebuild its path."""
+    return f"{'#' * min(len(heading_path), 6)} {heading_path[-1]}"
 
 
 @dataclass(frozen=True)
@@ -67,8 +75,8 @@ def chunk_sections(sections: Sequence[Section], *, max_tokens: int, overlap_toke
                 chunks.append(Chunk(len(chunks), section.heading_path, section.anchor, text, n))
             continue
         if pending:
-            # Later sections in a packed chunk carry their heading inline.
-            labelled = f"{section.heading_path[-1]}\n{body}" if section.heading_path else body
+            # Later sections in a packed chunk carry their heading inline, marked as a heading.
+            labelled = f"{heading_line(section.heading_path)}\n{body}" if section.heading_path else body
             labelled_tokens = count_tokens(labelled)
             if pending_tokens + labelled_tokens > max_tokens or not _same_branch(pending[0][0], section):
                 flush()
@@ -115,8 +123,27 @@ def _overlap_tail(window: list[_Piece], overlap_tokens: int) -> tuple[list[_Piec
     return tail, size
 
 
-def _pieces(text: str, max_tokens: int) -> Iterable[_Piece]:
+def _paragraphs(text: str) -> list[str]:
+    """Blank-line separated paragraphs; a fenced code block is one paragraph even with blank lines in it."""
+    paragraphs: list[str] = []
+    fence = ""
     for paragraph in _PARAGRAPH_BREAK.split(text):
+        if fence:
+            paragraphs[-1] += "\n\n" + paragraph
+        else:
+            paragraphs.append(paragraph)
+        for line in paragraph.split("\n"):
+            stripped = line.strip()
+            opener = _FENCE.match(stripped)
+            if fence and stripped.startswith(fence) and not stripped.strip("`"):
+                fence = ""
+            elif not fence and opener:
+                fence = opener.group(0)
+    return paragraphs
+
+
+def _pieces(text: str, max_tokens: int) -> Iterable[_Piece]:
+    for paragraph in _paragraphs(text):
         paragraph = paragraph.strip()
         if not paragraph:
             continue
@@ -124,12 +151,41 @@ def _pieces(text: str, max_tokens: int) -> Iterable[_Piece]:
         if tokens <= max_tokens:
             yield _Piece(paragraph, tokens)
             continue
+        if _FENCE.match(paragraph):
+            yield from _code_windows(paragraph, max_tokens)
+            continue
         for sentence in _SENTENCE_END.split(paragraph):
             tokens = count_tokens(sentence)
             if tokens <= max_tokens:
                 yield _Piece(sentence, tokens)
             else:
                 yield from _word_windows(sentence, max_tokens)
+
+
+def _code_windows(code: str, max_tokens: int) -> Iterable[_Piece]:
+    """A long fenced code block, cut between lines into fenced pieces. Each leaves room for the
+    sentence that introduces the code (carried over as overlap), so the two stay together."""
+    lines = code.split("\n")
+    opener = lines[0]
+    fence = _FENCE.match(opener).group(0)  # type: ignore[union-attr]
+    body = lines[1:-1] if lines[-1].strip() == fence else lines[1:]
+    budget = max(max_tokens // 2, max_tokens - 40)
+    window: list[str] = []
+    size = count_tokens(opener) + count_tokens(fence)
+    for line in body:
+        tokens = count_tokens(line)
+        if window and size + tokens > budget:
+            text = "\n".join([opener, *window, fence])
+            yield _Piece(text, count_tokens(text))
+            window, size = [], count_tokens(opener) + count_tokens(fence)
+        if tokens > budget:  # one giant line: cut between words as a last resort
+            yield from _word_windows(line, budget)
+            continue
+        window.append(line)
+        size += tokens
+    if window:
+        text = "\n".join([opener, *window, fence])
+        yield _Piece(text, count_tokens(text))
 
 
 def _word_windows(text: str, max_tokens: int) -> Iterable[_Piece]:

@@ -263,6 +263,19 @@ def _normalise_code(code: str) -> str:
     return "\n".join(lines)
 
 
+def _fenced(code: str, language: str = "") -> str:
+    """A code block as Markdown fenced code, so answers can quote it as code (language kept).
+
+    The fence is longer than any backtick run inside the code, so the code cannot close it."""
+    code = _normalise_code(code)
+    if not code:
+        return ""
+    runs = [len(m) for m in re.findall(r"`{3,}", code)]
+    fence = "`" * max(3, max(runs, default=0) + 1)
+    language = language.strip().split()[0] if language.strip() else ""
+    return f"{fence}{language}\n{code}\n{fence}"
+
+
 def _title_from_name(name: str) -> str:
     """``getting_started-guide.md`` -> ``Getting started guide``."""
     base = unquote(name).replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
@@ -581,7 +594,7 @@ def _load_markdown(text: str, name: str) -> LoadedDocument:
             builder.heading(level, heading, anchor or slugger.slug(heading))
             continue
         if kind in ("fence", "code_block"):
-            builder.add(_normalise_code(tok.content))
+            builder.add(_fenced(tok.content, tok.info if kind == "fence" else ""))
         elif kind == "html_block":
             builder.add(_md_html_block(tok.content))
         i += 1
@@ -742,6 +755,14 @@ def _docutils() -> Any:
     return nodes, publish_doctree
 
 
+def _rst_code_language(node: Any) -> str:
+    """``.. code-block:: python`` gives classes ``["code", "python"]``; a doctest is Python console."""
+    if node.tagname == "doctest_block":
+        return "pycon"
+    classes = [c for c in node.get("classes", ()) if c != "code"]
+    return classes[0] if classes else ""
+
+
 def _load_rst(
     text: str, name: str, *, source_path: Path | None = None, include_root: Path | None = None
 ) -> LoadedDocument:
@@ -808,15 +829,25 @@ def _load_rst(
             if isinstance(child, nodes.section):
                 section(child, depth + 1)
                 continue
+            if isinstance(child, nodes.subtitle):  # docutils promotes a lone first section's title
+                builder.heading(depth + 1, inline(child), child["ids"][0] if child.get("ids") else None)
+                continue
             if isinstance(child, skip):
                 continue
             if isinstance(child, nodes.topic) and "contents" in child.get("classes", ()):
                 continue  # a generated table of contents
             mark = first
-            if isinstance(child, verbatim):
+            if isinstance(child, nodes.line_block):  # verse, addresses: text whose lines matter
                 code = _normalise_code(child.astext())
                 if code:
                     builder.add(mark + code if mark.strip() else code, group)
+                    first = cont
+            elif isinstance(child, verbatim):
+                code = _fenced(child.astext(), _rst_code_language(child))
+                if code:
+                    if mark.strip():  # a list item or a note that starts with code
+                        builder.add(mark.rstrip(), group)
+                    builder.add(code, group)
                     first = cont
             elif isinstance(child, (nodes.bullet_list, nodes.enumerated_list)):
                 g = group if group is not None else next(list_ids)
@@ -917,6 +948,19 @@ def _is_permalink(tag: Any) -> bool:
         return True
     href = tag.get("href") or ""
     return href.startswith("#") and tag.get_text().strip(_PERMALINK_CHARS) == ""
+
+
+_HTML_LANGUAGE = re.compile(r"^(?:language|lang|highlight-source|highlight)-([\w+#.-]+)$")
+
+
+def _html_code_language(pre: Any) -> str:
+    """``<pre><code class="language-python">``, or Sphinx's ``<div class="highlight-python">`` around it."""
+    for tag in (pre.find("code"), pre, pre.parent, pre.parent.parent if pre.parent is not None else None):
+        for cls in (tag.get("class") or ()) if tag is not None else ():
+            m = _HTML_LANGUAGE.match(cls)
+            if m and m.group(1) not in ("default", "notranslate"):
+                return m.group(1)
+    return ""
 
 
 def _load_html(text: str, name: str) -> LoadedDocument:
@@ -1051,7 +1095,7 @@ def _load_html(text: str, name: str) -> LoadedDocument:
             continue
         if name_ == "pre":
             brk()
-            builder.add(_normalise_code(node.get_text().translate(_INVISIBLE)), state["group"])
+            builder.add(_fenced(node.get_text().translate(_INVISIBLE), _html_code_language(node)), state["group"])
             continue
         if name_ == "br":
             cur.append("\x01")

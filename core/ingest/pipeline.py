@@ -34,7 +34,7 @@ from core.vector_index import VECTOR_INDEX_MIN_CHUNKS, ensure_vector_index
 log = logging.getLogger(__name__)
 
 # Bump when chunking changes in a way that should re-chunk unchanged files.
-CHUNKER_VERSION = "1"
+CHUNKER_VERSION = "2"  # 2: fenced code with its language; inline headings marked "## Title"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256
 

@@ -1,7 +1,5 @@
-"""Answer text helpers: invented citations removed; extracts quote the best sentences."""
-from core.extractive import EXTRACT_NOTE, extractive_answer
-from core.llm import strip_invalid_citations
-from core.types import Passage
+"""Answer text helpers: invented citations removed, the rest numbered in the order shown."""
+from core.llm import renumber_citations, strip_invalid_citations
 
 
 def test_citations_pointing_at_no_source_are_removed():
@@ -17,18 +15,7 @@ def test_code_is_left_alone_when_citations_are_stripped():
     assert cited == [1]
 
 
-def passage(text, title="Doc"):
-    return Passage(chunk_id=1, document_id=1, title=title, heading="", source="https://x/doc", text=text, score=1.0)
-
-
-def test_extract_quotes_matching_sentences_with_their_source_number():
-    passages = [
-        passage("The sky is often blue in summer. API keys are rotated with the revoke command. Cats sleep."),
-        passage("Rotating API keys monthly is recommended by the security team.", title="Security"),
-    ]
-    answer, cited = extractive_answer("How do I rotate API keys?", passages)
-    assert cited == [1, 2]
-    assert "> API keys are rotated with the revoke command. [1]" in answer
-    assert "> Rotating API keys monthly is recommended by the security team. [2]" in answer
-    assert "Cats sleep" not in answer
-    assert answer.endswith(EXTRACT_NOTE)
+def test_citations_are_renumbered_in_the_order_shown_outside_code():
+    text, cited = strip_invalid_citations("Keys rotate [3]. Limits [1][3]. `a[3]` stays [9].", 4)
+    assert cited == [3, 1]
+    assert renumber_citations(text, cited) == "Keys rotate [1]. Limits [2][1]. `a[3]` stays."

@@ -15,7 +15,7 @@ def test_small_sibling_sections_are_packed_under_the_first_heading():
     )
     assert len(chunks) == 1
     assert chunks[0].anchor == "guide"
-    assert "Install\nRun pip install." in chunks[0].text  # the later heading stays searchable
+    assert "## Install\nRun pip install." in chunks[0].text  # the later heading stays searchable, marked as one
 
 
 def test_sections_of_different_top_level_parts_are_not_packed():

@@ -108,7 +108,7 @@ def test_markdown_sections_headings_and_anchors() -> None:
     assert "Same heading again." == sections[4].text
 
 
-def test_markdown_keeps_code_lists_and_tables_as_text() -> None:
+def test_markdown_keeps_code_fenced_with_its_language_lists_and_tables_as_text() -> None:
     doc = load_document(MARKDOWN.encode(), name="guide.md")
     install = doc.sections[2].text
     assert "- first item\n- second item\n  - nested code\n1. step one\n2. step two" in install
@@ -117,8 +117,9 @@ def test_markdown_keeps_code_lists_and_tables_as_text() -> None:
     assert "A quoted note." in install
     assert "See the reference." in install
     assert "https://example.com/ref" not in install  # reference definitions are not text
-    # paragraphs are separated by blank lines
-    assert "\n\n# this is a shell comment" in install
+    # code stays fenced code with its language, so an answer can quote it as code
+    assert "\n\n```bash\n# this is a shell comment, not a heading\n" in install
+    assert "    indented line\n```\n\nOption" in install
 
 
 def test_markdown_front_matter_stripped_and_html_blocks_cleaned() -> None:
@@ -247,7 +248,7 @@ def test_rst_sections_titles_and_anchors() -> None:
     assert sections[("Guide",)].text == "Author: Someone\n\nIntro with literal text, a label and pkg.func."
     rate = sections[("Guide", "Rate limits")].text
     assert "Requests are limited." in rate
-    assert "docrag ingest ./docs\n  --prune" in rate  # code keeps its indentation
+    assert "```bash\ndocrag ingest ./docs\n  --prune\n```" in rate  # code: fenced, language and indentation kept
     assert "Note: Be careful." in rate
     burst = sections[("Guide", "Rate limits", "Burst")].text
     assert "- one\n- two\n  - nested" in burst
@@ -358,7 +359,7 @@ def test_html_sections_titles_anchors() -> None:
     assert "- First item\n- Second\n  - nested" in first
     assert "3. three\n4. four" in first
     config = doc.sections[1].text
-    assert config == "docrag ingest ./docs\n    --prune\n\nKey | Value\ntimeout | 20"
+    assert config == "```\ndocrag ingest ./docs\n    --prune\n```\n\nKey | Value\ntimeout | 20"
     assert doc.sections[2].text == "old\nstuff"
 
 
@@ -768,6 +769,17 @@ def test_rst_backslash_escapes_leave_no_nul_in_the_text() -> None:
 
     assert doc.sections[0].text == "Collect Groups and Items here."
 
+
+
+def test_code_blocks_stay_fenced_with_their_language_in_every_markup() -> None:
+    rst = "Title\n=====\n\nInstall it::\n\n    pip install x\n\n.. code-block:: python\n\n    import x\n\n>>> 1 + 1\n2\n"
+    assert load_document(rst.encode(), name="a.rst").sections[0].text == (
+        "Install it:\n\n```\npip install x\n```\n\n```python\nimport x\n```\n\n```pycon\n>>> 1 + 1\n2\n```"
+    )
+    html = '<main><p>Run:</p><div class="highlight-python"><pre>import a</pre></div><pre><code class="language-bash">ls</code></pre></main>'
+    assert load_document(html.encode(), name="a.html").sections[0].text == "Run:\n\n```python\nimport a\n```\n\n```bash\nls\n```"
+    md = "Fenced code that holds a fence:\n\n````markdown\n```\ninner\n```\n````\n"
+    assert "````markdown\n```\ninner\n```\n````" in load_document(md.encode(), name="a.md").sections[0].text
 
 
 def test_rst_include_is_resolved_relative_to_the_including_file_inside_the_root_only(tmp_path: Path) -> None:
