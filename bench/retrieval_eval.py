@@ -188,16 +188,39 @@ def mean_scores(rankings: dict[str, list[str]], eval_set: EvalSet) -> dict[str, 
     return out
 
 
+SWEEP_FUSIONS = ("convex", "zscore", "rrf")
+
+
 def fused_with(legs: tuple[Scored, Scored], fusion: str, weight: float, depth: int) -> list[tuple[int, float]]:
     vector, text = (leg[:depth] for leg in legs)
     if fusion == "rrf":
         return reciprocal_rank_fusion([[c for c, _ in vector], [c for c, _ in text]], weights=(weight, 1 - weight))
+    if fusion == "zscore":
+        return _zscore_fusion([vector, text], (weight, 1 - weight))
     return convex_combination_fusion([vector, text], (weight, 1 - weight))
+
+
+def _zscore_fusion(legs: list[Scored], weights: tuple[float, float]) -> list[tuple[int, float]]:
+    """A weighted sum of z-scores, a chunk a leg did not return getting that leg's lowest: a
+    normalisation one outlying score cannot stretch, tried against min-max in the sweep."""
+    per_leg = [_zscores(leg) for leg in legs]
+    floors = [min(leg.values(), default=0.0) for leg in per_leg]
+    chunks = {chunk_id for leg in per_leg for chunk_id in leg}
+    scores = {c: sum(w * leg.get(c, floor) for w, leg, floor in zip(weights, per_leg, floors)) for c in chunks}
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))
+
+
+def _zscores(leg: Scored) -> dict[int, float]:
+    if not leg:
+        return {}
+    mean = sum(s for _, s in leg) / len(leg)
+    spread = math.sqrt(sum((s - mean) ** 2 for _, s in leg) / len(leg))
+    return {c: (s - mean) / spread if spread > 1e-12 else 0.0 for c, s in leg}
 
 
 def sweep(legs: dict[str, tuple[Scored, Scored]], document_of, eval_set: EvalSet) -> list[dict]:
     rows = []
-    for fusion in ("convex", "rrf"):
+    for fusion in SWEEP_FUSIONS:
         for depth in SWEEP_DEPTHS:
             for weight in SWEEP_WEIGHTS:
                 rankings = {q: documents_in_order(fused_with(pair, fusion, weight, depth), document_of) for q, pair in legs.items()}
@@ -221,7 +244,7 @@ def main() -> None:
     parser.add_argument("--fusion", choices=["convex", "rrf"], default="convex", help="how the hybrid mode fuses its legs")
     parser.add_argument("--vector-weight", type=float, help="the vector leg's share (default: the embedder kind's)")
     parser.add_argument("--sweep", action="store_true", help="also nDCG@10 per fusion, candidate depth and vector weight")
-    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--json", type=Path, help="also write every figure, and each query's legs, to this file")
     args = parser.parse_args()
 
     if args.questions:
@@ -271,14 +294,17 @@ def main() -> None:
         print("\nnDCG@10 by vector weight (the text leg has the rest)")
         headers = ["fusion", "depth", "split"] + [f"{w:g}" for w in SWEEP_WEIGHTS]
         grid = []
-        for fusion in ("convex", "rrf"):
+        for fusion in SWEEP_FUSIONS:
             for depth in SWEEP_DEPTHS:
                 for split in ("dev", "test"):
                     cells = [r[split] for r in out["sweep"] if r["fusion"] == fusion and r["depth"] == depth]
                     grid.append([fusion, depth, split, *cells])
         print(table(headers, grid))
     if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
+        # With what it takes to fuse again without ingesting again (bench/fusion_choice.py).
+        out["replay"] = {"legs": legs, "document_of": document_of, "qrels": {q: sorted(r) for q, r in eval_set.qrels.items()},
+                         "split": eval_set.split}
+        args.json.write_text(json.dumps(out))
 
 
 if __name__ == "__main__":
