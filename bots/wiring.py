@@ -104,7 +104,9 @@ class Container:
         return MeteredEngine(
             sessions=self.database.sessions,
             embedder=self.embedder,
-            retriever=Retriever(sessions=self.database.sessions, embedder=self.embedder, fusion=s.fusion),
+            retriever=Retriever(
+                sessions=self.database.sessions, embedder=self.embedder, fusion=s.fusion, vector_weight=s.vector_weight
+            ),
             generator=build_generator(s),
             limiter=RateLimiter(self.database.sessions),
             policy=RateLimitPolicy(

@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     max_chunks_per_document: int = Field(2, ge=1, le=20, validation_alias=env("DOCRAG_MAX_CHUNKS_PER_DOCUMENT"))
     # How the vector and full-text rankings are combined (see docs/embeddings-and-search.md).
     fusion: Literal["convex", "rrf"] = Field("convex", validation_alias=env("DOCRAG_FUSION"))
+    # The vector leg's share of the fused score, 0 (full text only) to 1; unset: measured per embedder kind.
+    vector_weight: float | None = Field(None, ge=0.0, le=1.0, validation_alias=env("DOCRAG_VECTOR_WEIGHT"))
 
     # Rate limits (0 disables a window)
     rate_user_per_min: int = Field(10, ge=0, validation_alias=env("DOCRAG_RATE_USER_PER_MIN"))

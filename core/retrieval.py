@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core import bm25
 from core.embeddings import Embedder
-from core.fusion import Scored, convex_combination_fusion, reciprocal_rank_fusion
+from core.fusion import Scored, convex_combination_fusion, reciprocal_rank_fusion, vector_weight_for
 from core.ingest.chunking import heading_line
 from core.models import TS_CONFIG
 from core.types import Passage
@@ -63,11 +63,14 @@ class Retriever:
         embedder: Embedder,
         candidates: int = CANDIDATES_PER_LEG,
         fusion: Fusion = "convex",
+        vector_weight: float | None = None,
     ) -> None:
         self.sessions = sessions
         self.embedder = embedder
         self.candidates = candidates
         self.fusion = fusion
+        # The vector leg's share of the hybrid score; unset, the one measured for this embedder's kind.
+        self.vector_weight = vector_weight_for(embedder.name) if vector_weight is None else vector_weight
         self._text_legs = ThreadPoolExecutor(max_workers=TEXT_LEG_WORKERS, thread_name_prefix="text-leg")
 
     def search(
@@ -80,14 +83,10 @@ class Retriever:
         mode: Mode = "hybrid",
         merge_neighbours: bool = True,
     ) -> SearchResult:
-        # The legs overlap: the text leg runs on a pool thread while this one runs the vector leg.
-        # Neither waits for the other while holding a connection, so a burst of searches cannot
-        # take every pooled connection and then wait for one more.
-        text_leg = self._text_legs.submit(self._text_leg_alone, query, collection_id) if mode != "vector" else None
-        vector = self._vector_leg(query, collection_id) if mode != "text" else []
-        text = text_leg.result() if text_leg is not None else []
+        vector, text = self.legs(query, collection_id=collection_id, mode=mode)
         similarity = vector[0][1] if vector else 0.0
-        fused = self._fuse({"hybrid": [vector, text], "vector": [vector], "text": [text]}[mode])
+        # One leg alone is normalised all the same, so passage scores run from 0 to 1 in every mode.
+        fused = self.fuse(vector, text) if mode == "hybrid" else convex_combination_fusion([vector or text])
         scores = dict(fused)
         ranked = [chunk_id for chunk_id, _ in fused]
         with self.sessions() as session:
@@ -103,10 +102,22 @@ class Retriever:
         coverage = max((rows[p.chunk_id].covered for p in passages), default=0)
         return SearchResult(passages, terms, coverage / terms if terms else 0.0, similarity)
 
-    def _fuse(self, legs: Sequence[Scored]) -> list[tuple[int, float]]:
+    def legs(self, query: str, *, collection_id: int, mode: Mode = "hybrid") -> tuple[Scored, Scored]:
+        """The vector and the text leg's candidates, best first; a leg the mode leaves out is empty."""
+        # The legs overlap: the text leg runs on a pool thread while this one runs the vector leg.
+        # Neither waits for the other while holding a connection, so a burst of searches cannot
+        # take every pooled connection and then wait for one more.
+        text_leg = self._text_legs.submit(self._text_leg_alone, query, collection_id) if mode != "vector" else None
+        vector = self._vector_leg(query, collection_id) if mode != "text" else []
+        text = text_leg.result() if text_leg is not None else []
+        return vector, text
+
+    def fuse(self, vector: Scored, text: Scored) -> list[tuple[int, float]]:
+        """One ranking from both legs, the vector leg counting ``vector_weight``, the text leg the rest."""
+        weights = (self.vector_weight, 1.0 - self.vector_weight)
         if self.fusion == "rrf":
-            return reciprocal_rank_fusion([[chunk_id for chunk_id, _ in leg] for leg in legs])
-        return convex_combination_fusion(legs)
+            return reciprocal_rank_fusion([[chunk_id for chunk_id, _ in leg] for leg in (vector, text)], weights=weights)
+        return convex_combination_fusion([vector, text], weights)
 
     def _vector_leg(self, query: str, collection_id: int) -> Scored:
         """Nearest chunks by cosine similarity, best first, with their similarity."""

@@ -52,7 +52,8 @@ def test_search_fuses_by_reciprocal_rank_when_configured(cli, monkeypatch):
     rrf = json.loads(cli("search", "signing secret", "--json", "--k", "3"))
 
     assert convex[0]["score"] == pytest.approx(1.0)  # best in both legs, normalised
-    assert rrf[0]["score"] == pytest.approx(2 / 61, abs=1e-5)  # first in both legs: 1/(60+1) twice (5 decimals)
+    # First in both legs: 1/(60+1) from each, weighted by shares that sum to 1 (5 decimals).
+    assert rrf[0]["score"] == pytest.approx(1 / 61, abs=1e-5)
     assert rrf[0]["title"] == convex[0]["title"] == "Slack"
 
 

@@ -1,7 +1,23 @@
 """Fusing the vector and full-text legs: what a user sees in the order and scores of passages."""
 from __future__ import annotations
 
-from core.fusion import convex_combination_fusion, reciprocal_rank_fusion
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy.orm import sessionmaker
+
+from bots.wiring import Container
+from core.config import load_settings
+from core.embeddings import HashingEmbedder
+from core.errors import ConfigurationError
+from core.fusion import (
+    SEMANTIC_VECTOR_WEIGHT,
+    VECTOR_WEIGHTS,
+    convex_combination_fusion,
+    reciprocal_rank_fusion,
+    vector_weight_for,
+)
+from core.retrieval import Retriever
 
 # Cosine similarities and BM25 scores, as the two legs return them (best first).
 VECTOR = [(1, 0.91), (2, 0.52), (3, 0.50), (4, 0.31)]
@@ -40,3 +56,52 @@ def test_a_single_full_text_match_counts_as_that_leg_best():
 def test_one_leg_alone_keeps_its_order():
     assert order(convex_combination_fusion([VECTOR])) == order(VECTOR)
     assert convex_combination_fusion([[]]) == []
+
+
+# ---------------------------------------------------------------- weighting by embedder kind
+
+# The vector leg is sure about chunk 1, the text leg about chunk 2; each ranks the other's best second.
+SURE_VECTOR = [(1, 0.9), (2, 0.6), (3, 0.1)]
+SURE_TEXT = [(2, 12.0), (1, 8.0), (4, 1.0)]
+
+
+def _retriever(embedder_name: str, **kwargs) -> Retriever:
+    return Retriever(sessions=sessionmaker(), embedder=SimpleNamespace(name=embedder_name, dimension=8), **kwargs)
+
+
+def test_weights_decide_which_leg_wins_a_disagreement():
+    assert order(convex_combination_fusion([SURE_VECTOR, SURE_TEXT], (0.7, 0.3)))[0] == 1
+    assert order(convex_combination_fusion([SURE_VECTOR, SURE_TEXT], (0.3, 0.7)))[0] == 2
+    assert order(reciprocal_rank_fusion([order(SURE_VECTOR), order(SURE_TEXT)], weights=(0.7, 0.3)))[0] == 1
+    assert order(reciprocal_rank_fusion([order(SURE_VECTOR), order(SURE_TEXT)], weights=(0.3, 0.7)))[0] == 2
+
+
+def test_hashing_vectors_count_less_than_a_semantic_model():
+    # Hashed words are a second lexical signal next to BM25; a semantic model sees paraphrases BM25 cannot.
+    hashing = vector_weight_for(HashingEmbedder().name)
+    assert hashing == VECTOR_WEIGHTS["hashing"] < vector_weight_for("sentence-transformers:all-MiniLM-L6-v2")
+    assert vector_weight_for("openai:text-embedding-3-small") == VECTOR_WEIGHTS["openai"]
+    assert vector_weight_for("some-new-kind:model") == SEMANTIC_VECTOR_WEIGHT
+
+
+def test_the_retriever_fuses_with_its_embedder_kind_weight():
+    for name in (HashingEmbedder().name, "sentence-transformers:all-MiniLM-L6-v2"):
+        weight = vector_weight_for(name)
+        expected = convex_combination_fusion([SURE_VECTOR, SURE_TEXT], (weight, 1 - weight))
+        assert _retriever(name).fuse(SURE_VECTOR, SURE_TEXT) == expected
+
+
+def test_a_configured_vector_weight_overrides_the_embedder_kind(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)  # no .env here
+    monkeypatch.setenv("DOCRAG_VECTOR_WEIGHT", "1")
+    settings = load_settings()
+    assert settings.vector_weight == 1.0
+    container = Container(settings=settings, database=SimpleNamespace(sessions=sessionmaker()))
+    container.__dict__["embedder"] = HashingEmbedder()  # what the cached property would build
+    fused = container.engine.retriever.fuse(SURE_VECTOR, SURE_TEXT)
+    assert order(fused) == order(SURE_VECTOR) + [4]  # the text leg no longer counts, except to add its own
+
+    assert order(_retriever(HashingEmbedder().name, vector_weight=0.0).fuse(SURE_VECTOR, SURE_TEXT))[0] == 2
+    monkeypatch.setenv("DOCRAG_VECTOR_WEIGHT", "1.5")
+    with pytest.raises(ConfigurationError, match="DOCRAG_VECTOR_WEIGHT"):
+        load_settings()
