@@ -1,9 +1,11 @@
 """Extracts end to end (ingest -> engine -> every door): decisive span with its code and heading
 path, numbering 1..n that matches the sources listed, and an honest "not covered"."""
+import io
 import re
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from adapters.discord.render import sources_embed, split_message
 from adapters.slack.render import render_answer as slack_answer
@@ -126,11 +128,13 @@ def test_every_door_shows_the_same_numbers_as_the_sources_it_lists(docs):
     assert [int(n) for n in re.findall(r"\*\*\[(\d+)\]\*\*", embed.description)] == listed
 
     turn = {"id": 7, "role": "assistant", "text": answer.text, "citations": [c.__dict__ for c in answer.citations]}
-    view = playground_view(turn)
+    view = playground_view(turn, "default")
     linked = sorted({int(n) for n in re.findall(r'class="cite" href="#m7-(\d+)"', str(view["html"]))})
     assert linked == listed and [s["n"] for s in view["sources"]] == listed
 
-    terminal = cli_answer(answer)
+    printed = io.StringIO()
+    cli_answer(answer, Console(file=printed, width=200))  # not a terminal: plain text
+    terminal = printed.getvalue()
     text, _, source_list = terminal.partition("\nSources:")
     assert numbers_in(text) == listed
     assert [int(n) for n in re.findall(r"^\s+\[(\d+)\]", source_list, re.M)] == listed
