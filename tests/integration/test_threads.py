@@ -6,6 +6,7 @@ import sqlalchemy as sa
 
 from core.models import Message
 from core.types import SessionKey
+from tests.builders import write_docs
 from tests.fakes.openai_server import FakeOpenAI
 
 DOCS = {
@@ -37,11 +38,7 @@ def key(thread: str) -> SessionKey:
 
 @pytest.fixture
 def corpus(tmp_path: Path) -> Path:
-    root = tmp_path / "docs"
-    root.mkdir()
-    for name, text in DOCS.items():
-        (root / name).write_text(text)
-    return root
+    return write_docs(tmp_path / "docs", DOCS)
 
 
 @pytest.fixture
