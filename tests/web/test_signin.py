@@ -192,6 +192,8 @@ def test_an_expired_session_signs_the_viewer_out(app, slack):
     assert client.get("/").status_code == 303
     late = client.post("/ask", data={"question": "how do I rotate my API key?", "csrf_token": playground_token(page)})
     assert late.status_code == 401 and "Sign in first" in late.get_data(as_text=True)
+    sign_in(app.test_client(), "slack")  # someone else signs in: expired rows are swept
+    assert [row["user_id"] for row in session_rows(app)] == ["U0ADA"] and len(session_rows(app)) == 1
 
 
 def test_sign_out_needs_the_sessions_csrf_token_and_ends_the_session(app, slack):

@@ -109,6 +109,7 @@ def _signed_in(signin: SignIn, identity: Identity, next_path: str) -> Response:
     previous = request.cookies.get(SESSION_COOKIE)
     if previous:
         signin.sessions.close(previous)
+    signin.sessions.purge_expired()  # expired rows open nothing; a sign-in is a rare enough moment to sweep them
     token = signin.sessions.open(identity)
     log.info("signin.signed_in provider=%s workspaces=%d", identity.provider, len(identity.workspaces))
     response = redirect(next_path, code=303)
