@@ -272,3 +272,14 @@ def test_serve_warns_when_a_public_playground_listens_beyond_loopback(database_u
     assert exposed.exit_code == 0 and "anyone who can reach it can read your documentation" in exposed.stderr
     local = runner.invoke(main, ["serve", "--host", "127.0.0.1"], env=env)
     assert local.exit_code == 0 and "Warning" not in local.stderr and "Playground: public" in local.stdout
+
+
+def test_a_cancelled_sign_in_and_a_foreign_return_address_lead_nowhere(app, slack):
+    slack.sign_in_as(team=TEAM, user="U0ADA")
+    client = app.test_client()
+    start = client.get("/signin/slack")
+    state = parse_qs(urlsplit(start.headers["Location"]).query)["state"][0]
+    cancelled = client.get("/signin/slack/callback", query_string={"error": "access_denied", "state": state})
+    assert cancelled.status_code == 400 and "did not sign you in" in cancelled.get_data(as_text=True)
+    assert sign_in(client, "slack", next_path="//evil.example/x").headers["Location"] == "/"
+    assert client.get("/signin/github").status_code == 404

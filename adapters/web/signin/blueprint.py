@@ -19,11 +19,13 @@ import logging
 from typing import Any
 
 from flask import Blueprint, Flask, Response, abort, make_response, redirect, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from adapters.web import playground  # its security headers; a module import, since it imports us too
 from adapters.web.signin.providers import SignInFailed
 from adapters.web.signin.service import SignIn
 from adapters.web.signin.viewer import EXTENSION, SESSION_COOKIE, csrf_refusal, current_viewer, safe_next
+from core.errors import new_reference
 from core.viewer_access import known_workspaces
 from core.web_sessions import Identity
 
@@ -37,6 +39,8 @@ def signin_blueprint(signin: SignIn) -> Blueprint:
     blueprint = Blueprint("signin", __name__, template_folder="../templates")
     blueprint.record_once(lambda state: _install(state.app, signin))
     blueprint.after_request(_secure)
+    blueprint.register_error_handler(HTTPException, _http_error_page)
+    blueprint.register_error_handler(Exception, _unexpected_error_page)
 
     @blueprint.get("/signin")
     def choose() -> Response:
@@ -125,6 +129,17 @@ def _cookie_options(signin: SignIn, *, max_age: int, path: str = "/") -> dict[st
 
 def _refused(message: str, status: int) -> Response:
     return make_response(render_template("signin_refused.html", message=message), status)
+
+
+def _http_error_page(exc: HTTPException) -> Response:
+    return make_response(render_template("playground_error.html", message=exc.description), exc.code or 500)
+
+
+def _unexpected_error_page(exc: Exception) -> Response:
+    reference = new_reference()
+    log.exception("signin.unhandled_error reference=%s", reference)
+    message = f"Something went wrong on our side (reference {reference}). Please try again."
+    return make_response(render_template("playground_error.html", message=message), 500)
 
 
 def _secure(response: Response) -> Response:
