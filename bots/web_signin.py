@@ -13,7 +13,7 @@ from adapters.web.signin.access import listen_addresses
 from adapters.web.signin.providers import DiscordSignIn, Provider, SlackSignIn
 from bots.wiring import Container
 from core.config import Settings
-from core.web_sessions import WebSessions
+from core.tenancy.web_sessions import WebSessions
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,10 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from core.config import load_settings
-from core.db_timeouts import Work, connect_args, policy_from_settings
-import core.models_api  # noqa: F401  (registers the API tables on Base.metadata)
-import core.web_sessions  # noqa: F401  (registers the sign-in sessions table)
-from core.models import Base
+from core.storage.timeouts import Work, connect_args, policy_from_settings
+import core.storage.models_web  # noqa: F401  (registers the API tables on Base.metadata)
+import core.tenancy.web_sessions  # noqa: F401  (registers the sign-in sessions table)
+from core.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -19,9 +19,9 @@ from flask.testing import FlaskClient
 import bots.cli_slack
 import bots.web
 from bots.cli import main
-from core.apikeys import ApiKeys
-from core.collections import get_collection, map_workspace
-from core.web_sessions import hash_token
+from core.tenancy.apikeys import ApiKeys
+from core.tenancy.collections import get_collection, map_workspace
+from core.tenancy.web_sessions import hash_token
 from tests.builders import write_docs
 from tests.fakes.signin_servers import FakeDiscordOAuth, FakeSlackSignIn
 from tests.web.conftest import COLLECTION

@@ -26,8 +26,8 @@ from adapters.web.signin.providers import SignInFailed
 from adapters.web.signin.service import SignIn
 from adapters.web.signin.viewer import EXTENSION, SESSION_COOKIE, csrf_refusal, current_viewer, safe_next
 from core.errors import new_reference
-from core.viewer_access import known_workspaces
-from core.web_sessions import Identity
+from core.tenancy.viewer_access import known_workspaces
+from core.tenancy.web_sessions import Identity
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 Each provider turns a browser into an authorization URL, and the code it comes back with into an
 :class:`Identity` listing the workspaces the person belongs to. Whether those workspaces may read
-anything is the caller's business (core/viewer_access.py). Both run the authorization-code flow
+anything is the caller's business (core/tenancy/viewer_access.py). Both run the authorization-code flow
 with a confidential client: the code is exchanged server-to-server over TLS, so the identity comes
 straight from the provider's API (Slack's openid.connect.userInfo, Discord's /users/@me), and the
 one-time ``state`` bound to the browser stops forged callbacks.
@@ -19,7 +19,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.oauth import OpenIDConnectAuthorizeUrlGenerator
 
-from core.web_sessions import Identity
+from core.tenancy.web_sessions import Identity
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.web.signin.access import PlaygroundAccess
 from adapters.web.signin.providers import Provider
 from adapters.web.signin.viewer import ANONYMOUS, SESSION_COOKIE, Viewer
-from core.collections import collection_name_for
-from core.viewer_access import readable_collections
-from core.web_sessions import StoredSession, WebSessions
+from core.tenancy.collections import collection_name_for
+from core.tenancy.viewer_access import readable_collections
+from core.tenancy.web_sessions import StoredSession, WebSessions
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from typing import Iterable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.models import Collection, WorkspaceCollection
+from core.storage.models import Collection, WorkspaceCollection
 
 # Tables slack_sdk's installation store keeps (migration 0003): an installed workspace is known.
 _INSTALLED_SLACK_TEAMS = sa.text(

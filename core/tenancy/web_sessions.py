@@ -3,7 +3,7 @@
 The browser holds a random token; the table holds only its SHA-256 (like API keys: 32 random bytes
 need no salt, and the lookup stays one indexed query per request). A session carries who signed in
 and through which workspaces; what those workspaces may read is decided per request
-(core/viewer_access.py), never frozen into the session.
+(core/tenancy/viewer_access.py), never frozen into the session.
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy import BigInteger, DateTime, String
 from sqlalchemy.orm import Mapped, Session, mapped_column, sessionmaker
 
-from core.models import Base, created_at_column
+from core.storage.models import Base, created_at_column
 
 
 class WebSession(Base):
