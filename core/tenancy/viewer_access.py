@@ -32,18 +32,20 @@ def _mapped(session: Session, platform: str, workspaces: list[str]) -> dict[str,
 
 def known_workspaces(session: Session, platform: str, candidates: Iterable[str]) -> tuple[str, ...]:
     """The ``candidates`` DocRag knows on ``platform``, in the order given."""
-    wanted = list(dict.fromkeys(candidates))
-    if not wanted:
-        return ()
-    known = set(_mapped(session, platform, wanted))
-    if platform == "slack":
-        known.update(session.execute(_INSTALLED_SLACK_TEAMS, {"teams": wanted}).scalars())
-    return tuple(w for w in wanted if w in known)
+    return tuple(_known(session, platform, candidates))
 
 
 def readable_collections(session: Session, platform: str, workspaces: Iterable[str], default: str) -> tuple[str, ...]:
     """The collections members of ``workspaces`` may read: each one's mapping, else ``default``;
     none at all when no workspace is known (any more)."""
-    known = known_workspaces(session, platform, workspaces)
-    mapped = _mapped(session, platform, list(known))
-    return tuple(dict.fromkeys(mapped.get(w, default) for w in known))
+    return tuple(dict.fromkeys(name or default for name in _known(session, platform, workspaces).values()))
+
+
+def _known(session: Session, platform: str, candidates: Iterable[str]) -> dict[str, str | None]:
+    """Known workspace -> its mapped collection (None: installed but not mapped), in the order given."""
+    wanted = list(dict.fromkeys(candidates))
+    if not wanted:
+        return {}
+    mapped = _mapped(session, platform, wanted)
+    installed = set(session.execute(_INSTALLED_SLACK_TEAMS, {"teams": wanted}).scalars()) if platform == "slack" else set()
+    return {w: mapped.get(w) for w in wanted if w in mapped or w in installed}

@@ -283,3 +283,21 @@ def test_a_cancelled_sign_in_and_a_foreign_return_address_lead_nowhere(app, slac
     assert cancelled.status_code == 400 and "did not sign you in" in cancelled.get_data(as_text=True)
     assert sign_in(client, "slack", next_path="//evil.example/x").headers["Location"] == "/"
     assert client.get("/signin/github").status_code == 404
+
+
+def test_members_of_a_workspace_where_the_app_is_installed_read_the_default_collection(make_app, slack):
+    from slack_sdk.oauth.installation_store import Installation
+    from slack_sdk.oauth.installation_store.sqlalchemy import SQLAlchemyInstallationStore
+
+    app = make_app(default_collection=COLLECTION)
+    engine = bots.web.runtime_of(app).container.database.engine
+    SQLAlchemyInstallationStore(client_id="bot-client", engine=engine).save(Installation(
+        app_id="A0APP", team_id="T0INSTALLED", user_id="U0ADMIN", bot_token="xoxb-test", bot_id="B0BOT",
+        bot_user_id="U0BOT", bot_scopes=["chat:write"],
+    ))
+    slack.sign_in_as(team="T0INSTALLED", user="U0BOB", name="Bob")
+    client = app.test_client()
+    assert sign_in(client, "slack").status_code == 303
+    page = client.get("/").get_data(as_text=True)
+    client.post("/ask", data={"question": "how do I rotate my API key?", "csrf_token": playground_token(page)})
+    assert "Answering from <strong>docs</strong>" in client.get("/").get_data(as_text=True)
