@@ -109,7 +109,7 @@ def signin_blueprint_for(runtime: WebRuntime) -> Blueprint:
 
 
 def playground_blueprint_for(runtime: WebRuntime) -> Blueprint:
-    signin_of(runtime)  # admits viewers only: signed in, or anyone when the playground is public
+    # Viewers only: signed in (signin_blueprint_for), or anyone when the playground is public.
     return playground_blueprint(runtime.container.engine, viewers_only=True)
 
 
