@@ -6,7 +6,7 @@ workspaces or Discord servers that granted access at sign-in; the collections th
 looked up on every request, so unmapping a workspace takes effect at once.
 
 Revision ID: 0012
-Revises: 0010
+Revises: 0015
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0012"
-down_revision = "0010"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
