@@ -78,8 +78,8 @@ def signin_blueprint(signin: SignIn) -> Blueprint:
         allowed = _allowed(signin, identity)
         if allowed is None:
             log.warning("signin.refused provider=%s reason=unknown_workspace", provider)
-            return _refused(f"Your {chosen.label} {'workspace' if provider == 'slack' else 'servers'} "
-                            "have no access to this DocRag. Ask its operator to connect it.", 403)
+            whose = "Your Slack workspace has no" if provider == "slack" else f"None of your {chosen.label} servers has"
+            return _refused(f"{whose} access to this DocRag. Ask its operator to connect it.", 403)
         return _signed_in(signin, allowed, safe_next(request.cookies.get(NEXT_COOKIE)))
 
     @blueprint.post("/signout")
