@@ -23,6 +23,7 @@ from adapters.web.api import ApiServices, api_blueprint
 from adapters.web.errors import install_json_errors
 from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
+from adapters.web.sources_page import sources_page_blueprint
 from bots.logs import configure_logging
 from bots.wiring import Container, build_container
 from bots.worker import build_slack_services, build_worker_app, open_job_queue
@@ -90,12 +91,17 @@ def api_blueprint_for(runtime: WebRuntime) -> Blueprint:
             keys=ApiKeys(sessions),
             ingest=IngestJobs(sessions, runtime.jobs),
             jobs=runtime.jobs,
+            sources=container.sources,
         )
     )
 
 
 def playground_blueprint_for(runtime: WebRuntime) -> Blueprint:
     return playground_blueprint(runtime.container.engine)
+
+
+def sources_page_blueprint_for(runtime: WebRuntime) -> Blueprint:
+    return sources_page_blueprint(runtime.container.engine, runtime.container.sources)
 
 
 def metrics_blueprint_for(runtime: WebRuntime) -> Blueprint:
@@ -110,6 +116,7 @@ BLUEPRINTS: list[Callable[[WebRuntime], Blueprint | None]] = [
     slack_blueprint_for,
     api_blueprint_for,
     playground_blueprint_for,
+    sources_page_blueprint_for,
     metrics_blueprint_for,
 ]
 

@@ -25,6 +25,7 @@ from adapters.web import store
 from adapters.web.auth import collection_not_found, current_key, key_checker, visible_collection
 from adapters.web.errors import FieldError, add_json_errors
 from adapters.web.readiness import BoundedReadiness
+from adapters.web.sources_api import add_source_routes
 from adapters.web.openapi import MAX_URL_CHARS, NAME_PATTERN, SESSION_PATTERN, openapi_spec
 from adapters.web.validation import MAX_DB_INT, int_arg, json_object, matching, plain_text, text, web_url
 from core import schema
@@ -36,6 +37,7 @@ from core.errors import InvalidQuestion
 from core.errors import NotFound as Missing
 from core.ingest.loaders import SUPPORTED_SUFFIXES
 from core.ingest_jobs import IngestJobs, JobView
+from core.sources.registry import Sources
 from core.types import Answer, SessionKey
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,7 @@ class ApiServices:
     ingest: IngestJobs
     jobs: procrastinate.App  # opened for deferring; readiness asks it whether the queue is reachable
     limits: ApiLimits = field(default_factory=ApiLimits)
+    sources: Sources | None = None  # /sources (adapters/web/sources_api.py); None: they answer 404
 
 
 def api_blueprint(services: ApiServices) -> Blueprint:
@@ -76,6 +79,7 @@ def api_blueprint(services: ApiServices) -> Blueprint:
     _ask_routes(blueprint, services)
     _document_routes(blueprint, services)
     _status_routes(blueprint, services)
+    add_source_routes(blueprint, services.sources, services.jobs)
     return blueprint
 
 

@@ -7,6 +7,7 @@ and nothing of that document is written.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -14,7 +15,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Self, Sequence
+from typing import Callable, Mapping, Self, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -26,7 +27,7 @@ from core.ingest import STORE_WRITERS
 from core.ingest.chunk_copy import ChunkRow, copy_chunks
 from core.ingest.chunking import Chunk, chunk_sections
 from core.ingest.loaders import load_document, rst_included_files
-from core.ingest.sources import SourceItem, discover, target_root
+from core.ingest.sources import NotModified, SourceItem, discover, target_root
 from core.models import Collection, Document, DocumentChunk
 from core.search_stats import refresh_term_stats
 from core.vector_index import VECTOR_INDEX_MIN_CHUNKS, ensure_vector_index
@@ -170,6 +171,7 @@ class Ingestor:
         base_url: str | None = None,
         progress: Progress | None = None,
         announce: Callable[[str], None] | None = None,
+        sources: Mapping[str, int] | None = None,
     ) -> IngestReport:
         items = list(discover(targets, base_url=base_url, http_timeout_s=self.http_timeout_s))
         return self.ingest_items(
@@ -178,6 +180,7 @@ class Ingestor:
             prune_roots={target_root(t) for t in targets} if prune else None,
             progress=progress,
             announce=announce,
+            sources=sources,
         )
 
     def ingest_items(
@@ -188,11 +191,14 @@ class Ingestor:
         prune_roots: set[str] | None = None,
         progress: Progress | None = None,
         announce: Callable[[str], None] | None = None,
+        sources: Mapping[str, int] | None = None,
     ) -> IngestReport:
         """Ingest already discovered items (files, pages, uploads, generated corpora).
 
         ``progress(done, total)`` follows the documents; ``announce(text)`` tells of a long step
-        after them (building the collection's vector index).
+        after them (building the collection's vector index). ``sources`` maps an item's ``root``
+        to the id of the source (core/sources) its document belongs to; unchanged documents are
+        given to it too.
         """
         started = time.perf_counter()
         report = IngestReport(collection=collection)
@@ -204,7 +210,8 @@ class Ingestor:
             known = self._known_documents(session, collection_id)
 
         seen: set[str] = set()
-        with _StoreBehind(self._store_group, collection_id, report, STORE_WRITERS) as store_behind:
+        store_group = functools.partial(self._store_group, sources=sources or {})
+        with _StoreBehind(store_group, collection_id, report, STORE_WRITERS) as store_behind:
             group: list[_Prepared] = []
             for done, item in enumerate(items, start=1):
                 seen.add(item.uri)
@@ -217,6 +224,8 @@ class Ingestor:
                 if progress:
                     progress(done, len(items))
             store_behind.submit(self._embedded(group, report))
+        if sources:
+            self._claim_for_sources(collection_id, items, sources)
 
         if prune_roots is not None:
             report.removed = self._prune(collection_id, prune_roots | {item.root for item in items}, seen)
@@ -226,6 +235,24 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         log.info("ingest.done %s", {k: v for k, v in report.as_dict().items() if k not in ("failed", "skipped")})
         return report
+
+    def _claim_for_sources(self, collection_id: int, items: Sequence[SourceItem], sources: Mapping[str, int]) -> None:
+        """Unchanged documents were not stored again: give them to their source as well."""
+        by_source: dict[int, list[str]] = {}
+        for item in items:
+            if item.root in sources:
+                by_source.setdefault(sources[item.root], []).append(item.uri)
+        with self.sessions.begin() as session:
+            for source_id, uris in by_source.items():
+                session.execute(
+                    sa.update(Document)
+                    .where(
+                        Document.collection_id == collection_id,
+                        Document.source_uri.in_(uris),
+                        Document.source_id.is_distinct_from(source_id),
+                    )
+                    .values(source_id=source_id)
+                )
 
     def _known_documents(self, session: Session, collection_id: int) -> dict[str, tuple[int, str]]:
         rows = session.execute(
@@ -237,7 +264,11 @@ class Ingestor:
 
     def _prepare(self, item: SourceItem, known: dict[str, tuple[int, str]], report: IngestReport) -> _Prepared | None:
         try:
-            data, content_type = item.fetch()
+            try:
+                data, content_type = item.fetch()
+            except NotModified:  # a conditional request said so: not even downloaded
+                report.unchanged += 1
+                return None
             digest = self._content_hash(item, data)
             existing = known.get(item.uri)
             if existing and existing[1] == digest:
@@ -321,11 +352,11 @@ class Ingestor:
             prepared.vectors = vectors[offset : offset + len(prepared.chunks)]
             offset += len(prepared.chunks)
 
-    def _store_group(self, group: list[_Prepared], collection_id: int) -> _Stored:
+    def _store_group(self, group: list[_Prepared], collection_id: int, *, sources: Mapping[str, int]) -> _Stored:
         stored = _Stored()
         for prepared in group:
             try:
-                self._store(prepared, collection_id)
+                self._store(prepared, collection_id, sources.get(prepared.item.root))
             except (sa.exc.OperationalError, sa.exc.InterfaceError):
                 raise  # the database itself is gone or timed out: the run cannot go on
             except Exception as exc:  # this document's content: report it, store the others
@@ -340,7 +371,7 @@ class Ingestor:
                 stored.updated += 1
         return stored
 
-    def _store(self, prepared: _Prepared, collection_id: int) -> None:
+    def _store(self, prepared: _Prepared, collection_id: int, source_id: int | None = None) -> None:
         item = prepared.item
         with self.sessions.begin() as session:
             # Losing the last few ingested documents on a crash is harmless (a re-run redoes
@@ -349,6 +380,8 @@ class Ingestor:
             values = dict(
                 link=item.link, title=prepared.title, content_hash=prepared.content_hash, meta={"root": item.root}
             )
+            if source_id is not None:
+                values["source_id"] = source_id
             if prepared.existing_id is None:
                 document = Document(collection_id=collection_id, source_uri=item.uri, **values)
                 session.add(document)
