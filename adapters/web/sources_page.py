@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, render_template
 
 from adapters.web.playground import PLATFORM, WORKSPACE, _secure
-from core.collections import collection_name_for
+from core.tenancy.collections import collection_name_for
 from core.engine import Engine
 from core.sources.registry import Sources, SourceView
 

@@ -41,7 +41,7 @@ from urllib.parse import quote, urlsplit
 
 from core.errors import DocumentError
 from core.ingest.sources import MAX_DOCUMENT_BYTES, SourceItem
-from core.models import Source
+from core.storage.models import Source
 from core.sources.registry import redacted
 from core.sources.sync import SyncContext, SyncPlan
 

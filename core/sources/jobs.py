@@ -4,7 +4,7 @@ One sync per source at a time across every worker: the task's ``lock`` (procrast
 sharing a lock one after another) and ``queueing_lock`` (at most one waiting sync per source),
 plus the syncer's own advisory lock, which also keeps a `docrag source sync` in a terminal from
 running beside a worker's. A worker killed mid-sync leaves its job to be retried by the next
-worker that starts (core/jobs.py); that sync starts over from the last saved state, and the
+worker that starts (core/storage/queue.py); that sync starts over from the last saved state, and the
 pipeline's content hashes make the documents already stored cost nothing.
 """
 from __future__ import annotations
@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db_timeouts import Work, database_work
-from core.jobs import QUEUE_INGEST, database_retry
-from core.models import Source
+from core.storage.timeouts import Work, database_work
+from core.storage.queue import QUEUE_INGEST, database_retry
+from core.storage.models import Source
 from core.sources.sync import SourceSyncer
 
 log = logging.getLogger(__name__)

@@ -18,9 +18,9 @@ from urllib.parse import urldefrag, urlsplit, urlunsplit
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.collections import ensure_collection
+from core.tenancy.collections import ensure_collection
 from core.errors import DocumentError, InvalidInput, NotFound
-from core.models import Collection, Document, Source
+from core.storage.models import Collection, Document, Source
 from core.sources.schedule import next_run, validate_schedule
 
 KINDS = ("folder", "url", "git")  # "upload": API uploads and documents from before sources existed
@@ -118,7 +118,7 @@ class Sources:
 
     def remove(self, source_id: int) -> SourceView:
         """Delete the source and exactly its documents."""
-        from core.search_stats import refresh_term_stats
+        from core.search.term_stats import refresh_term_stats
 
         view = self.get(source_id)
         with self.sessions.begin() as session:

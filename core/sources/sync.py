@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db_faults import DatabaseUnavailable
+from core.storage.faults import DatabaseUnavailable
 from core.errors import DocRagError, NotFound, new_reference
-from core.models import Collection, Document, Source
+from core.storage.models import Collection, Document, Source
 from core.sources.schedule import next_run, retry_after_failure
 
 if TYPE_CHECKING:
@@ -197,7 +197,7 @@ class SourceSyncer:
     def _delete(self, source_id: int, collection_id: int, uris: set[str]) -> int:
         if not uris:
             return 0
-        from core.search_stats import refresh_term_stats
+        from core.search.term_stats import refresh_term_stats
 
         with self.sessions.begin() as session:
             result = session.execute(

@@ -25,7 +25,7 @@ from core.sources.sync import SyncContext, SyncPlan
 
 if TYPE_CHECKING:
     from core.ingest.sources import HttpCache
-    from core.models import Source
+    from core.storage.models import Source
 
 
 def plan_folder(source: Source, ctx: SyncContext) -> SyncPlan:

@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from bots.cli import main
-from core.models import Document
+from core.storage.models import Document
 from tests.builders import write_docs
 
 
