@@ -55,7 +55,7 @@ def plan_git(source: Source, ctx: SyncContext) -> SyncPlan:
 
     options, previous = source.options or {}, source.state or {}
     mirror = Mirror(ctx.options.mirrors_dir / f"source-{source.id}.git", source.target, git_environment(source, ctx))
-    branch = options.get("branch") or mirror.default_branch()
+    branch = options.get("branch") or previous.get("branch") or mirror.default_branch()
     head = mirror.fetch(branch)
     select = PathFilter(options.get("include") or DEFAULT_INCLUDE, options.get("exclude") or (), SUPPORTED_SUFFIXES)
     root = f"git+{redacted(source.target)}@{branch}"
@@ -148,14 +148,16 @@ class Mirror:
 
     def git(self, *args: str, timeout: float = 120, input: bytes | None = None) -> bytes:
         try:
-            done = subprocess.run(["git", *args], capture_output=True, env=self.env, timeout=timeout, input=input)
+            done = subprocess.run(["git", *args], capture_output=True, env=self.env, timeout=timeout, input=input,
+                                  cwd=self.path if self.path.is_dir() else None)
         except subprocess.TimeoutExpired:
             raise DocumentError(f"git {args[0]} of {redacted(self.remote)} timed out after {timeout:g} s") from None
         except OSError as exc:
             raise DocumentError(f"cannot run git: {exc}") from None
         if done.returncode != 0:
             message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            detail = message[-1] if message else f"exit status {done.returncode}"
+            fatal = [line for line in message if line.startswith(("fatal:", "error:"))]
+            detail = (fatal or message or [f"exit status {done.returncode}"])[0]
             raise DocumentError(f"git {args[0]} failed for {redacted(self.remote)}: {redacted_text(detail)}")
         return done.stdout
 
@@ -163,7 +165,7 @@ class Mirror:
         if not (self.path / "HEAD").exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
             subprocess.run(["git", "init", "--bare", "-q", str(self.path)], check=True, env=self.env)
-            self.git("-C", str(self.path), "config", "gc.auto", "0")  # keep the last synced commit's objects
+            self.git("config", "gc.auto", "0")  # keep the last synced commit's objects
 
     def default_branch(self) -> str:
         out = self.git("ls-remote", "--symref", self.remote, "HEAD", timeout=FETCH_TIMEOUT_S).decode()
@@ -175,31 +177,31 @@ class Mirror:
     def fetch(self, branch: str) -> str:
         """Fetch the branch's newest commit (shallow); its id."""
         self.ensure()
-        self.git("-C", str(self.path), "fetch", "--quiet", "--no-tags", "--depth=1", self.remote,
+        self.git("fetch", "--quiet", "--no-tags", "--depth=1", self.remote,
                  f"+refs/heads/{branch}:refs/heads/{branch}", timeout=FETCH_TIMEOUT_S)
-        return self.git("-C", str(self.path), "rev-parse", "--verify", f"refs/heads/{branch}^{{commit}}").decode().strip()
+        return self.git("rev-parse", "--verify", f"refs/heads/{branch}^{{commit}}").decode().strip()
 
     def has_commit(self, commit: str) -> bool:
         try:
-            self.git("-C", str(self.path), "cat-file", "-e", f"{commit}^{{tree}}")
+            self.git("cat-file", "-e", f"{commit}^{{tree}}")
             return True
         except DocumentError:
             return False
 
     def exists(self, commit: str, path: str) -> bool:
         try:
-            self.git("-C", str(self.path), "cat-file", "-e", f"{commit}:{path}")
+            self.git("cat-file", "-e", f"{commit}:{path}")
             return True
         except DocumentError:
             return False
 
     def files(self, commit: str) -> list[str]:
-        out = self.git("-C", str(self.path), "ls-tree", "-r", "-z", "--name-only", commit)
+        out = self.git("ls-tree", "-r", "-z", "--name-only", commit)
         return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
     def changes(self, old: str, new: str) -> list[tuple[str, str, str]]:
         """(status letter, path, new path) of every file changed between two commits, renames detected."""
-        out = self.git("-C", str(self.path), "diff-tree", "-r", "-z", "-M", "--name-status", "--no-commit-id", old, new)
+        out = self.git("diff-tree", "-r", "-z", "-M", "--name-status", "--no-commit-id", old, new)
         fields = [f.decode("utf-8", "surrogateescape") for f in out.split(b"\0")]
         changes: list[tuple[str, str, str]] = []
         i = 0
