@@ -87,8 +87,9 @@ class HttpCache:
     responses. ``entries`` is plain JSON, for a source to keep between syncs."""
 
     entries: dict[str, dict[str, str]] = field(default_factory=dict)
-    conditional: int = 0  # requests sent with a validator, and how many came back 304
+    conditional: int = 0  # requests sent with a validator, how many came back 304, how many of them pages
     not_modified: int = 0
+    pages_not_modified: int = 0
 
     def request_headers(self, url: str, *, need_body: bool) -> dict[str, str]:
         entry = self.entries.get(url)
@@ -284,6 +285,7 @@ class _Web:
                 if resp.status_code == 304 and headers and self._cache is not None:
                     self._cache.not_modified += 1
                     if not discovery:
+                        self._cache.pages_not_modified += 1
                         raise NotModified(url)
                     data, content_type = self._cache.body(url)
                     return data, content_type, url

@@ -154,7 +154,7 @@ class SourceSyncer:
             report = self._ingestor().ingest_items(plan.items, collection=collection, sources={plan.root: source.id})
             counts.update(_report_counts(report))
             counts.update(plan.late_counts())
-            counts["read"] = len(plan.items) - counts.get("not_modified", 0)
+            counts["read"] = len(plan.items) - counts.get("pages_not_modified", 0)  # downloaded or read from disk
         # Documents that failed are read again next time, even if nothing changed them.
         plan.state["retry"] = [uri for uri, _ in counts.get("failures", [])]
         gone = set(plan.deleted)

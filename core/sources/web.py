@@ -60,6 +60,7 @@ def plan_url(source: Source, ctx: SyncContext) -> SyncPlan:
 
     def counts() -> dict[str, Any]:
         return {"conditional_requests": cache.conditional, "not_modified": cache.not_modified,
+                "pages_not_modified": cache.pages_not_modified,
                 "robots_disallowed": robots.disallowed}
 
     return SyncPlan(root=source.target, items=items, complete=True, state={"http": cache.entries},
