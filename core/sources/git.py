@@ -36,14 +36,16 @@ import re
 import subprocess
 import threading
 from pathlib import Path, PurePosixPath
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import quote, urlsplit
 
 from core.errors import DocumentError
-from core.ingest.sources import MAX_DOCUMENT_BYTES, SourceItem
-from core.storage.models import Source
 from core.sources.registry import redacted
 from core.sources.sync import SyncContext, SyncPlan
+
+if TYPE_CHECKING:
+    from core.ingest.sources import SourceItem
+    from core.storage.models import Source
 
 DEFAULT_INCLUDE = ("docs/**", "**/*.md", "**/*.markdown", "**/*.mdx", "**/*.rst")
 FETCH_TIMEOUT_S = 900
@@ -51,29 +53,31 @@ _HOST_KINDS = (("github", "github"), ("gitlab", "gitlab"), ("gitea", "gitea"), (
 
 
 def plan_git(source: Source, ctx: SyncContext) -> SyncPlan:
-    from core.ingest.loaders import SUPPORTED_SUFFIXES
-
     options, previous = source.options or {}, source.state or {}
     mirror = Mirror(ctx.options.mirrors_dir / f"source-{source.id}.git", source.target, git_environment(source, ctx))
     branch = options.get("branch") or previous.get("branch") or mirror.default_branch()
     head = mirror.fetch(branch)
-    select = PathFilter(options.get("include") or DEFAULT_INCLUDE, options.get("exclude") or (), SUPPORTED_SUFFIXES)
+    include, exclude = options.get("include") or DEFAULT_INCLUDE, options.get("exclude") or ()
     root = f"git+{redacted(source.target)}@{branch}"
-    state = {"commit": head, "branch": branch, "filter": select.fingerprint}
+    state = {"commit": head, "branch": branch, "filter": PathFilter.fingerprint_of(include, exclude)}
     old = previous.get("commit")
     retry = [uri[len(root) + 1 :] for uri in previous.get("retry") or [] if uri.startswith(root + ":")]
-    links = WebLinks.for_remote(source.target, options, ref=head if options.get("link_ref") == "commit" else branch)
     reader = BlobReader(mirror, head)
     plan = SyncPlan(root=root, items=[], complete=False, state=state, counts={"commit": head[:12]}, close=reader.close)
+    incremental = old and previous.get("branch") == branch and previous.get("filter") == state["filter"]
+    if incremental and old == head and not retry:  # the common case: nothing new, nothing more to load
+        plan.counts["changed_files"] = 0
+        return plan
+
+    from core.ingest.loaders import SUPPORTED_SUFFIXES
+    from core.ingest.sources import SourceItem
+
+    select = PathFilter(include, exclude, SUPPORTED_SUFFIXES)
+    links = WebLinks.for_remote(source.target, options, ref=head if options.get("link_ref") == "commit" else branch)
 
     def item(path: str) -> SourceItem:
         return SourceItem(uri=f"{root}:{path}", name=PurePosixPath(path).name, link=links.file(path),
                           fetch=lambda: (reader.read(path), None), root=root)
-
-    incremental = old and previous.get("branch") == branch and previous.get("filter") == select.fingerprint
-    if incremental and old == head and not retry:
-        plan.counts["changed_files"] = 0
-        return plan
     if incremental and mirror.has_commit(old):
         to_read: list[str] = []
         for status, path, new_path in mirror.changes(old, head):
@@ -236,6 +240,8 @@ class BlobReader:
             size = int(header[2])
             data = process.stdout.read(size)
             process.stdout.read(1)  # the newline after the contents
+        from core.ingest.sources import MAX_DOCUMENT_BYTES
+
         if size > MAX_DOCUMENT_BYTES:
             raise DocumentError(f"file too large: {path} is {size // (1024 * 1024)} MiB")
         return data
@@ -263,7 +269,11 @@ class PathFilter:
         self.include = [_glob_regex(g) for g in include]
         self.exclude = [_glob_regex(g) for g in exclude]
         self.suffixes = suffixes
-        self.fingerprint = "|".join(include) + "!" + "|".join(exclude)
+        self.fingerprint = self.fingerprint_of(include, exclude)
+
+    @staticmethod
+    def fingerprint_of(include: Sequence[str], exclude: Sequence[str]) -> str:
+        return "|".join(include) + "!" + "|".join(exclude)
 
     def __call__(self, path: str) -> bool:
         if any(part.startswith(".") for part in path.split("/")):

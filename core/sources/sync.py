@@ -287,7 +287,15 @@ def _unexpected(source_id: int, exc: Exception) -> str:
 
 
 def default_planners() -> dict[str, Planner]:
-    from core.sources.git import plan_git
-    from core.sources.web import plan_folder, plan_url
+    """Each kind's planner, imported when a source of that kind syncs (git needs no HTTP client)."""
 
-    return {"folder": plan_folder, "url": plan_url, "git": plan_git}
+    def lazy(module: str, name: str) -> Planner:
+        def plan(source: Source, ctx: SyncContext) -> SyncPlan:
+            import importlib
+
+            return getattr(importlib.import_module(module), name)(source, ctx)
+
+        return plan
+
+    return {"folder": lazy("core.sources.web", "plan_folder"), "url": lazy("core.sources.web", "plan_url"),
+            "git": lazy("core.sources.git", "plan_git")}
