@@ -20,9 +20,11 @@ On a private embedded PostgreSQL (or DATABASE_URL), with the hashing embedder:
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import resource
+import shutil
 import signal
 import statistics
 import subprocess
@@ -123,6 +125,7 @@ def main() -> None:
     database = fresh_database()
     url = database.url
     tmp = Path(tempfile.mkdtemp(prefix="docrag-sync-bench-"))
+    atexit.register(shutil.rmtree, tmp, ignore_errors=True)
     env = {**os.environ, "DATABASE_URL": url, "DOCRAG_DATA_DIR": str(tmp / "data"), "DOCRAG_LLM": "extractive",
            "PYTHONPATH": str(ROOT)}
     rows: list[list[object]] = []

@@ -78,7 +78,11 @@ Planner = Callable[[Source, "SyncContext"], SyncPlan]
 class SyncContext:
     options: SyncOptions
     secret: Callable[[str], str | None]  # an environment variable's value, by name (bots passes os.environ.get)
-    stored_uris: frozenset[str]  # the source's documents now
+    stored: Callable[[], dict[str, int]]  # the source's documents now (uri -> id), loaded on first use
+
+    @property
+    def stored_uris(self) -> frozenset[str]:
+        return frozenset(self.stored())
 
 
 class SourceSyncer:
@@ -105,13 +109,14 @@ class SourceSyncer:
 
     def _sync(self, source_id: int) -> SyncResult:
         started = time.perf_counter()
-        source, collection, stored = self._begin(source_id)
+        source, collection = self._begin(source_id)
+        stored = _Lazy(lambda: self._stored(source_id))  # an unchanged repository never needs them
         plan: SyncPlan | None = None
         try:
             planner = self.planners.get(source.kind)
             if planner is None:
                 raise DocRagError(f"sources of kind {source.kind!r} cannot be synced")
-            plan = planner(source, SyncContext(self.options, self.secret, frozenset(stored)))
+            plan = planner(source, SyncContext(self.options, self.secret, stored))
             counts = self._apply(source, collection, plan, stored)
         except DatabaseUnavailable:
             raise  # not the source's fault: the job's retry strategy runs it again
@@ -131,7 +136,13 @@ class SourceSyncer:
         return SyncResult(source_id, "ok", counts, error, seconds)
 
     # -- steps -------------------------------------------------------------------------------------
-    def _begin(self, source_id: int) -> tuple[Source, str, dict[str, int]]:
+    def _stored(self, source_id: int) -> dict[str, int]:
+        with self.sessions() as session:
+            return {uri: doc_id for uri, doc_id in session.execute(
+                sa.select(Document.source_uri, Document.id).where(Document.source_id == source_id)
+            )}
+
+    def _begin(self, source_id: int) -> tuple[Source, str]:
         with self.sessions.begin() as session:
             source = session.get(Source, source_id)
             if source is None:
@@ -140,13 +151,10 @@ class SourceSyncer:
             # The scheduler must not queue this source again while it syncs; the outcome sets the real time.
             source.next_sync_at = next_run(source.schedule, datetime.now(timezone.utc))
             collection = session.scalar(sa.select(Collection.name).where(Collection.id == source.collection_id))
-            stored = {uri: doc_id for uri, doc_id in session.execute(
-                sa.select(Document.source_uri, Document.id).where(Document.source_id == source_id)
-            )}
             session.expunge(source)
-        return source, collection or "", stored
+        return source, collection or ""
 
-    def _apply(self, source: Source, collection: str, plan: SyncPlan, stored: dict[str, int]) -> dict[str, Any]:
+    def _apply(self, source: Source, collection: str, plan: SyncPlan, stored: Callable[[], dict[str, int]]) -> dict[str, Any]:
         counts: dict[str, Any] = {"read": 0, "added": 0, "updated": 0, "unchanged": 0, "renamed": 0, "removed": 0,
                                   "failed": 0, "skipped": 0, "pending_removal": 0, **plan.counts}
         counts["renamed"] = self._rename(source.id, plan.renamed)
@@ -163,13 +171,14 @@ class SourceSyncer:
         counts["removed"] = self._delete(source.id, source.collection_id, gone)
         return counts
 
-    def _confirmed_missing(self, source: Source, plan: SyncPlan, stored: dict[str, int], counts: dict[str, Any]) -> set[str]:
+    def _confirmed_missing(self, source: Source, plan: SyncPlan, stored: Callable[[], dict[str, int]],
+                           counts: dict[str, Any]) -> set[str]:
         """The removal rule: count, per unlisted document, the consecutive syncs that missed it."""
         listed = {item.uri for item in plan.items}
         previously = dict((source.state or {}).get("missing", {}))
         missing: dict[str, int] = {}
         confirmed: set[str] = set()
-        for uri in stored.keys() - listed - set(plan.deleted):
+        for uri in stored().keys() - listed - set(plan.deleted):
             seen_missing = int(previously.get(uri, 0)) + 1
             if seen_missing >= self.options.confirm_missing:
                 confirmed.add(uri)
@@ -261,6 +270,19 @@ class SourceSyncer:
         with self.sessions() as session:
             engine = session.get_bind()
         return SourceSyncer._Lock(engine, source_id)  # type: ignore[arg-type]
+
+
+class _Lazy:
+    """A value computed on the first call, then kept."""
+
+    def __init__(self, compute: Callable[[], dict[str, int]]) -> None:
+        self._compute = compute
+        self._value: dict[str, int] | None = None
+
+    def __call__(self) -> dict[str, int]:
+        if self._value is None:
+            self._value = self._compute()
+        return self._value
 
 
 def _report_counts(report: IngestReport) -> dict[str, Any]:
