@@ -248,28 +248,30 @@ class SourceSyncer:
                 message = message.replace(value, "***")
         return message[:2000]
 
-    # -- the lock ----------------------------------------------------------------------------------
-    class _Lock:
-        def __init__(self, engine: sa.Engine, source_id: int) -> None:
-            self.engine, self.source_id = engine, source_id
-            self.conn: sa.Connection | None = None
-
-        def __enter__(self) -> bool:
-            self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-            got = self.conn.scalar(sa.text("SELECT pg_try_advisory_lock(:c, :s)"), {"c": _LOCK_CLASS, "s": self.source_id})
-            return bool(got)
-
-        def __exit__(self, *exc: object) -> None:
-            assert self.conn is not None
-            try:
-                self.conn.execute(sa.text("SELECT pg_advisory_unlock_all()"))
-            finally:
-                self.conn.close()
-
-    def _locked(self, source_id: int) -> SourceSyncer._Lock:
+    def _locked(self, source_id: int) -> _AdvisoryLock:
         with self.sessions() as session:
             engine = session.get_bind()
-        return SourceSyncer._Lock(engine, source_id)  # type: ignore[arg-type]
+        return _AdvisoryLock(engine, source_id)  # type: ignore[arg-type]
+
+
+class _AdvisoryLock:
+    """``with _AdvisoryLock(engine, id) as got:`` holds the source's sync lock (session-level, on a
+    connection of its own) while ``got`` is true; a process that dies releases it with its connection."""
+
+    def __init__(self, engine: sa.Engine, source_id: int) -> None:
+        self.engine, self.source_id = engine, source_id
+        self.conn: sa.Connection | None = None
+
+    def __enter__(self) -> bool:
+        self.conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        return bool(self.conn.scalar(sa.text("SELECT pg_try_advisory_lock(:c, :s)"), {"c": _LOCK_CLASS, "s": self.source_id}))
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.conn is not None
+        try:
+            self.conn.execute(sa.text("SELECT pg_advisory_unlock_all()"))
+        finally:
+            self.conn.close()
 
 
 class _Lazy:

@@ -24,6 +24,27 @@ depends_on = None
 
 
 def upgrade() -> None:
+    # The index at the end is built outside the transaction, which commits what comes before it: a
+    # rerun after a failure there (a lock timeout on alembic_version) finds those steps done.
+    existing = set(sa.inspect(op.get_bind()).get_table_names())
+    if "sources" not in existing:
+        _create_sources()
+    op.execute("ALTER TABLE documents ADD COLUMN IF NOT EXISTS source_id integer")
+    foreign_keys = {fk["name"] for fk in sa.inspect(op.get_bind()).get_foreign_keys("documents")}
+    if "documents_source_id_fkey" not in foreign_keys:
+        op.execute(
+            "ALTER TABLE documents ADD CONSTRAINT documents_source_id_fkey FOREIGN KEY (source_id) "
+            "REFERENCES sources (id) ON DELETE CASCADE NOT VALID"
+        )
+    op.execute("ALTER TABLE documents VALIDATE CONSTRAINT documents_source_id_fkey")
+    _backfill()
+    with op.get_context().autocommit_block():
+        op.create_index(
+            "ix_documents_source_id", "documents", ["source_id"], postgresql_concurrently=True, if_not_exists=True
+        )
+
+
+def _create_sources() -> None:
     op.create_table(
         "sources",
         sa.Column("id", sa.Integer, primary_key=True),
@@ -47,13 +68,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("collection_id", "name", name="uq_sources_collection_name"),
     )
     op.create_index("ix_sources_next_sync_at", "sources", ["next_sync_at"])
-    op.add_column("documents", sa.Column("source_id", sa.Integer, nullable=True))
-    op.execute(
-        "ALTER TABLE documents ADD CONSTRAINT documents_source_id_fkey FOREIGN KEY (source_id) "
-        "REFERENCES sources (id) ON DELETE CASCADE NOT VALID"
-    )
-    op.execute("ALTER TABLE documents VALIDATE CONSTRAINT documents_source_id_fkey")
-    # Existing documents: one source per ingested root (the name is the root, shortened if long).
+
+
+def _backfill() -> None:
+    """Existing documents: one source per ingested root (the name is the root, shortened if long)."""
     op.execute(
         "INSERT INTO sources (collection_id, name, kind, target) "
         "SELECT DISTINCT collection_id, left(metadata ->> 'root', 200), "
@@ -67,10 +85,6 @@ def upgrade() -> None:
         "WHERE documents.source_id IS NULL AND sources.collection_id = documents.collection_id "
         "AND sources.target = documents.metadata ->> 'root'"
     )
-    with op.get_context().autocommit_block():
-        op.create_index(
-            "ix_documents_source_id", "documents", ["source_id"], postgresql_concurrently=True, if_not_exists=True
-        )
 
 
 def downgrade() -> None:
