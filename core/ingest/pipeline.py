@@ -397,7 +397,7 @@ class Ingestor:
                 link=item.link,
                 title=prepared.title,
                 content_hash=prepared.content_hash,
-                meta={"root": item.root, "version": self._version(item)},
+                meta={**item.meta, "root": item.root, "version": self._version(item)},
             )
             if source_id is not None:
                 values["source_id"] = source_id
