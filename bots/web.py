@@ -116,7 +116,7 @@ def playground_blueprint_for(runtime: WebRuntime) -> Blueprint:
 
 
 def sources_page_blueprint_for(runtime: WebRuntime) -> Blueprint:
-    return sources_page_blueprint(runtime.container.engine, runtime.container.sources)
+    return sources_page_blueprint(runtime.container.engine, runtime.container.sources, viewers_only=True)
 
 
 def metrics_blueprint_for(runtime: WebRuntime) -> Blueprint:

@@ -17,10 +17,13 @@ from core.engine import Engine
 from core.sources.registry import Sources, SourceView
 
 
-def sources_page_blueprint(engine: Engine, sources: Sources, *, collection: str | None = None) -> Blueprint:
+def sources_page_blueprint(
+    engine: Engine, sources: Sources, *, collection: str | None = None, viewers_only: bool = False
+) -> Blueprint:
     blueprint = Blueprint("sources_page", __name__, template_folder="templates")
     blueprint.after_request(_secure)
-    blueprint.before_request(lambda: viewer_refusal(public_ok=True))
+    if viewers_only:  # as the playground: bots/web.py mounts both so
+        blueprint.before_request(lambda: viewer_refusal(public_ok=True))
 
     def served_collection() -> str:
         viewer = current_viewer()

@@ -10,7 +10,7 @@ API uploads and ``folder`` otherwise. The previous release keeps working on the 
 never sets ``source_id`` (NULL: a document of no source, as before) and never reads ``sources``.
 
 Revision ID: 0011
-Revises: 0015 (main's newest when this branch last merged it; the lead re-chains numbers)
+Revises: 0012 (main's newest when this branch last merged it; the lead re-chains numbers)
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
@@ -18,7 +18,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0011"
-down_revision = "0015"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
