@@ -33,7 +33,7 @@ def source_group() -> None:
 
 
 @source_group.command("add")
-@click.argument("kind", type=click.Choice(["folder", "url", "sitemap", "git"]))
+@click.argument("kind", type=click.Choice(["folder", "url", "sitemap", "git", "confluence", "notion"]))
 @click.argument("target")
 @click.option("--collection", "-c", default=None, help="Collection to feed (default: DOCRAG_DEFAULT_COLLECTION).")
 @click.option("--name", default=None, help="A name to refer to it by (default: from the target).")
@@ -47,7 +47,8 @@ def source_group() -> None:
 @click.option("--base-url", default=None, help="folder: the public URL of the folder, for links.")
 @click.option("--delay", "delay_s", type=float, default=None, help="url: seconds between two requests to the site.")
 @click.option("--credential", "credentials", multiple=True, metavar="ROLE=ENV_VAR",
-              help="git: token=ENV, username=ENV or ssh_key=ENV (names of environment variables, not values).")
+              help="git: token=ENV, username=ENV or ssh_key=ENV; confluence: token=ENV [email=ENV]; notion: token=ENV "
+                   "(names of environment variables, not values).")
 @click.option("--sync/--no-sync", "sync_now", default=True, show_default=True, help="Sync once now.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
@@ -56,7 +57,9 @@ def source_add(ctx: click.Context, kind: str, target: str, collection: str | Non
                schedule: str | None, branch: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
                web_url: str | None, host: str | None, link_ref: str | None, base_url: str | None,
                delay_s: float | None, credentials: tuple[str, ...], sync_now: bool, as_json: bool) -> None:
-    """Add a source (KIND folder, url, sitemap or git; TARGET a path, URL or repository) and sync it."""
+    """Add a source and sync it. KIND folder, url, sitemap, git, confluence or notion; TARGET a path, a URL, a
+    repository, a Confluence space's URL (https://site.atlassian.net/wiki/spaces/KEY), or for notion `workspace`
+    or a page's URL or id (that page and the pages under it)."""
     from core.sources.registry import SourceSpec
 
     container = _container(ctx)

@@ -23,13 +23,19 @@ from core.errors import DocumentError, InvalidInput, NotFound
 from core.storage.models import Collection, Document, Source
 from core.sources.schedule import next_run, validate_schedule
 
-KINDS = ("folder", "url", "git")  # "upload": API uploads and documents from before sources existed
+KINDS = ("folder", "url", "git", "confluence", "notion")  # "upload": API uploads and documents from before sources existed
 OPTIONS = {
     "folder": {"base_url"},
     "url": {"delay_s", "max_pages"},
     "git": {"branch", "include", "exclude", "web_url", "host", "link_ref"},
+    "confluence": set(),
+    "notion": {"api_url"},  # the API's address, for a proxy (or a test server)
 }
-CREDENTIAL_ROLES: dict[str, set[str]] = {"folder": set(), "url": set(), "git": {"token", "username", "ssh_key"}}
+CREDENTIAL_ROLES: dict[str, set[str]] = {
+    "folder": set(), "url": set(), "git": {"token", "username", "ssh_key"},
+    "confluence": {"token", "email"},  # e-mail + API token (Cloud), or a personal access token alone
+    "notion": {"token"},  # an internal integration's secret
+}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 _SCP_LIKE = re.compile(r"^[\w.-]+@[\w.-]+:(?!//)")  # git@github.com:owner/repo.git
 
@@ -176,6 +182,10 @@ def normalised_target(kind: str, target: str) -> tuple[str, str]:
         if urlsplit(url).scheme.lower() not in ("http", "https") or not urlsplit(url).hostname:
             raise InvalidInput(f"not an http(s) URL: {target}")
         return kind, url
+    if kind in ("confluence", "notion"):
+        from core.sources.wikis import normalised_wiki_target
+
+        return kind, normalised_wiki_target(kind, target)
     if "://" in target or _SCP_LIKE.match(target):
         scheme = urlsplit(target).scheme.lower() if "://" in target else "ssh"
         if scheme not in ("https", "http", "ssh", "git", "file"):
@@ -203,6 +213,8 @@ def default_name(kind: str, target: str, options: Mapping[str, Any]) -> str:
     if kind == "url":
         parts = urlsplit(target)
         return ((parts.hostname or "") + parts.path.rstrip("/"))[:200] or target[:200]
+    if kind == "notion":
+        return "notion" if target == "workspace" else f"notion-{target[:8]}"
     tail = target.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1]
     if kind == "git":
         tail = tail.removesuffix(".git")

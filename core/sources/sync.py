@@ -322,4 +322,5 @@ def default_planners() -> dict[str, Planner]:
         return plan
 
     return {"folder": lazy("core.sources.web", "plan_folder"), "url": lazy("core.sources.web", "plan_url"),
-            "git": lazy("core.sources.git", "plan_git")}
+            "git": lazy("core.sources.git", "plan_git"), "confluence": lazy("core.sources.wikis", "plan_confluence"),
+            "notion": lazy("core.sources.wikis", "plan_notion")}
