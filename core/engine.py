@@ -20,6 +20,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.collections import check_embedder, collection_name_for, get_collection
+from core.console.traces import (
+    ANSWERED,
+    FAILED,
+    NOT_COVERED,
+    RATE_LIMITED,
+    QuestionOutcome,
+    record_question,
+)
 from core.conversations import (
     Turn,
     find_conversation,
@@ -29,9 +37,10 @@ from core.conversations import (
 )
 from core import evidence
 from core.embeddings import Embedder
-from core.errors import InvalidQuestion, NotFound, UpstreamUnavailable
+from core.errors import InvalidQuestion, NotFound, RateLimited, UpstreamUnavailable
 from core.extractive import extractive_answer
 from core.follow_ups import depends_on_history
+from core.ingest.chunking import count_tokens
 from core.llm import (
     Generator,
     build_answer_messages,
@@ -103,7 +112,11 @@ class Engine:
         with self.sessions.begin() as session:
             coll = self._collection_for(session, key, collection)
             limits = self.policy.with_overrides(coll.settings or {}).limits_for(key)
-        self.limiter.admit(limits)
+        try:
+            self.limiter.admit(limits)
+        except RateLimited:
+            record_question(self.sessions, QuestionOutcome(key, coll.id, RATE_LIMITED, question=text))
+            raise
         with self.sessions.begin() as session:
             conversation = get_or_create_conversation(session, key, coll.id)
             message = Message(conversation_id=conversation.id, role="user", user_id=key.user, text=text)
@@ -136,9 +149,39 @@ class Engine:
             answer = self._compose(question.text, query, found, history, timings, collection_id=collection.id)
         except UpstreamUnavailable as exc:
             self._store_failure(question, exc)
+            timings["total_ms"] = _ms_since(started)
+            record_question(self.sessions, self._outcome(question, conversation, FAILED, query, None, None, timings))
             raise
         timings["total_ms"] = _ms_since(started)
-        return self._store_answer(question, query, answer, timings)
+        stored, first = self._store_answer(question, query, answer, timings)
+        if first:  # not answered by another worker meanwhile, who recorded it
+            outcome = ANSWERED if stored.grounded else NOT_COVERED
+            record_question(self.sessions, self._outcome(question, conversation, outcome, query, found, stored, timings))
+        return stored
+
+    def _outcome(
+        self, question: Message, conversation: Conversation, outcome: str, query: str | None,
+        found: SearchResult | None, answer: Answer | None, timings: dict[str, float],
+    ) -> QuestionOutcome:
+        """The console's record of one settled question (see core/console/traces.py)."""
+        passages = found.passages if found is not None else []
+        generated = outcome == ANSWERED and self.generator is not None
+        return QuestionOutcome(
+            key=SessionKey(conversation.platform, conversation.workspace, conversation.channel,
+                           conversation.thread, question.user_id),
+            collection_id=conversation.collection_id,
+            outcome=outcome,
+            question=question.text,
+            question_id=question.id,
+            answer_id=answer.message_id if answer is not None else None,
+            standalone_query=query,
+            passages=passages,
+            citations=answer.citations if answer is not None else (),
+            confidence=found.best_similarity if found is not None else None,
+            # What the prompt carried besides its fixed instructions: the question and the passages.
+            prompt_tokens=count_tokens(question.text + " " + " ".join(p.text for p in passages)) if generated else None,
+            timings=timings,
+        )
 
     def clean_question(self, question: str) -> str:
         if not isinstance(question, str):
@@ -325,7 +368,10 @@ class Engine:
             timings_ms=dict(reply.timings),
         )
 
-    def _store_answer(self, question: Message, query: str, answer: Answer, timings: dict[str, float]) -> Answer:
+    def _store_answer(
+        self, question: Message, query: str, answer: Answer, timings: dict[str, float]
+    ) -> tuple[Answer, bool]:
+        """The stored answer, and whether this call stored it (False: another worker was first)."""
         try:
             with self.sessions.begin() as session:
                 reply = Message(
@@ -346,9 +392,9 @@ class Engine:
                 stored = self._stored_answer(session, question.id)
             if stored is None:
                 raise
-            return stored
+            return stored, False
         log.info("question.answered message_id=%s grounded=%s timings=%s", question.id, answer.grounded, timings)
-        return Answer(answer.text, answer.citations, answer.grounded, reply_id, timings)
+        return Answer(answer.text, answer.citations, answer.grounded, reply_id, timings), True
 
     def _store_failure(self, question: Message, error: UpstreamUnavailable) -> None:
         """Record that this question got an apology, so restarts do not answer it again."""
