@@ -1,0 +1,173 @@
+"""Knowledge gaps: the questions the documentation did not answer, grouped into topics.
+
+A gap question is one answered "not covered", or answered with little confidence (best vector
+similarity under ``LOW_CONFIDENCE``), or given a 👎. They are embedded with the collection's
+embedder and grouped; each topic lists how often it was asked, example questions (the most central
+first) and the documents retrieval found closest, i.e. where to write.
+
+Three groupings are implemented because the choice was measured, not assumed (bench/console.py,
+figures in docs/console.md): ``agglomerative`` (Ward linkage on the unit vectors, cut at a
+distance; above ``MICRO_CLUSTERS_FROM`` questions on k-means micro-clusters first, so it stays
+near-linear), ``greedy`` (one pass: join the most similar topic's leader above a threshold, else
+lead a new topic) and ``kmeans`` (k = sqrt(n/2)).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Sequence
+
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from core.console.traces import NOT_COVERED
+from core.embeddings import Embedder
+from core.models import Feedback, KnowledgeGaps, QuestionTrace
+
+log = logging.getLogger(__name__)
+
+LOW_CONFIDENCE = 0.3  # best cosine similarity under which an answer counts as a gap too
+WINDOW_DAYS = 90
+MAX_QUESTIONS = 100_000  # the newest ones, when a collection has more
+TOPICS_KEPT = 30
+EXAMPLES = 5
+CLOSEST_DOCUMENTS = 3
+# Measured on bench/gaps/questions.jsonl (see docs/console.md): Ward linkage cut at this distance
+# between unit vectors was best for both the hashing and the sentence-transformers embedder.
+WARD_DISTANCE = 1.6
+GREEDY_SIMILARITY = {"hashing": 0.1, "default": 0.35}
+MICRO_CLUSTERS_FROM = 3000
+
+
+def _for(embedder_name: str, table: dict[str, float]) -> float:
+    return table["hashing"] if embedder_name.startswith("hashing") else table["default"]
+
+
+# -- groupings: vectors (L2-normalised rows) -> one label per row ------------------------------------
+def greedy(vectors: np.ndarray, similarity: float) -> np.ndarray:
+    labels = np.empty(len(vectors), dtype=np.int64)
+    leaders: list[np.ndarray] = []
+    matrix = np.zeros((0, vectors.shape[1]), dtype=np.float32)
+    for i, v in enumerate(vectors):
+        if len(leaders):
+            sims = matrix @ v
+            best = int(np.argmax(sims))
+            if sims[best] >= similarity:
+                labels[i] = best
+                continue
+        leaders.append(v)
+        matrix = np.vstack([matrix, v[None, :]])
+        labels[i] = len(leaders) - 1
+    return labels
+
+
+def kmeans(vectors: np.ndarray, k: int | None = None, *, seed: int = 0) -> np.ndarray:
+    from sklearn.cluster import MiniBatchKMeans
+
+    k = k or max(1, round(math.sqrt(len(vectors) / 2)))
+    k = min(k, len(vectors))
+    return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit_predict(vectors)
+
+
+def agglomerative(vectors: np.ndarray, distance: float = WARD_DISTANCE, *, seed: int = 0) -> np.ndarray:
+    if len(vectors) < 2:
+        return np.zeros(len(vectors), dtype=np.int64)
+    if len(vectors) < MICRO_CLUSTERS_FROM:
+        return _agglomerate(vectors, distance)
+    # Quadratic in its input: group k-means micro-clusters (about 30 questions each), not questions.
+    micro = kmeans(vectors, min(len(vectors) // 30, 2000), seed=seed)
+    centroids = np.vstack([vectors[micro == c].mean(axis=0) for c in range(micro.max() + 1)])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
+    return _agglomerate(centroids, distance)[micro]
+
+
+def _agglomerate(vectors: np.ndarray, distance: float) -> np.ndarray:
+    from sklearn.cluster import AgglomerativeClustering
+
+    model = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, linkage="ward")
+    return model.fit_predict(vectors)
+
+
+def group(vectors: np.ndarray, embedder_name: str, method: str = "agglomerative") -> np.ndarray:
+    if method == "greedy":
+        return greedy(vectors, _for(embedder_name, GREEDY_SIMILARITY))
+    if method == "kmeans":
+        return kmeans(vectors)
+    return agglomerative(vectors)
+
+
+# -- topics ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class GapQuestion:
+    text: str
+    documents: tuple[tuple[str, str], ...]  # (title, link) of the passages retrieval found closest
+
+
+def topics(questions: Sequence[GapQuestion], vectors: np.ndarray, labels: np.ndarray) -> list[dict]:
+    """Topics, most asked first: label (the most central question), count, examples, closest documents."""
+    found = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        centroid = vectors[members].mean(axis=0)
+        central = members[np.argsort(-(vectors[members] @ centroid))]
+        examples = list(dict.fromkeys(questions[i].text for i in central))[:EXAMPLES]
+        documents = Counter(d for i in members for d in questions[i].documents)
+        found.append({
+            "label": examples[0],
+            "count": int(len(members)),
+            "examples": examples,
+            "documents": [{"title": t, "link": link, "questions": n}
+                          for (t, link), n in documents.most_common(CLOSEST_DOCUMENTS)],
+        })
+    found.sort(key=lambda t: (-t["count"], t["label"]))
+    return found
+
+
+def gap_questions(session: Session, collection_id: int, *, since: datetime, limit: int = MAX_QUESTIONS) -> list[GapQuestion]:
+    disliked = sa.exists().where(Feedback.message_id == QuestionTrace.answer_id, Feedback.score < 0)
+    rows = session.execute(
+        sa.select(QuestionTrace.question, QuestionTrace.passages)
+        .where(
+            QuestionTrace.collection_id == collection_id,
+            QuestionTrace.asked_at >= since,
+            QuestionTrace.question.is_not(None),
+            sa.or_(QuestionTrace.outcome == NOT_COVERED, QuestionTrace.confidence < LOW_CONFIDENCE, disliked),
+        )
+        .order_by(QuestionTrace.asked_at.desc())
+        .limit(limit)
+    )
+    return [
+        GapQuestion(row.question, tuple(dict.fromkeys((p["title"], p["source"]) for p in row.passages)))
+        for row in rows
+    ]
+
+
+def refresh_gaps(
+    sessions: sessionmaker[Session], embedder: Embedder, collection_id: int, *,
+    method: str = "agglomerative", now: datetime | None = None, progress: Callable[[str], None] = lambda _: None,
+) -> int:
+    """Group the collection's recent gap questions and store the topics; returns how many questions."""
+    now = now or datetime.now(timezone.utc)
+    with sessions() as session:
+        questions = gap_questions(session, collection_id, since=now - timedelta(days=WINDOW_DAYS))
+    found: list[dict] = []
+    if questions:
+        vectors = np.asarray(embedder.embed_documents([q.text for q in questions]), dtype=np.float32)
+        progress(f"embedded {len(questions)} questions")
+        labels = group(vectors, embedder.name, method)
+        found = topics(questions, vectors, labels)[:TOPICS_KEPT]
+    with sessions.begin() as session:
+        statement = insert(KnowledgeGaps).values(
+            collection_id=collection_id, computed_at=now, questions=len(questions), topics=found
+        )
+        session.execute(statement.on_conflict_do_update(
+            index_elements=["collection_id"],
+            set_={"computed_at": now, "questions": len(questions), "topics": found},
+        ))
+    log.info("console.gaps_refreshed collection_id=%s questions=%s topics=%s", collection_id, len(questions), len(found))
+    return len(questions)
