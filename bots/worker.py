@@ -22,6 +22,7 @@ from adapters.slack.tasks import register_tasks as register_slack_tasks
 from bots.logs import configure_logging
 from bots.wiring import Container, build_container
 from core.config import Settings, load_settings
+from core.console.jobs import register_console_tasks
 from core.db_timeouts import Work, database_work
 from core.dedupe import prune
 from core.ingest_jobs import IngestRunner, register_ingest_task, requeue_orphans
@@ -69,6 +70,7 @@ def build_worker_app(container: Container, jobs: procrastinate.App, slack: Slack
         register_slack_tasks(app, slack)
     register_ingest_task(app, IngestRunner(container.database.sessions, container.ingestor))
     _register_housekeeping(app, container, jobs)
+    register_console_tasks(app, container.database.sessions, container.embedder, container.settings.question_retention_days)
     return app
 
 

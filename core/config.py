@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     discord_dev_guild_id: int | None = Field(None, validation_alias=env("DISCORD_DEV_GUILD_ID"))
     discord_shard_count: int | None = Field(None, ge=1, validation_alias=env("DISCORD_SHARD_COUNT"))
 
+    # Console and privacy (docs/console.md): how long questions and answers are kept (0: forever).
+    question_retention_days: int = Field(90, ge=0, le=36500, validation_alias=env("DOCRAG_QUESTION_RETENTION_DAYS"))
+
     # Processes
     embedded_workers: bool = Field(True, validation_alias=env("DOCRAG_EMBEDDED_WORKERS"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias=env("DOCRAG_LOG_LEVEL"))

@@ -221,3 +221,7 @@ def trace(session: Session, trace_id: int, ids: dict[int, str]) -> Trace | None:
 def gaps(session: Session, ids: dict[int, str]) -> list[tuple[str, KnowledgeGaps]]:
     rows = session.scalars(sa.select(KnowledgeGaps).where(KnowledgeGaps.collection_id.in_(list(ids)))).all()
     return [(ids[row.collection_id], row) for row in rows]
+
+
+def all_collection_names(session: Session) -> tuple[str, ...]:
+    return tuple(session.scalars(sa.select(Collection.name).order_by(Collection.name)))
