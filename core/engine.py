@@ -20,14 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.collections import check_embedder, collection_name_for, get_collection
-from core.console.traces import (
-    ANSWERED,
-    FAILED,
-    NOT_COVERED,
-    RATE_LIMITED,
-    QuestionOutcome,
-    record_question,
-)
+from core.console import traces
+from core.console.traces import QuestionOutcome, record_question
 from core.conversations import (
     Turn,
     find_conversation,
@@ -115,7 +109,7 @@ class Engine:
         try:
             self.limiter.admit(limits)
         except RateLimited:
-            record_question(self.sessions, QuestionOutcome(key, coll.id, RATE_LIMITED, question=text))
+            record_question(self.sessions, QuestionOutcome(key, coll.id, traces.RATE_LIMITED, question=text))
             raise
         with self.sessions.begin() as session:
             conversation = get_or_create_conversation(session, key, coll.id)
@@ -150,12 +144,12 @@ class Engine:
         except UpstreamUnavailable as exc:
             self._store_failure(question, exc)
             timings["total_ms"] = _ms_since(started)
-            record_question(self.sessions, self._outcome(question, conversation, FAILED, query, None, None, timings))
+            record_question(self.sessions, self._outcome(question, conversation, traces.FAILED, query, None, None, timings))
             raise
         timings["total_ms"] = _ms_since(started)
         stored, first = self._store_answer(question, query, answer, timings)
         if first:  # not answered by another worker meanwhile, who recorded it
-            outcome = ANSWERED if stored.grounded else NOT_COVERED
+            outcome = traces.ANSWERED if stored.grounded else traces.NOT_COVERED
             record_question(self.sessions, self._outcome(question, conversation, outcome, query, found, stored, timings))
         return stored
 
@@ -165,7 +159,7 @@ class Engine:
     ) -> QuestionOutcome:
         """The console's record of one settled question (see core/console/traces.py)."""
         passages = found.passages if found is not None else []
-        generated = outcome == ANSWERED and self.generator is not None
+        generated = outcome == traces.ANSWERED and self.generator is not None
         return QuestionOutcome(
             key=SessionKey(conversation.platform, conversation.workspace, conversation.channel,
                            conversation.thread, question.user_id),
