@@ -6,7 +6,7 @@ embedder and grouped; each topic lists how often it was asked, example questions
 first) and the documents retrieval found closest, i.e. where to write.
 
 Three groupings are implemented because the choice was measured, not assumed (bench/console.py,
-figures in docs/console.md): ``agglomerative`` (Ward linkage on the unit vectors, cut at a
+figures in docs/console.md): ``agglomerative`` (complete linkage on cosine distance, cut at a
 distance; above ``MICRO_CLUSTERS_FROM`` questions on k-means micro-clusters first, so it stays
 near-linear), ``greedy`` (one pass: join the most similar topic's leader above a threshold, else
 lead a new topic) and ``kmeans`` (k = sqrt(n/2)).
@@ -37,9 +37,10 @@ MAX_QUESTIONS = 100_000  # the newest ones, when a collection has more
 TOPICS_KEPT = 30
 EXAMPLES = 5
 CLOSEST_DOCUMENTS = 3
-# Measured on bench/gaps/questions.jsonl (see docs/console.md): Ward linkage cut at this distance
-# between unit vectors was best for both the hashing and the sentence-transformers embedder.
-WARD_DISTANCE = 1.6
+# Measured on bench/gaps/questions.jsonl (see docs/console.md): complete linkage cut at this cosine
+# distance. (Ward scored higher on that set but its merge distances grow with cluster sizes, so one
+# cut means different topic sizes at 100 and at 100,000 questions; complete linkage does not.)
+COMPLETE_DISTANCE = {"hashing": 0.95, "default": 0.9}
 GREEDY_SIMILARITY = {"hashing": 0.1, "default": 0.35}
 MICRO_CLUSTERS_FROM = 3000
 
@@ -74,7 +75,7 @@ def kmeans(vectors: np.ndarray, k: int | None = None, *, seed: int = 0) -> np.nd
     return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit_predict(vectors)
 
 
-def agglomerative(vectors: np.ndarray, distance: float = WARD_DISTANCE, *, seed: int = 0) -> np.ndarray:
+def agglomerative(vectors: np.ndarray, distance: float, *, seed: int = 0) -> np.ndarray:
     if len(vectors) < 2:
         return np.zeros(len(vectors), dtype=np.int64)
     if len(vectors) < MICRO_CLUSTERS_FROM:
@@ -89,7 +90,7 @@ def agglomerative(vectors: np.ndarray, distance: float = WARD_DISTANCE, *, seed:
 def _agglomerate(vectors: np.ndarray, distance: float) -> np.ndarray:
     from sklearn.cluster import AgglomerativeClustering
 
-    model = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, linkage="ward")
+    model = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, metric="cosine", linkage="complete")
     return model.fit_predict(vectors)
 
 
@@ -98,7 +99,7 @@ def group(vectors: np.ndarray, embedder_name: str, method: str = "agglomerative"
         return greedy(vectors, _for(embedder_name, GREEDY_SIMILARITY))
     if method == "kmeans":
         return kmeans(vectors)
-    return agglomerative(vectors)
+    return agglomerative(vectors, _for(embedder_name, COMPLETE_DISTANCE))
 
 
 # -- topics ---------------------------------------------------------------------------------------------
