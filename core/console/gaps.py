@@ -43,6 +43,8 @@ CLOSEST_DOCUMENTS = 3
 COMPLETE_DISTANCE = {"hashing": 0.95, "default": 0.9}
 GREEDY_SIMILARITY = {"hashing": 0.1, "default": 0.35}
 MICRO_CLUSTERS_FROM = 3000
+MICRO_CLUSTERS = 1000
+PROJECTED = 128
 
 
 def _for(embedder_name: str, table: dict[str, float]) -> float:
@@ -67,31 +69,57 @@ def greedy(vectors: np.ndarray, similarity: float) -> np.ndarray:
     return labels
 
 
-def kmeans(vectors: np.ndarray, k: int | None = None, *, seed: int = 0) -> np.ndarray:
-    from sklearn.cluster import MiniBatchKMeans
+def kmeans(vectors: np.ndarray, k: int | None = None, *, seed: int = 0, iterations: int = 10) -> np.ndarray:
+    """Spherical k-means (Lloyd's iterations on unit vectors), seeded from a random sample."""
+    k = min(k or max(1, round(math.sqrt(len(vectors) / 2))), len(vectors))
+    rng = np.random.default_rng(seed)
+    centres = vectors[rng.choice(len(vectors), size=k, replace=False)]
+    labels = np.zeros(len(vectors), dtype=np.int64)
+    for _ in range(iterations):
+        labels = _nearest(vectors, centres)
+        sums = _sums(labels, vectors, k)
+        empty = ~sums.any(axis=1)
+        sums[empty] = centres[empty]  # a centre nobody chose stays where it was
+        centres = sums / (np.linalg.norm(sums, axis=1, keepdims=True) + 1e-12)
+    return _nearest(vectors, centres)
 
-    k = k or max(1, round(math.sqrt(len(vectors) / 2)))
-    k = min(k, len(vectors))
-    return MiniBatchKMeans(n_clusters=k, random_state=seed, n_init=3, batch_size=4096).fit_predict(vectors)
+
+def _sums(labels: np.ndarray, vectors: np.ndarray, k: int) -> np.ndarray:
+    """Row sums of ``vectors`` per label, as one sparse product (np.add.at is far slower)."""
+    from scipy.sparse import csr_matrix
+
+    members = csr_matrix((np.ones(len(labels), dtype=vectors.dtype), (labels, np.arange(len(labels)))),
+                         shape=(k, len(labels)))
+    return np.asarray(members @ vectors)
+
+
+def _nearest(vectors: np.ndarray, centres: np.ndarray, batch: int = 8192) -> np.ndarray:
+    return np.concatenate([np.argmax(vectors[i:i + batch] @ centres.T, axis=1) for i in range(0, len(vectors), batch)])
 
 
 def agglomerative(vectors: np.ndarray, distance: float, *, seed: int = 0) -> np.ndarray:
     if len(vectors) < 2:
         return np.zeros(len(vectors), dtype=np.int64)
     if len(vectors) < MICRO_CLUSTERS_FROM:
-        return _agglomerate(vectors, distance)
-    # Quadratic in its input: group k-means micro-clusters (about 30 questions each), not questions.
-    micro = kmeans(vectors, min(len(vectors) // 30, 2000), seed=seed)
-    centroids = np.vstack([vectors[micro == c].mean(axis=0) for c in range(micro.max() + 1)])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True) + 1e-12
-    return _agglomerate(centroids, distance)[micro]
+        return _complete_linkage(vectors, distance)
+    # Quadratic in its input: link micro-clusters of about 100 questions, found by k-means on a
+    # 128-dimensional random projection (cosines survive it closely enough to tell near neighbours).
+    projection = np.random.default_rng(seed).normal(size=(vectors.shape[1], PROJECTED)).astype(np.float32)
+    projected = vectors @ projection
+    projected /= np.linalg.norm(projected, axis=1, keepdims=True) + 1e-12
+    micro = kmeans(projected, min(len(vectors) // 100, MICRO_CLUSTERS), seed=seed, iterations=6)
+    sums = _sums(micro, vectors, int(micro.max()) + 1)
+    used = np.flatnonzero(sums.any(axis=1))
+    centroids = sums[used] / (np.linalg.norm(sums[used], axis=1, keepdims=True) + 1e-12)
+    linked = np.zeros(len(sums), dtype=np.int64)
+    linked[used] = _complete_linkage(centroids, distance)
+    return linked[micro]
 
 
-def _agglomerate(vectors: np.ndarray, distance: float) -> np.ndarray:
-    from sklearn.cluster import AgglomerativeClustering
+def _complete_linkage(vectors: np.ndarray, distance: float) -> np.ndarray:
+    from scipy.cluster.hierarchy import fcluster, linkage
 
-    model = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, metric="cosine", linkage="complete")
-    return model.fit_predict(vectors)
+    return fcluster(linkage(vectors, method="complete", metric="cosine"), t=distance, criterion="distance") - 1
 
 
 def group(vectors: np.ndarray, embedder_name: str, method: str = "agglomerative") -> np.ndarray:

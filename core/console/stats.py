@@ -126,19 +126,20 @@ def documents(session: Session, ids: dict[int, str]) -> list[DocumentStats]:
 
 
 def _votes_per_document(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """👍/👎 per cited document, driven from the feedback (far fewer rows than the traces)."""
     document = sa.func.unnest(QuestionTrace.cited_documents).label("document_id")
-    cited = (
-        sa.select(QuestionTrace.answer_id, document)
-        .where(QuestionTrace.collection_id.in_(ids), QuestionTrace.answer_id.is_not(None))
+    voted = (
+        sa.select(document, Feedback.score)
+        .select_from(Feedback)
+        .join(QuestionTrace, QuestionTrace.answer_id == Feedback.message_id)
+        .where(QuestionTrace.collection_id.in_(ids))
         .subquery()
     )
     rows = session.execute(
-        sa.select(cited.c.document_id,
-                  sa.func.count().filter(Feedback.score > 0).label("up"),
-                  sa.func.count().filter(Feedback.score < 0).label("down"))
-        .select_from(Feedback)
-        .join(cited, cited.c.answer_id == Feedback.message_id)
-        .group_by(cited.c.document_id)
+        sa.select(voted.c.document_id,
+                  sa.func.count().filter(voted.c.score > 0).label("up"),
+                  sa.func.count().filter(voted.c.score < 0).label("down"))
+        .group_by(voted.c.document_id)
     )
     return {row.document_id: (int(row.up), int(row.down)) for row in rows}
 
