@@ -27,7 +27,7 @@ from flask import Flask  # noqa: E402
 from adapters.web.console import Viewer, console_blueprint  # noqa: E402
 from bench._common import fresh_database, machine, table  # noqa: E402
 from core.console import gaps  # noqa: E402
-from core.embeddings import HashingEmbedder  # noqa: E402
+from core.search.embeddings import HashingEmbedder  # noqa: E402
 
 LABELLED = REPO / "bench" / "gaps" / "questions.jsonl"
 DOCUMENTS = 300
@@ -147,7 +147,7 @@ def quality() -> list[list[object]]:
     texts, truth = [r["question"] for r in rows_in], [r["topic"] for r in rows_in]
     embedders = [HashingEmbedder(1024)]
     try:
-        from core.embeddings import SentenceTransformerEmbedder
+        from core.search.embeddings import SentenceTransformerEmbedder
 
         embedders.append(SentenceTransformerEmbedder())
     except Exception as exc:  # the local extra is optional

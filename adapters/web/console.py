@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.web.auth import bearer_token
 from adapters.web.charts import share_bar, stacked_bars
 from adapters.web.playground import SECURITY_HEADERS
-from core.apikeys import ApiKeys
+from core.tenancy.apikeys import ApiKeys
 from core.console import stats
 from core.console.traces import OUTCOMES
 

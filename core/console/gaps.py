@@ -26,8 +26,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.console.traces import NOT_COVERED
-from core.embeddings import Embedder
-from core.models import Feedback, KnowledgeGaps, QuestionTrace
+from core.search.embeddings import Embedder
+from core.storage.models import Feedback, KnowledgeGaps, QuestionTrace
 
 log = logging.getLogger(__name__)
 

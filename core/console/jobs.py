@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.console.gaps import refresh_gaps
 from core.console.privacy import purge_expired
-from core.db_timeouts import Work, database_work
-from core.embeddings import Embedder
-from core.models import Collection
+from core.storage.timeouts import Work, database_work
+from core.search.embeddings import Embedder
+from core.storage.models import Collection
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.models import Conversation, Feedback, Message, QuestionTrace, WorkspacePrivacy
+from core.storage.models import Conversation, Feedback, Message, QuestionTrace, WorkspacePrivacy
 
 PURGE_BATCH = 5000  # rows per statement: short transactions, no long lock on a busy table
 

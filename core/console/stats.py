@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from core.console.traces import LATENCY_BOUNDS_MS, NO_LATENCY, OUTCOMES
-from core.models import (
+from core.storage.models import (
     Collection,
     Document,
     DocumentCitations,

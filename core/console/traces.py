@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.models import DocumentCitations, Message, QuestionDaily, QuestionTrace, WorkspacePrivacy
+from core.storage.models import DocumentCitations, Message, QuestionDaily, QuestionTrace, WorkspacePrivacy
 from core.types import Citation, Passage, SessionKey
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ import pytest
 from flask import Flask
 
 from adapters.web.console import console_blueprint, console_viewer
-from core.apikeys import ApiKeys
+from core.tenancy.apikeys import ApiKeys
 from core.console.gaps import refresh_gaps
 from core.errors import RateLimited
 from core.types import SessionKey
@@ -139,7 +139,7 @@ def test_knowledge_gaps_group_unanswered_questions_with_counts_and_examples(cons
     ]):
         ask(console, question, alice(f"g{n}"))
     with console.container.database.sessions() as session:
-        from core.models import Collection
+        from core.storage.models import Collection
         import sqlalchemy as sa
         collection_id = session.scalar(sa.select(Collection.id).where(Collection.name == COLLECTION))
 
