@@ -1,5 +1,6 @@
 """`docrag export` / `docrag delete` (one user's data), `docrag privacy` (a workspace's opt-out from
-stored question text) and `docrag console gaps` (regroup the knowledge gaps now). See docs/console.md."""
+stored question text), `docrag console gaps` (regroup the knowledge gaps now) and `docrag console
+digest` (the weekly digest's channels). See docs/console.md."""
 from __future__ import annotations
 
 import json
@@ -87,6 +88,28 @@ def regroup_gaps(ctx: click.Context) -> None:
     container = build_container(settings_of(ctx))
     for name, questions in refresh_all_gaps(container.database.sessions, container.embedder).items():
         click.echo(f"{name}: {questions} gap questions grouped")
+
+
+@console_group.command("digest")
+@click.argument("action", type=click.Choice(["add", "remove"]))
+@click.option("--platform", required=True, type=click.Choice(["slack", "discord"]))
+@click.option("--workspace", required=True, help="Slack team id or Discord guild id.")
+@click.option("--channel", required=True, help="The channel id to post to.")
+@click.option("--collection", default=None, help="The collection to report on (add; default: the default collection).")
+@click.pass_context
+@friendly_errors
+def digest(ctx: click.Context, action: str, platform: str, workspace: str, channel: str, collection: str | None) -> None:
+    """Send (add) or stop (remove) the weekly digest in a channel: Mondays from 09:00 UTC."""
+    from core.console.digest import subscribe, unsubscribe
+
+    sessions = _sessions(ctx)
+    if action == "add":
+        subscribe(sessions, platform, workspace, channel, collection or settings_of(ctx).default_collection)
+        click.echo(f"{platform} channel {channel} will get the weekly digest.")
+    elif unsubscribe(sessions, platform, workspace, channel):
+        click.echo(f"{platform} channel {channel} will no longer get the weekly digest.")
+    else:
+        click.echo(f"{platform} channel {channel} was not getting the weekly digest.")
 
 
 PRIVACY_COMMANDS = (export_user_data, delete_user_data, privacy_group, console_group)

@@ -43,6 +43,7 @@ APP_TABLES = (
     "document_citations",
     "knowledge_gaps",
     "workspace_privacy",
+    "digest_channels",
     "api_keys",
     "ingest_jobs",
     "slack_installations",

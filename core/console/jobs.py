@@ -12,6 +12,7 @@ import procrastinate
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.console.digest import Sender, send_due
 from core.console.gaps import refresh_gaps
 from core.console.privacy import purge_expired
 from core.storage.timeouts import Work, database_work
@@ -22,10 +23,12 @@ log = logging.getLogger(__name__)
 
 PURGE_TASK = "docrag.purge_expired_questions"
 GAPS_TASK = "docrag.refresh_knowledge_gaps"
+DIGEST_TASK = "docrag.send_weekly_digests"
 
 
 def register_console_tasks(
-    app: procrastinate.App, sessions: sessionmaker[Session], embedder: Embedder, retention_days: int
+    app: procrastinate.App, sessions: sessionmaker[Session], embedder: Embedder, retention_days: int,
+    digest: Sender | None = None,
 ) -> None:
     @app.periodic(cron="37 3 * * *", periodic_id="daily")
     @app.task(name=PURGE_TASK, queueing_lock=PURGE_TASK)
@@ -39,6 +42,15 @@ def register_console_tasks(
     @app.task(name=GAPS_TASK, queueing_lock=GAPS_TASK)
     def refresh_knowledge_gaps(timestamp: int) -> None:
         refresh_all_gaps(sessions, embedder)
+
+    # Mondays from 09:00 UTC, hourly until midnight: a channel already sent is skipped
+    # (claimed per week), one whose send failed, or that subscribed since, gets it.
+    @app.periodic(cron="0 9-23 * * 1", periodic_id="weekly")
+    @app.task(name=DIGEST_TASK, queueing_lock=DIGEST_TASK)
+    def send_weekly_digests(timestamp: int) -> None:
+        if digest is not None:
+            sent = send_due(sessions, digest)
+            log.info("jobs.sent_digests count=%s", sent)
 
 
 def refresh_all_gaps(sessions: sessionmaker[Session], embedder: Embedder) -> dict[str, int]:

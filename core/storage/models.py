@@ -318,3 +318,19 @@ class WorkspacePrivacy(Base):
     workspace: Mapped[str] = mapped_column(String(128), primary_key=True)
     store_question_text: Mapped[bool] = mapped_column(default=True)
     updated_at: Mapped[datetime] = created_at_column()
+
+
+class DigestChannel(Base):
+    """A chat channel that opted into the weekly digest of a collection (core/console/digest.py)."""
+
+    __tablename__ = "digest_channels"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "channel", name="uq_digest_channels"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(128))
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    # The Monday of the last week whose digest this channel was sent: the claim that makes it once a week.
+    last_week: Mapped[Any] = mapped_column(Date, nullable=True)
+    created_at: Mapped[datetime] = created_at_column()

@@ -79,8 +79,19 @@ def upgrade() -> None:
         sa.Column("store_question_text", sa.Boolean, nullable=False),
         _now("updated_at"),
     )
+    op.create_table(
+        "digest_channels",
+        sa.Column("id", sa.Integer, primary_key=True),
+        sa.Column("platform", sa.String(32), nullable=False),
+        sa.Column("workspace", sa.String(128), nullable=False),
+        sa.Column("channel", sa.String(128), nullable=False),
+        _collection(),
+        sa.Column("last_week", sa.Date),
+        _now("created_at"),
+        sa.UniqueConstraint("platform", "workspace", "channel", name="uq_digest_channels"),
+    )
 
 
 def downgrade() -> None:
-    for table in ("workspace_privacy", "knowledge_gaps", "document_citations", "question_daily", "question_traces"):
+    for table in ("digest_channels", "workspace_privacy", "knowledge_gaps", "document_citations", "question_daily", "question_traces"):
         op.drop_table(table)
