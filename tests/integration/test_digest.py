@@ -74,3 +74,22 @@ def test_a_failed_post_is_retried_by_the_next_run(subscribed, slack):
 
     assert send_due(subscribed.database.sessions, sender, now=MONDAY) == 0
     assert send_due(subscribed.database.sessions, sender, now=MONDAY + timedelta(hours=1)) == 1
+
+
+def test_a_discord_channel_gets_the_digest_through_the_rest_api(make_container, tmp_path):
+    from core.console.digest import subscribe
+    from tests.fakes.discord_server import FakeDiscord
+
+    with FakeDiscord(token="discord-bot-token") as discord:
+        guild = discord.add_guild(channels=["docs"])
+        channel = discord.add_channel(guild, "digest")
+        container = make_container(discord_token=discord.token, discord_api_base_url=discord.api_base)
+        container.ingestor.ingest([str(write_docs(tmp_path / "docs", SAMPLE_DOCS))], collection="default")
+        subscribe(container.database.sessions, "discord", str(guild), str(channel), "default")
+
+        assert send_due(container.database.sessions, digest_sender(container.settings, container.database.engine),
+                        now=MONDAY) == 1
+
+        [post] = discord.calls_to("POST", rf"/channels/{channel}/messages")
+        assert "DocRag weekly digest for default" in post.json["content"]
+        assert post.json["allowed_mentions"] == {"parse": []}
