@@ -137,14 +137,17 @@ class Engine:
                 session, conversation.id, question_id, token_budget=self.options.history_token_budget
             )
         timings: dict[str, float] = {}
+        query: str | None = None
+        found: SearchResult | None = None
         try:
             query = self._standalone_query(question.text, history, timings)
             found = self._retrieve(query, collection.id, timings)
             answer = self._compose(question.text, query, found, history, timings, collection_id=collection.id)
         except UpstreamUnavailable as exc:
-            self._store_failure(question, exc)
-            timings["total_ms"] = _ms_since(started)
-            record_question(self.sessions, self._outcome(question, conversation, traces.FAILED, query, None, None, timings))
+            if self._store_failure(question, exc):  # the first failure of this question, not a retry
+                timings["total_ms"] = _ms_since(started)
+                record_question(self.sessions,
+                                self._outcome(question, conversation, traces.FAILED, query, found, None, timings))
             raise
         timings["total_ms"] = _ms_since(started)
         stored, first = self._store_answer(question, query, answer, timings)
@@ -390,10 +393,11 @@ class Engine:
         log.info("question.answered message_id=%s grounded=%s timings=%s", question.id, answer.grounded, timings)
         return Answer(answer.text, answer.citations, answer.grounded, reply_id, timings), True
 
-    def _store_failure(self, question: Message, error: UpstreamUnavailable) -> None:
-        """Record that this question got an apology, so restarts do not answer it again."""
+    def _store_failure(self, question: Message, error: UpstreamUnavailable) -> bool:
+        """Record that this question got an apology, so restarts do not answer it again; False when
+        an earlier attempt already had."""
         with self.sessions.begin() as session:
-            session.execute(
+            return bool(session.execute(
                 insert(Message)
                 .values(
                     conversation_id=question.conversation_id,
@@ -403,7 +407,7 @@ class Engine:
                     text=f"{error.service} failed (reference {error.reference}): {error.detail}",
                 )
                 .on_conflict_do_nothing()
-            )
+            ).rowcount)
 
 
 def not_covered(closest: list[Passage]) -> Answer:

@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from flask import Blueprint, Response, abort, render_template, request, stream_with_context
+from flask import Blueprint, Response, abort, g, render_template, request, stream_with_context
 from sqlalchemy.orm import Session, sessionmaker
 
 from adapters.web.auth import bearer_token
@@ -58,6 +58,12 @@ def console_blueprint(sessions: sessionmaker[Session], viewer_of: Callable[[], V
     blueprint = Blueprint("console", __name__, url_prefix=PREFIX, template_folder="templates",
                           static_folder="static", static_url_path="/static")
 
+    @blueprint.before_request
+    def admit() -> None:
+        g.console_viewer = viewer_of()  # once per request: a key is verified against the database
+        if g.console_viewer is None:
+            abort(403)
+
     @blueprint.after_request
     def secure(response: Response) -> Response:
         response.headers.update(SECURITY_HEADERS)
@@ -65,10 +71,7 @@ def console_blueprint(sessions: sessionmaker[Session], viewer_of: Callable[[], V
 
     def scope(session: Session) -> dict[int, str]:
         """The collections this request looks at: the viewer's, narrowed by ?collection=."""
-        viewer = viewer_of()
-        if viewer is None:
-            abort(403)
-        names = viewer.collections
+        names = g.console_viewer.collections
         if names is None:
             names = tuple(n for n in stats.all_collection_names(session))
         wanted = request.args.get("collection")
@@ -77,8 +80,8 @@ def console_blueprint(sessions: sessionmaker[Session], viewer_of: Callable[[], V
         return stats.collection_ids(session, names)
 
     def page(template: str, session: Session, ids: dict[int, str], **values: object) -> str:
-        viewer = viewer_of()
-        visible = viewer.collections if viewer and viewer.collections is not None else stats.all_collection_names(session)
+        viewer = g.console_viewer
+        visible = viewer.collections if viewer.collections is not None else stats.all_collection_names(session)
         return render_template(template, visible=visible, chosen=request.args.get("collection", ""),
                                days=_days(), **values)
 
