@@ -33,6 +33,9 @@ from core.search.embeddings import HashingEmbedder  # noqa: E402
 LABELLED = REPO / "bench" / "gaps" / "questions.jsonl"
 DOCUMENTS = 300
 FEEDBACK = 30_000
+# Two of these follow each generated question, so that 100,000 of them are (nearly) all distinct.
+WORDS = [f"{w}{n}" for w in ("please", "again", "today", "in ci", "on windows", "with tox", "v", "for py", "when run",
+                             "on linux") for n in range(30)]
 
 
 def generate(database, questions: int, not_covered_share: float) -> None:
@@ -50,6 +53,9 @@ def generate(database, questions: int, not_covered_share: float) -> None:
             "INSERT INTO messages (id, conversation_id, role, user_id, text)"
             " SELECT m, 1, 'assistant', '', 'an answer' FROM generate_series(1, :n) m"), {"n": FEEDBACK})
         conn.execute(sa.text(
+            "INSERT INTO feedback_daily (collection_id, day, up, down)"
+            " SELECT 1, (now() AT TIME ZONE 'UTC')::date - d, 750, 250 FROM generate_series(0, 29) d"))
+        conn.execute(sa.text(
             "INSERT INTO feedback (message_id, platform, user_id, score, created_at)"
             " SELECT m, 'slack', 'u' || m, CASE WHEN m % 4 = 0 THEN -1 ELSE 1 END, now() - (m % 30) * interval '1 day'"
             " FROM generate_series(1, :n) m"), {"n": FEEDBACK})
@@ -63,21 +69,23 @@ def generate(database, questions: int, not_covered_share: float) -> None:
                 now() - (i % 30) * interval '1 day' - (i % 86400) * interval '1 second',
                 CASE WHEN i % {every} = 0 THEN 'not_covered' WHEN i % 97 = 0 THEN 'rate_limited' ELSE 'answered' END,
                 CASE WHEN i % {every} = 0 THEN 0.1 ELSE 0.6 END,
-                (:pool)[1 + i % :pool_size] || ' ' || (ARRAY['please','quickly','again','today','in ci'])[1 + i % 5],
+                (:pool)[1 + (hashint4(i) & 2147483647) % :pool_size] || ' ' || (:words)[1 + (hashint4(i + 1) & 2147483647) % :word_count]
+                    || ' ' || (:words)[1 + (hashint4(i + 2) & 2147483647) % :word_count],
                 NULL,
                 jsonb_build_array(jsonb_build_object('chunk_id', i, 'document_id', 1 + i % {DOCUMENTS},
                     'title', 'Document ' || (1 + i % {DOCUMENTS}), 'heading', '', 'source', 'https://docs.example.com/'
                     || (1 + i % {DOCUMENTS}), 'score', 0.5)),
                 CASE WHEN i % {every} = 0 THEN '{{}}'::int[] ELSE ARRAY[1 + i % ({DOCUMENTS} - 50)] END,
                 600, jsonb_build_object('total_ms', 200 + i % 3000), 200 + i % 3000
-            FROM generate_series(1, :n) i"""), {"n": questions, "pool": pool, "pool_size": len(pool)})
+            FROM generate_series(1, :n) i"""),
+            {"n": questions, "pool": pool, "pool_size": len(pool), "words": WORDS, "word_count": len(WORDS)})
         conn.execute(sa.text(
             "INSERT INTO question_daily SELECT collection_id, (asked_at AT TIME ZONE 'UTC')::date, platform, outcome,"
             " width_bucket(total_ms, ARRAY[50,100,200,300,500,750,1000,1500,2000,3000,5000,7500,10000,15000,30000,60000]::real[]),"
             " count(*) FROM question_traces GROUP BY 1, 2, 3, 4, 5"))
         conn.execute(sa.text(
-            "INSERT INTO document_citations (document_id, collection_id, cited)"
-            " SELECT d, 1, count(*) FROM question_traces, unnest(cited_documents) d GROUP BY d"))
+            "INSERT INTO document_citations (document_id, collection_id, cited, up, down)"
+            " SELECT d, 1, count(*), count(*) / 40, count(*) / 120 FROM question_traces, unnest(cited_documents) d GROUP BY d"))
         conn.execute(sa.text("ANALYZE"))
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.tenancy.collections import check_embedder, collection_name_for, get_collection
 from core.console import traces
-from core.console.traces import QuestionOutcome, record_question
+from core.console.traces import QuestionOutcome, record_question, record_vote
 from core.conversations import (
     Turn,
     find_conversation,
@@ -218,10 +218,13 @@ class Engine:
             message = session.get(Message, message_id)
             if message is None or message.role != "assistant":
                 raise NotFound("That answer no longer exists.")
+            previous = session.scalar(sa.select(Feedback.score).where(
+                Feedback.message_id == message_id, Feedback.user_id == user_id).with_for_update())
             statement = insert(Feedback).values(message_id=message_id, platform=platform, user_id=user_id, score=score)
             session.execute(
                 statement.on_conflict_do_update(constraint="uq_feedback_message_user", set_={"score": score})
             )
+            record_vote(session, message_id, previous, score)  # the console's counts (core/console/traces.py)
 
     def pending_questions(self, platform: str, *, limit: int = 100) -> list[PendingQuestion]:
         """Accepted questions that have neither an answer nor a recorded failure."""

@@ -41,6 +41,7 @@ APP_TABLES = (
     "question_traces",
     "question_daily",
     "document_citations",
+    "feedback_daily",
     "knowledge_gaps",
     "workspace_privacy",
     "digest_channels",

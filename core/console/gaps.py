@@ -7,8 +7,8 @@ first) and the documents retrieval found closest, i.e. where to write.
 
 Three groupings are implemented because the choice was measured, not assumed (bench/console.py,
 figures in docs/console.md): ``agglomerative`` (complete linkage on cosine distance, cut at a
-distance; above ``MICRO_CLUSTERS_FROM`` questions on k-means micro-clusters first, so it stays
-near-linear), ``greedy`` (one pass: join the most similar topic's leader above a threshold, else
+distance; above ``LINKAGE_SAMPLE`` questions on a random sample, the others joining the nearest
+topic, so it stays linear), ``greedy`` (one pass: join the most similar topic's leader above a threshold, else
 lead a new topic) and ``kmeans`` (k = sqrt(n/2)).
 """
 from __future__ import annotations
@@ -42,9 +42,7 @@ CLOSEST_DOCUMENTS = 3
 # cut means different topic sizes at 100 and at 100,000 questions; complete linkage does not.)
 COMPLETE_DISTANCE = {"hashing": 0.95, "default": 0.9}
 GREEDY_SIMILARITY = {"hashing": 0.1, "default": 0.35}
-MICRO_CLUSTERS_FROM = 3000
-MICRO_CLUSTERS = 1000
-PROJECTED = 128
+LINKAGE_SAMPLE = 4000
 
 
 def _for(embedder_name: str, table: dict[str, float]) -> float:
@@ -100,26 +98,27 @@ def _nearest(vectors: np.ndarray, centres: np.ndarray, batch: int = 8192) -> np.
 def agglomerative(vectors: np.ndarray, distance: float, *, seed: int = 0) -> np.ndarray:
     if len(vectors) < 2:
         return np.zeros(len(vectors), dtype=np.int64)
-    if len(vectors) < MICRO_CLUSTERS_FROM:
+    if len(vectors) <= LINKAGE_SAMPLE:
         return _complete_linkage(vectors, distance)
-    # Quadratic in its input: link micro-clusters of about 100 questions, found by k-means on a
-    # 128-dimensional random projection (cosines survive it closely enough to tell near neighbours).
-    projection = np.random.default_rng(seed).normal(size=(vectors.shape[1], PROJECTED)).astype(np.float32)
-    projected = vectors @ projection
-    projected /= np.linalg.norm(projected, axis=1, keepdims=True) + 1e-12
-    micro = kmeans(projected, min(len(vectors) // 100, MICRO_CLUSTERS), seed=seed, iterations=6)
-    sums = _sums(micro, vectors, int(micro.max()) + 1)
-    used = np.flatnonzero(sums.any(axis=1))
-    centroids = sums[used] / (np.linalg.norm(sums[used], axis=1, keepdims=True) + 1e-12)
-    linked = np.zeros(len(sums), dtype=np.int64)
-    linked[used] = _complete_linkage(centroids, distance)
-    return linked[micro]
+    # Complete linkage is quadratic: link a random sample (the same cut means the same topic
+    # tightness as on the measured set), then give every question its nearest topic centre.
+    # A topic too rare to appear in the sample joins its nearest neighbour: the top gaps are kept.
+    sample = np.random.default_rng(seed).choice(len(vectors), size=LINKAGE_SAMPLE, replace=False)
+    linked = _complete_linkage(vectors[sample], distance)
+    sums = _sums(linked, vectors[sample], int(linked.max()) + 1)
+    centres = sums / (np.linalg.norm(sums, axis=1, keepdims=True) + 1e-12)
+    return _nearest(vectors, centres.astype(vectors.dtype))
 
 
 def _complete_linkage(vectors: np.ndarray, distance: float) -> np.ndarray:
     from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
 
-    return fcluster(linkage(vectors, method="complete", metric="cosine"), t=distance, criterion="distance") - 1
+    # Cosine distances of unit vectors by one matrix product (BLAS), far faster than pdist.
+    distances = np.clip(1.0 - vectors @ vectors.T, 0.0, 2.0).astype(np.float64)
+    np.fill_diagonal(distances, 0.0)
+    condensed = squareform(distances, checks=False)
+    return fcluster(linkage(condensed, method="complete"), t=distance, criterion="distance") - 1
 
 
 def group(vectors: np.ndarray, embedder_name: str, method: str = "agglomerative") -> np.ndarray:
@@ -186,8 +185,11 @@ def refresh_gaps(
         questions = gap_questions(session, collection_id, since=now - timedelta(days=WINDOW_DAYS))
     found: list[dict] = []
     if questions:
-        vectors = np.asarray(embedder.embed_documents([q.text for q in questions]), dtype=np.float32)
-        progress(f"embedded {len(questions)} questions")
+        # The same question asked again is embedded once: the text, not the count, costs time.
+        distinct = {text: n for n, text in enumerate(dict.fromkeys(q.text for q in questions))}
+        unique = np.asarray(embedder.embed_documents(list(distinct)), dtype=np.float32)
+        vectors = unique[[distinct[q.text] for q in questions]]
+        progress(f"embedded {len(distinct)} distinct questions of {len(questions)}")
         labels = group(vectors, embedder.name, method)
         found = topics(questions, vectors, labels)[:TOPICS_KEPT]
     with sessions.begin() as session:

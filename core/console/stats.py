@@ -15,6 +15,7 @@ from core.storage.models import (
     Document,
     DocumentCitations,
     Feedback,
+    FeedbackDaily,
     KnowledgeGaps,
     Message,
     QuestionDaily,
@@ -67,7 +68,8 @@ def overview(session: Session, ids: Sequence[int], *, days: int, today: date | N
     for row in _feedback_per_day(session, ids, first):
         position = index.get(row.day)
         if position is not None:
-            result.feedback["up" if row.score > 0 else "down"][position] += int(row.n)
+            result.feedback["up"][position] += int(row.up)
+            result.feedback["down"][position] += int(row.down)
     return result
 
 
@@ -87,13 +89,10 @@ def _percentiles(buckets: list[int]) -> dict[int, int | None]:
 
 
 def _feedback_per_day(session: Session, ids: Sequence[int], first: date) -> Iterator[Any]:
-    day = sa.cast(sa.func.timezone("UTC", Feedback.created_at), sa.Date).label("day")
     return iter(session.execute(
-        sa.select(day, Feedback.score, sa.func.count().label("n"))
-        .join(QuestionTrace, QuestionTrace.answer_id == Feedback.message_id)
-        .where(QuestionTrace.collection_id.in_(list(ids)),
-               Feedback.created_at >= datetime.combine(first, datetime.min.time(), tzinfo=timezone.utc))
-        .group_by(day, Feedback.score)
+        sa.select(FeedbackDaily.day, sa.func.sum(FeedbackDaily.up).label("up"), sa.func.sum(FeedbackDaily.down).label("down"))
+        .where(FeedbackDaily.collection_id.in_(list(ids)), FeedbackDaily.day >= first)
+        .group_by(FeedbackDaily.day)
     ))
 
 
@@ -110,38 +109,19 @@ class DocumentStats:
 
 def documents(session: Session, ids: dict[int, str]) -> list[DocumentStats]:
     """Every document of the collections, most cited first; never-cited ones have ``cited == 0``."""
-    votes = _votes_per_document(session, list(ids))
     rows = session.execute(
         sa.select(Document.id, Document.collection_id, Document.title, Document.link,
-                  sa.func.coalesce(DocumentCitations.cited, 0).label("cited"))
+                  sa.func.coalesce(DocumentCitations.cited, 0).label("cited"),
+                  sa.func.coalesce(DocumentCitations.up, 0).label("up"),
+                  sa.func.coalesce(DocumentCitations.down, 0).label("down"))
         .outerjoin(DocumentCitations, DocumentCitations.document_id == Document.id)
         .where(Document.collection_id.in_(list(ids)))
         .order_by(sa.desc("cited"), Document.title, Document.id)
     )
     return [
-        DocumentStats(row.id, ids[row.collection_id], row.title, row.link, int(row.cited),
-                      *votes.get(row.id, (0, 0)))
+        DocumentStats(row.id, ids[row.collection_id], row.title, row.link, int(row.cited), int(row.up), int(row.down))
         for row in rows
     ]
-
-
-def _votes_per_document(session: Session, ids: list[int]) -> dict[int, tuple[int, int]]:
-    """👍/👎 per cited document, driven from the feedback (far fewer rows than the traces)."""
-    document = sa.func.unnest(QuestionTrace.cited_documents).label("document_id")
-    voted = (
-        sa.select(document, Feedback.score)
-        .select_from(Feedback)
-        .join(QuestionTrace, QuestionTrace.answer_id == Feedback.message_id)
-        .where(QuestionTrace.collection_id.in_(ids))
-        .subquery()
-    )
-    rows = session.execute(
-        sa.select(voted.c.document_id,
-                  sa.func.count().filter(voted.c.score > 0).label("up"),
-                  sa.func.count().filter(voted.c.score < 0).label("down"))
-        .group_by(voted.c.document_id)
-    )
-    return {row.document_id: (int(row.up), int(row.down)) for row in rows}
 
 
 @dataclass(frozen=True)

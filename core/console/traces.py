@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.storage.models import DocumentCitations, Message, QuestionDaily, QuestionTrace, WorkspacePrivacy
+from core.storage.models import DocumentCitations, FeedbackDaily, Message, QuestionDaily, QuestionTrace, WorkspacePrivacy
 from core.types import Citation, Passage, SessionKey
 
 log = logging.getLogger(__name__)
@@ -139,3 +139,30 @@ def _count_citations(session: Session, collection_id: int, documents: list[int],
         index_elements=["document_id"],
         set_={"cited": DocumentCitations.cited + 1, "last_cited_at": statement.excluded.last_cited_at},
     ))
+
+
+def record_vote(session: Session, answer_id: int, previous: int | None, score: int) -> None:
+    """Count a 👍/👎 (``score``) that replaces ``previous`` (None: the user's first vote on it), for
+    the day the question was asked and for each document the answer cited. Called by the engine in
+    the transaction that stores the feedback."""
+    trace = session.execute(
+        sa.select(QuestionTrace.collection_id, QuestionTrace.asked_at, QuestionTrace.cited_documents)
+        .where(QuestionTrace.answer_id == answer_id)
+        .limit(1)
+    ).one_or_none()
+    if trace is None or previous == score:
+        return
+    up = (score > 0) - (previous is not None and previous > 0)
+    down = (score < 0) - (previous is not None and previous < 0)
+    day = trace.asked_at.astimezone(timezone.utc).date()
+    statement = insert(FeedbackDaily).values(collection_id=trace.collection_id, day=day, up=max(up, 0), down=max(down, 0))
+    session.execute(statement.on_conflict_do_update(
+        index_elements=["collection_id", "day"],
+        set_={"up": FeedbackDaily.up + up, "down": FeedbackDaily.down + down},
+    ))
+    if trace.cited_documents:
+        session.execute(
+            sa.update(DocumentCitations)
+            .where(DocumentCitations.document_id.in_(trace.cited_documents))
+            .values(up=DocumentCitations.up + up, down=DocumentCitations.down + down)
+        )

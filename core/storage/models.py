@@ -295,7 +295,20 @@ class DocumentCitations(Base):
     document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     cited: Mapped[int] = mapped_column(Integer, default=0)
+    up: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 👍 on answers citing it
+    down: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_cited_at: Mapped[datetime] = created_at_column()
+
+
+class FeedbackDaily(Base):
+    """👍/👎 per collection and day the answered question was asked (core/console/traces.py)."""
+
+    __tablename__ = "feedback_daily"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[Any] = mapped_column(Date, primary_key=True)
+    up: Mapped[int] = mapped_column(Integer, default=0)
+    down: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class KnowledgeGaps(Base):

@@ -1,4 +1,4 @@
-"""The console's tables (issue 14): question traces, daily counts, citations per document, the
+"""The console's tables (issue 14): question traces, daily counts (questions and feedback), citations and votes per document, the
 latest knowledge gaps, and each workspace's privacy choice. All new tables: nothing existing changes.
 
 Revision ID: 0013
@@ -63,7 +63,17 @@ def upgrade() -> None:
         sa.Column("document_id", sa.Integer, sa.ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True),
         _collection(),
         sa.Column("cited", sa.Integer, nullable=False),
+        sa.Column("up", sa.Integer, server_default="0", nullable=False),
+        sa.Column("down", sa.Integer, server_default="0", nullable=False),
         _now("last_cited_at"),
+    )
+    op.create_table(
+        "feedback_daily",
+        _collection(),
+        sa.Column("day", sa.Date, nullable=False),
+        sa.Column("up", sa.Integer, nullable=False),
+        sa.Column("down", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("collection_id", "day"),
     )
     op.create_table(
         "knowledge_gaps",
@@ -93,5 +103,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("digest_channels", "workspace_privacy", "knowledge_gaps", "document_citations", "question_daily", "question_traces"):
+    for table in ("digest_channels", "workspace_privacy", "knowledge_gaps", "feedback_daily", "document_citations", "question_daily", "question_traces"):
         op.drop_table(table)

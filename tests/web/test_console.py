@@ -148,3 +148,17 @@ def test_knowledge_gaps_group_unanswered_questions_with_counts_and_examples(cons
 
     assert "4 questions" in html
     assert "asked 3×" in html and "kubernetes" in html
+
+
+def test_a_changed_vote_replaces_the_first_in_every_count(console):
+    answered = ask(console, COVERED)
+    engine = console.container.engine
+    engine.record_feedback(answered.message_id, platform="slack", user_id="carol", score=1)
+    engine.record_feedback(answered.message_id, platform="slack", user_id="carol", score=-1)
+    engine.record_feedback(answered.message_id, platform="slack", user_id="dave", score=-1)
+
+    overview = console.extra["console"].get("/console/").get_data(as_text=True)
+    documents = console.extra["console"].get("/console/documents").get_data(as_text=True)
+
+    assert "0 👍, 2 👎" in overview
+    assert "API keys</td><td>docs</td><td>1</td><td>0</td><td>2</td>" in documents
