@@ -116,7 +116,7 @@ def grouping_time(database) -> list[list[object]]:
     embedder = HashingEmbedder(1024)
     started = time.perf_counter()
     with database_work(Work.INGESTION):  # the time limits the periodic job runs with
-        count = gaps.refresh_gaps(database.sessions, embedder, 1)
+        count = gaps.refresh_gaps(database.sessions, embedder, 1, progress=lambda line: print("  " + line))
     total = time.perf_counter() - started
     with database.engine.connect() as conn:
         topics = conn.execute(sa.text("SELECT jsonb_array_length(topics) FROM knowledge_gaps")).scalar_one()

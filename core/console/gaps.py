@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -43,6 +44,7 @@ CLOSEST_DOCUMENTS = 3
 COMPLETE_DISTANCE = {"hashing": 0.95, "default": 0.9}
 GREEDY_SIMILARITY = {"hashing": 0.1, "default": 0.35}
 LINKAGE_SAMPLE = 4000
+MAX_CENTRES = 300
 
 
 def _for(embedder_name: str, table: dict[str, float]) -> float:
@@ -91,6 +93,16 @@ def _sums(labels: np.ndarray, vectors: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(members @ vectors)
 
 
+def _nearest_with_similarity(vectors: np.ndarray, centres: np.ndarray, batch: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    best, similarity = [], []
+    for i in range(0, len(vectors), batch):
+        sims = vectors[i:i + batch] @ centres.T
+        index = np.argmax(sims, axis=1)
+        best.append(index)
+        similarity.append(sims[np.arange(len(index)), index])
+    return np.concatenate(best), np.concatenate(similarity)
+
+
 def _nearest(vectors: np.ndarray, centres: np.ndarray, batch: int = 8192) -> np.ndarray:
     return np.concatenate([np.argmax(vectors[i:i + batch] @ centres.T, axis=1) for i in range(0, len(vectors), batch)])
 
@@ -105,9 +117,13 @@ def agglomerative(vectors: np.ndarray, distance: float, *, seed: int = 0) -> np.
     # A topic too rare to appear in the sample joins its nearest neighbour: the top gaps are kept.
     sample = np.random.default_rng(seed).choice(len(vectors), size=LINKAGE_SAMPLE, replace=False)
     linked = _complete_linkage(vectors[sample], distance)
-    sums = _sums(linked, vectors[sample], int(linked.max()) + 1)
-    centres = sums / (np.linalg.norm(sums, axis=1, keepdims=True) + 1e-12)
-    return _nearest(vectors, centres.astype(vectors.dtype))
+    # Only the largest sample topics get a centre (the console shows the top ones): a question near
+    # none of them is left out (label -1) rather than forced into an unrelated topic.
+    largest = np.argsort(-np.bincount(linked))[:MAX_CENTRES]
+    sums = _sums(linked, vectors[sample], int(linked.max()) + 1)[largest]
+    centres = (sums / (np.linalg.norm(sums, axis=1, keepdims=True) + 1e-12)).astype(vectors.dtype)
+    nearest, similarity = _nearest_with_similarity(vectors, centres)
+    return np.where(similarity >= 1.0 - distance, nearest, -1)
 
 
 def _complete_linkage(vectors: np.ndarray, distance: float) -> np.ndarray:
@@ -139,7 +155,7 @@ class GapQuestion:
 def topics(questions: Sequence[GapQuestion], vectors: np.ndarray, labels: np.ndarray) -> list[dict]:
     """Topics, most asked first: label (the most central question), count, examples, closest documents."""
     found = []
-    for label in np.unique(labels):
+    for label in np.unique(labels[labels >= 0]):  # -1: near no topic
         members = np.flatnonzero(labels == label)
         centroid = vectors[members].mean(axis=0)
         central = members[np.argsort(-(vectors[members] @ centroid))]
@@ -181,17 +197,21 @@ def refresh_gaps(
 ) -> int:
     """Group the collection's recent gap questions and store the topics; returns how many questions."""
     now = now or datetime.now(timezone.utc)
+    started = time.perf_counter()
     with sessions() as session:
         questions = gap_questions(session, collection_id, since=now - timedelta(days=WINDOW_DAYS))
+    progress(f"loaded {len(questions)} gap questions in {time.perf_counter() - started:.1f} s")
     found: list[dict] = []
     if questions:
         # The same question asked again is embedded once: the text, not the count, costs time.
         distinct = {text: n for n, text in enumerate(dict.fromkeys(q.text for q in questions))}
         unique = np.asarray(embedder.embed_documents(list(distinct)), dtype=np.float32)
         vectors = unique[[distinct[q.text] for q in questions]]
-        progress(f"embedded {len(distinct)} distinct questions of {len(questions)}")
+        progress(f"embedded {len(distinct)} distinct questions in {time.perf_counter() - started:.1f} s (cumulative)")
         labels = group(vectors, embedder.name, method)
+        progress(f"grouped in {time.perf_counter() - started:.1f} s (cumulative)")
         found = topics(questions, vectors, labels)[:TOPICS_KEPT]
+        progress(f"described the topics in {time.perf_counter() - started:.1f} s (cumulative)")
     with sessions.begin() as session:
         statement = insert(KnowledgeGaps).values(
             collection_id=collection_id, computed_at=now, questions=len(questions), topics=found
