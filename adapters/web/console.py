@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from adapters.web.auth import bearer_token
 from adapters.web.charts import share_bar, stacked_bars
 from adapters.web.playground import SECURITY_HEADERS
+from adapters.web.signin.viewer import current_viewer
 from core.tenancy.apikeys import ApiKeys
 from core.console import stats
 from core.console.traces import OUTCOMES
@@ -37,10 +38,14 @@ class Viewer:
 
 
 def console_viewer(keys: ApiKeys) -> Callable[[], Viewer | None]:
-    """Until sign-in lands (issue 14 part 1, ``require_viewer``): an API key sees its collections;
-    a request from this machine (loopback, after trusted proxies) sees them all; anyone else nobody."""
+    """A signed-in person (adapters/web/signin) sees their workspace's collections; an API key sees
+    its collections; a request from this machine (loopback, after trusted proxies) sees them all;
+    anyone else nobody."""
 
     def viewer() -> Viewer | None:
+        person = current_viewer(public_ok=False)  # never the anonymous public-playground visitor
+        if person is not None:
+            return Viewer(person.name, person.collections)
         token = bearer_token(request.headers.get("Authorization"))
         if token is not None:
             info = keys.verify(token)

@@ -2,7 +2,7 @@
 latest knowledge gaps, and each workspace's privacy choice. All new tables: nothing existing changes.
 
 Revision ID: 0013
-Revises: 0015
+Revises: 0012
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
@@ -10,7 +10,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL
 
 revision = "0013"
-down_revision = "0015"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
