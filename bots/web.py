@@ -20,6 +20,7 @@ from adapters.slack.app import build_bolt_app, slack_configured
 from adapters.slack.blueprint import slack_blueprint
 from adapters.slack.services import SlackServices
 from adapters.web.api import ApiServices, api_blueprint
+from adapters.web.console import console_blueprint, console_viewer
 from adapters.web.errors import install_json_errors
 from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
@@ -119,6 +120,12 @@ def sources_page_blueprint_for(runtime: WebRuntime) -> Blueprint:
     return sources_page_blueprint(runtime.container.engine, runtime.container.sources, viewers_only=True)
 
 
+def console_blueprint_for(runtime: WebRuntime) -> Blueprint:
+    sessions = runtime.container.database.sessions
+    # Signed-in people see their collections; an API key its own; a loopback request everything.
+    return console_blueprint(sessions, console_viewer(ApiKeys(sessions)))
+
+
 def metrics_blueprint_for(runtime: WebRuntime) -> Blueprint:
     # Set by bots/gunicorn_conf.py when gunicorn runs several worker processes.
     multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -133,6 +140,7 @@ BLUEPRINTS: list[Callable[[WebRuntime], Blueprint | None]] = [
     signin_blueprint_for,
     playground_blueprint_for,
     sources_page_blueprint_for,
+    console_blueprint_for,
     metrics_blueprint_for,
 ]
 

@@ -19,9 +19,11 @@ from adapters.slack.app import oauth_enabled, token_source
 from adapters.slack.clients import SlackClients
 from adapters.slack.services import SlackServices
 from adapters.slack.tasks import register_tasks as register_slack_tasks
+from bots.digest_senders import digest_sender
 from bots.logs import configure_logging
 from bots.wiring import Container, build_container
 from core.config import Settings, load_settings
+from core.console.jobs import register_console_tasks
 from core.storage.timeouts import Work, database_work
 from core.dedupe import prune
 from core.ingest.jobs import IngestRunner, register_ingest_task, requeue_orphans
@@ -71,6 +73,8 @@ def build_worker_app(container: Container, jobs: procrastinate.App, slack: Slack
     register_ingest_task(app, IngestRunner(container.database.sessions, container.ingestor))
     register_source_tasks(app, container.syncer, jobs)
     _register_housekeeping(app, container, jobs)
+    register_console_tasks(app, container.database.sessions, container.embedder, container.settings.question_retention_days,
+                           digest=digest_sender(container.settings, container.database.engine))
     return app
 
 

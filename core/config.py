@@ -123,6 +123,9 @@ class Settings(BaseSettings):
     # Where the web process listens (host:port, comma-separated): set by bots/gunicorn_conf.py, not by hand.
     web_listen: str | None = Field(None, validation_alias=env("DOCRAG_WEB_LISTEN"))
 
+    # Console and privacy (docs/console.md): how long questions and answers are kept (0: forever).
+    question_retention_days: int = Field(90, ge=0, le=36500, validation_alias=env("DOCRAG_QUESTION_RETENTION_DAYS"))
+
     # Processes
     embedded_workers: bool = Field(True, validation_alias=env("DOCRAG_EMBEDDED_WORKERS"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias=env("DOCRAG_LOG_LEVEL"))

@@ -20,6 +20,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.tenancy.collections import check_embedder, collection_name_for, get_collection
+from core.console import traces
+from core.console.traces import QuestionOutcome, record_question, record_vote
 from core.conversations import (
     Turn,
     find_conversation,
@@ -29,9 +31,10 @@ from core.conversations import (
 )
 from core.answers import evidence
 from core.search.embeddings import Embedder
-from core.errors import InvalidQuestion, NotFound, UpstreamUnavailable
+from core.errors import InvalidQuestion, NotFound, RateLimited, UpstreamUnavailable
 from core.answers.extractive import extractive_answer
 from core.follow_ups import depends_on_history
+from core.ingest.chunking import count_tokens
 from core.answers.llm import (
     Generator,
     build_answer_messages,
@@ -103,7 +106,11 @@ class Engine:
         with self.sessions.begin() as session:
             coll = self._collection_for(session, key, collection)
             limits = self.policy.with_overrides(coll.settings or {}).limits_for(key)
-        self.limiter.admit(limits)
+        try:
+            self.limiter.admit(limits)
+        except RateLimited:
+            record_question(self.sessions, QuestionOutcome(key, coll.id, traces.RATE_LIMITED, question=text))
+            raise
         with self.sessions.begin() as session:
             conversation = get_or_create_conversation(session, key, coll.id)
             message = Message(conversation_id=conversation.id, role="user", user_id=key.user, text=text)
@@ -130,15 +137,48 @@ class Engine:
                 session, conversation.id, question_id, token_budget=self.options.history_token_budget
             )
         timings: dict[str, float] = {}
+        query: str | None = None
+        found: SearchResult | None = None
         try:
             query = self._standalone_query(question.text, history, timings)
             found = self._retrieve(query, collection.id, timings)
             answer = self._compose(question.text, query, found, history, timings, collection_id=collection.id)
         except UpstreamUnavailable as exc:
-            self._store_failure(question, exc)
+            if self._store_failure(question, exc):  # the first failure of this question, not a retry
+                timings["total_ms"] = _ms_since(started)
+                record_question(self.sessions,
+                                self._outcome(question, conversation, traces.FAILED, query, found, None, timings))
             raise
         timings["total_ms"] = _ms_since(started)
-        return self._store_answer(question, query, answer, timings)
+        stored, first = self._store_answer(question, query, answer, timings)
+        if first:  # not answered by another worker meanwhile, who recorded it
+            outcome = traces.ANSWERED if stored.grounded else traces.NOT_COVERED
+            record_question(self.sessions, self._outcome(question, conversation, outcome, query, found, stored, timings))
+        return stored
+
+    def _outcome(
+        self, question: Message, conversation: Conversation, outcome: str, query: str | None,
+        found: SearchResult | None, answer: Answer | None, timings: dict[str, float],
+    ) -> QuestionOutcome:
+        """The console's record of one settled question (see core/console/traces.py)."""
+        passages = found.passages if found is not None else []
+        generated = outcome == traces.ANSWERED and self.generator is not None
+        return QuestionOutcome(
+            key=SessionKey(conversation.platform, conversation.workspace, conversation.channel,
+                           conversation.thread, question.user_id),
+            collection_id=conversation.collection_id,
+            outcome=outcome,
+            question=question.text,
+            question_id=question.id,
+            answer_id=answer.message_id if answer is not None else None,
+            standalone_query=query,
+            passages=passages,
+            citations=answer.citations if answer is not None else (),
+            confidence=found.best_similarity if found is not None else None,
+            # What the prompt carried besides its fixed instructions: the question and the passages.
+            prompt_tokens=count_tokens(question.text + " " + " ".join(p.text for p in passages)) if generated else None,
+            timings=timings,
+        )
 
     def clean_question(self, question: str) -> str:
         if not isinstance(question, str):
@@ -178,10 +218,13 @@ class Engine:
             message = session.get(Message, message_id)
             if message is None or message.role != "assistant":
                 raise NotFound("That answer no longer exists.")
+            previous = session.scalar(sa.select(Feedback.score).where(
+                Feedback.message_id == message_id, Feedback.user_id == user_id).with_for_update())
             statement = insert(Feedback).values(message_id=message_id, platform=platform, user_id=user_id, score=score)
             session.execute(
                 statement.on_conflict_do_update(constraint="uq_feedback_message_user", set_={"score": score})
             )
+            record_vote(session, message_id, previous, score)  # the console's counts (core/console/traces.py)
 
     def pending_questions(self, platform: str, *, limit: int = 100) -> list[PendingQuestion]:
         """Accepted questions that have neither an answer nor a recorded failure."""
@@ -325,7 +368,10 @@ class Engine:
             timings_ms=dict(reply.timings),
         )
 
-    def _store_answer(self, question: Message, query: str, answer: Answer, timings: dict[str, float]) -> Answer:
+    def _store_answer(
+        self, question: Message, query: str, answer: Answer, timings: dict[str, float]
+    ) -> tuple[Answer, bool]:
+        """The stored answer, and whether this call stored it (False: another worker was first)."""
         try:
             with self.sessions.begin() as session:
                 reply = Message(
@@ -346,14 +392,15 @@ class Engine:
                 stored = self._stored_answer(session, question.id)
             if stored is None:
                 raise
-            return stored
+            return stored, False
         log.info("question.answered message_id=%s grounded=%s timings=%s", question.id, answer.grounded, timings)
-        return Answer(answer.text, answer.citations, answer.grounded, reply_id, timings)
+        return Answer(answer.text, answer.citations, answer.grounded, reply_id, timings), True
 
-    def _store_failure(self, question: Message, error: UpstreamUnavailable) -> None:
-        """Record that this question got an apology, so restarts do not answer it again."""
+    def _store_failure(self, question: Message, error: UpstreamUnavailable) -> bool:
+        """Record that this question got an apology, so restarts do not answer it again; False when
+        an earlier attempt already had."""
         with self.sessions.begin() as session:
-            session.execute(
+            return bool(session.execute(
                 insert(Message)
                 .values(
                     conversation_id=question.conversation_id,
@@ -363,7 +410,7 @@ class Engine:
                     text=f"{error.service} failed (reference {error.reference}): {error.detail}",
                 )
                 .on_conflict_do_nothing()
-            )
+            ).rowcount)
 
 
 def not_covered(closest: list[Passage]) -> Answer:

@@ -13,6 +13,7 @@ from pgvector.sqlalchemy import Vector
 from sqlalchemy import (
     BigInteger,
     Computed,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -270,4 +271,116 @@ class ProcessedEvent(Base):
 
     platform: Mapped[str] = mapped_column(String(32), primary_key=True)
     key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    created_at: Mapped[datetime] = created_at_column()
+
+
+# -- console (issue 14): what documentation owners see; see docs/console.md ----------------------------
+class QuestionTrace(Base):
+    """One question and what became of it: written once per question by core/console/traces.py.
+
+    ``question`` and ``standalone_query`` are NULL where the workspace opted out of storing question
+    text; the whole row goes when the retention period ends (counts stay in ``question_daily``).
+    """
+
+    __tablename__ = "question_traces"
+    __table_args__ = (
+        Index("ix_question_traces_collection_asked", "collection_id", "asked_at"),
+        Index("ix_question_traces_user", "platform", "user_id"),
+        Index("ix_question_traces_asked", "asked_at"),
+        Index("ix_question_traces_answer", "answer_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(128))
+    user_id: Mapped[str] = mapped_column(String(128), default="")
+    # No foreign keys: the retention purge deletes messages and traces independently.
+    question_id: Mapped[int | None] = mapped_column(BigInteger)
+    answer_id: Mapped[int | None] = mapped_column(BigInteger)
+    asked_at: Mapped[datetime] = created_at_column()
+    outcome: Mapped[str] = mapped_column(String(16))  # answered | not_covered | rate_limited | failed
+    confidence: Mapped[float | None] = mapped_column(REAL)  # best vector similarity among the candidates
+    question: Mapped[str | None] = mapped_column(Text)
+    standalone_query: Mapped[str | None] = mapped_column(Text)
+    passages: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")  # retrieved, with scores
+    cited_documents: Mapped[list[int]] = mapped_column(ARRAY(Integer), default=list, server_default="{}")
+    prompt_tokens: Mapped[int | None] = mapped_column(Integer)
+    timings: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    total_ms: Mapped[float | None] = mapped_column(REAL)
+
+
+class QuestionDaily(Base):
+    """Counts per day, collection, door, outcome and latency bucket: the console's charts read these,
+    not the traces, so they stay fast at millions of questions and outlive the retention purge."""
+
+    __tablename__ = "question_daily"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[Any] = mapped_column(Date, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(16), primary_key=True)
+    latency_bucket: Mapped[int] = mapped_column(SmallInteger, primary_key=True)  # core/console/traces.py
+    count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DocumentCitations(Base):
+    """How often each document was cited in an answer (kept up to date with every answer)."""
+
+    __tablename__ = "document_citations"
+
+    document_id: Mapped[int] = mapped_column(ForeignKey("documents.id", ondelete="CASCADE"), primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    cited: Mapped[int] = mapped_column(Integer, default=0)
+    up: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # 👍 on answers citing it
+    down: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_cited_at: Mapped[datetime] = created_at_column()
+
+
+class FeedbackDaily(Base):
+    """👍/👎 per collection and day the answered question was asked (core/console/traces.py)."""
+
+    __tablename__ = "feedback_daily"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
+    day: Mapped[Any] = mapped_column(Date, primary_key=True)
+    up: Mapped[int] = mapped_column(Integer, default=0)
+    down: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KnowledgeGaps(Base):
+    """The latest grouping of a collection's unanswered questions into topics (core/console/gaps.py)."""
+
+    __tablename__ = "knowledge_gaps"
+
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), primary_key=True)
+    computed_at: Mapped[datetime] = created_at_column()
+    questions: Mapped[int] = mapped_column(Integer, default=0)
+    topics: Mapped[list[Any]] = mapped_column(default=list, server_default="[]")
+
+
+class WorkspacePrivacy(Base):
+    """A workspace's privacy choices: without stored text only counts and timings are kept."""
+
+    __tablename__ = "workspace_privacy"
+
+    platform: Mapped[str] = mapped_column(String(32), primary_key=True)
+    workspace: Mapped[str] = mapped_column(String(128), primary_key=True)
+    store_question_text: Mapped[bool] = mapped_column(default=True)
+    updated_at: Mapped[datetime] = created_at_column()
+
+
+class DigestChannel(Base):
+    """A chat channel that opted into the weekly digest of a collection (core/console/digest.py)."""
+
+    __tablename__ = "digest_channels"
+    __table_args__ = (UniqueConstraint("platform", "workspace", "channel", name="uq_digest_channels"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    platform: Mapped[str] = mapped_column(String(32))
+    workspace: Mapped[str] = mapped_column(String(128))
+    channel: Mapped[str] = mapped_column(String(128))
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    # The Monday of the last week whose digest this channel was sent: the claim that makes it once a week.
+    last_week: Mapped[Any] = mapped_column(Date, nullable=True)
     created_at: Mapped[datetime] = created_at_column()
