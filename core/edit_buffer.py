@@ -9,7 +9,10 @@ call per ``interval_s`` — sooner only when ``max_pending_chars`` have piled up
 from __future__ import annotations
 
 import time
-from typing import Callable
+from collections.abc import Generator
+from typing import Callable, TypeVar
+
+R = TypeVar("R")
 
 Send = Callable[[str, str], None]
 
@@ -57,3 +60,23 @@ class EditBuffer:
         if self.max_pending_chars and len(self.text) - len(self.sent) >= self.max_pending_chars:
             return True
         return self._clock() - self._last_sent >= self.interval_s
+
+
+def coalesced(stream: Generator[str, None, R], *, interval_s: float) -> Generator[str, None, R]:
+    """``stream``'s pieces joined into at most one per ``interval_s`` (the first at once); returns
+    what ``stream`` returns. For doors that write the pieces themselves (the web's responses)."""
+    out: list[str] = []
+    buffer = EditBuffer(lambda new, _full: out.append(new), interval_s=interval_s)
+    while True:
+        try:
+            buffer.add(next(stream))
+        except StopIteration as done:
+            buffer.close()
+            yield from out
+            return done.value
+        except Exception:  # what was written before a failure is still shown, then the failure
+            buffer.close()
+            yield from out
+            raise
+        yield from out
+        out.clear()

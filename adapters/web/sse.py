@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from core.edit_buffer import EditBuffer
+from core.edit_buffer import coalesced
 from core.errors import DocRagError, UpstreamUnavailable, new_reference
 from core.types import Answer
 
@@ -32,24 +32,20 @@ def answer_events(
     stream: Generator[str, None, Answer], finished: Callable[[Answer], dict[str, Any]]
 ) -> Iterator[str]:
     """The SSE text of one streamed answer; ``finished`` turns the Answer into the final document."""
-    out: list[str] = []
-    buffer = EditBuffer(lambda new, _full: out.append(event("delta", {"text": new})), interval_s=EVENT_INTERVAL_S)
+    pieces = coalesced(stream, interval_s=EVENT_INTERVAL_S)
     try:
         while True:
             try:
-                buffer.add(next(stream))
+                piece = next(pieces)
             except StopIteration as done:
                 answer: Answer = done.value
                 break
-            yield from _drain(out)
-        buffer.close()
-        yield from _drain(out)
+            yield event("delta", {"text": piece})
         yield event("answer", finished(answer))
     except GeneratorExit:  # the client went away: the answer is still written and stored once
-        _finish_unseen(stream)
+        finish_unseen(stream)
         raise
     except DocRagError as exc:
-        yield from _drain(out)
         yield event("error", error_document(exc))
     except Exception:  # the status line has gone out: the failure can only be an event now
         reference = new_reference()
@@ -63,7 +59,8 @@ def error_document(exc: DocRagError) -> dict[str, Any]:
     return {"error": {"code": code, "message": str(exc), "reference": getattr(exc, "reference", None)}}
 
 
-def _finish_unseen(stream: Generator[str, None, Answer]) -> None:
+def finish_unseen(stream: Generator[str, None, Answer]) -> None:
+    """Write and store the rest of an answer nobody is reading any more (exactly once, as always)."""
     try:
         for _ in stream:
             pass
@@ -71,8 +68,3 @@ def _finish_unseen(stream: Generator[str, None, Answer]) -> None:
         pass  # recorded as the question's failure by the engine
     except Exception:
         log.exception("api.stream_failed_after_disconnect")
-
-
-def _drain(out: list[str]) -> Iterator[str]:
-    while out:
-        yield out.pop(0)
