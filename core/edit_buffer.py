@@ -14,7 +14,9 @@ from typing import Callable, TypeVar
 
 R = TypeVar("R")
 
-Send = Callable[[str, str], None]
+# ``send(new_text, full_text)``; returning False means "not shown, keep it pending" (a refused
+# call): the text goes out with the next call instead of being lost.
+Send = Callable[[str, str], "bool | None"]
 
 
 class EditBuffer:
@@ -47,10 +49,10 @@ class EditBuffer:
         pending = self.text[len(self.sent) :]
         if not pending:
             return
-        self._send(pending, self.text)
-        self.sent = self.text
         self.calls += 1
         self._last_sent = self._clock()
+        if self._send(pending, self.text) is not False:
+            self.sent = self.text
 
     close = flush
 
