@@ -23,7 +23,7 @@ import discord
 
 from adapters.discord.feedback import feedback_view
 from adapters.discord.render import error_text, sources_embed, split_message
-from core.edit_buffer import EditBuffer
+from core.answers.edit_buffer import EditBuffer
 from core.types import Answer
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 
 from adapters.slack import messages
 from adapters.slack.render import Reply, _sources_block, render_answer, render_apology
-from core.edit_buffer import EditBuffer
+from core.answers.edit_buffer import EditBuffer
 from core.errors import UpstreamUnavailable
 from core.types import Answer
 

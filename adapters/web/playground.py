@@ -16,25 +16,24 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
-
-from collections.abc import Generator, Iterator
 
 from flask import Blueprint, Response, make_response, redirect, render_template, request, stream_with_context
 from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
-from adapters.web import store
-from adapters.web.sse import finish_unseen
 from adapters.web.document_page import add_document_page, document_href
 from adapters.web.render import answer_html, safe_href
-from core.collections import collection_name_for
-from core.edit_buffer import coalesced
+from adapters.web.sse import finish_unseen
+from core.answers.edit_buffer import coalesced
 from core.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
+from core.questions import transcripts
+from core.tenancy.collections import collection_name_for
 from core.types import Answer, SessionKey
 
 log = logging.getLogger(__name__)
@@ -205,7 +204,7 @@ def _secure(response: Response) -> Response:
 def _page(
     engine: Engine, visitor: Visitor, *, error: str | None = None, question: str = "", status: int = 200
 ) -> Response:
-    found = store.transcript(engine.sessions, visitor.key)
+    found = transcripts.transcript(engine.sessions, visitor.key)
     html = render_template(
         "playground.html",
         turns=[_view(turn, found.collection) for turn in (found.turns if found else [])],
@@ -228,7 +227,7 @@ def _first_piece(stream: Generator[str, None, Answer]) -> str | None:
 def _live_page(engine: Engine, visitor: Visitor, first: str, stream: Generator[str, None, Answer]) -> Iterator[str]:
     """The page with the question, the answer's draft growing piece by piece, then the finished
     turn (answer and sources, or the apology) and the rest of the page."""
-    found = store.transcript(engine.sessions, visitor.key)
+    found = transcripts.transcript(engine.sessions, visitor.key)
     assert found is not None  # the question was just stored
     html = render_template(
         "playground.html", turns=[_view(turn, found.collection) for turn in found.turns],
@@ -242,7 +241,7 @@ def _live_page(engine: Engine, visitor: Visitor, first: str, stream: Generator[s
         try:
             for piece in pieces:
                 yield str(escape(piece))
-            finished = store.transcript(engine.sessions, visitor.key)
+            finished = transcripts.transcript(engine.sessions, visitor.key)
             turn = _view(finished.turns[-1], finished.collection) if finished else None
         except DocRagError as exc:
             turn = {"role": "error", "text": _apology(exc)}

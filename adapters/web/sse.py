@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
-from core.edit_buffer import coalesced
+from core.answers.edit_buffer import coalesced
 from core.errors import DocRagError, UpstreamUnavailable, new_reference
 from core.types import Answer
 

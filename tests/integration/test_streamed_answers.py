@@ -6,7 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.errors import UpstreamUnavailable
-from core.models import Message
+from core.storage.models import Message
 from core.types import Answer
 from tests.integration.test_answers import DOCS, key
 from tests.builders import write_docs

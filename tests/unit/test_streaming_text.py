@@ -5,9 +5,9 @@ import random
 
 import pytest
 
-from core.edit_buffer import EditBuffer
-from core.live_citations import LiveCitations
-from core.llm import clean_citations
+from core.answers.edit_buffer import EditBuffer
+from core.answers.live_citations import LiveCitations
+from core.answers.llm import clean_citations
 
 ANSWERS = [
     "Use `x [1]` and then [3] reads it [9]. Also [3][1].\n\n```\ncode [2]\n```\nDone [2].",

@@ -1,4 +1,4 @@
-"""The citation clean-up of ``core.llm`` applied while the answer is still being written.
+"""The citation clean-up of ``core.answers.llm`` applied while the answer is still being written.
 
 A reader watching an answer stream in should see the same text the finished answer will have:
 invented ``[n]`` markers never appear, the others already carry their final numbers (sources are
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from core.llm import _CODE, clean_citations
+from core.answers.llm import _CODE, clean_citations
 
 # An unfinished "[", "[1" or "[12" at the very end may still become a marker.
 _PARTIAL_MARKER = re.compile(r"\[\d{0,3}\Z")
