@@ -309,27 +309,38 @@ class Engine:
         written to (extract, not covered, already answered): that answer is immediate. The returned
         Answer is authoritative; when its text does not extend what was yielded (a broken stream
         retried in other words) the caller replaces what it showed. Failures raise as in ``answer``."""
-        with question_context(question_id):
-            started = time.perf_counter()
-            with self.sessions() as session:
-                existing = self._stored_answer(session, question_id)
-                if existing is not None:
-                    return existing
-                question, conversation, collection = self._load_question(session, question_id)
-                check_embedder(collection, self.embedder.name, self.embedder.dimension)
-                history = history_before(
-                    session, conversation.id, question_id, token_budget=self.options.history_token_budget
-                )
-            timings: dict[str, float] = {}
-            try:
-                query = self._standalone_query(question.text, history, timings)
-                found = self._retrieve(query, collection.id, timings)
-                answer = yield from self._compose_streamed(question.text, query, found, history, timings, collection.id)
-            except UpstreamUnavailable as exc:
-                self._store_failure(question, exc)
-                raise
-            timings["total_ms"] = _ms_since(started)
-            return self._store_answer(question, query, answer, timings)
+        steps = self._answer_streamed(question_id)
+        while True:
+            # The log context is set per step, not across the yields: a door may drive the stream
+            # from several threads (Discord runs each step in its executor).
+            with question_context(question_id):
+                try:
+                    piece = next(steps)
+                except StopIteration as done:
+                    return done.value
+            yield piece
+
+    def _answer_streamed(self, question_id: int) -> Streamed[str, None, Answer]:
+        started = time.perf_counter()
+        with self.sessions() as session:
+            existing = self._stored_answer(session, question_id)
+            if existing is not None:
+                return existing
+            question, conversation, collection = self._load_question(session, question_id)
+            check_embedder(collection, self.embedder.name, self.embedder.dimension)
+            history = history_before(
+                session, conversation.id, question_id, token_budget=self.options.history_token_budget
+            )
+        timings: dict[str, float] = {}
+        try:
+            query = self._standalone_query(question.text, history, timings)
+            found = self._retrieve(query, collection.id, timings)
+            answer = yield from self._compose_streamed(question.text, query, found, history, timings, collection.id)
+        except UpstreamUnavailable as exc:
+            self._store_failure(question, exc)
+            raise
+        timings["total_ms"] = _ms_since(started)
+        return self._store_answer(question, query, answer, timings)
 
     def _compose_streamed(
         self, question: str, query: str, found: SearchResult, history: list[Turn], timings: dict[str, float],

@@ -1,6 +1,8 @@
 """Streamed answers (Engine.answer_stream): shown as the model writes them, the same answer in the end."""
 from __future__ import annotations
 
+import threading
+
 
 import pytest
 import sqlalchemy as sa
@@ -118,3 +120,23 @@ def test_a_model_answer_already_stored_is_returned_without_asking_again(make_llm
 
     assert pieces == [] and again.text == first.text and again.message_id == first.message_id
     assert len(fake_llm.requests_to("/v1/chat/completions")) == calls
+
+
+def test_the_stream_can_be_driven_one_step_per_thread_as_discord_does(make_llm_container):
+    engine = make_llm_container().engine
+    stream = engine.answer_stream(engine.accept(key("t-threads"), "How do I set up the Slack app?"))
+    pieces: list[str] = []
+    outcome: list[Answer] = []
+
+    def step() -> None:
+        try:
+            pieces.append(next(stream))
+        except StopIteration as done:
+            outcome.append(done.value)
+
+    while not outcome:
+        worker = threading.Thread(target=step)  # a fresh thread, so a fresh context, every step
+        worker.start()
+        worker.join()
+
+    assert "".join(pieces) == outcome[0].text and outcome[0].message_id is not None
