@@ -22,6 +22,7 @@ import argparse
 import asyncio
 import http.client
 import json
+import logging
 import re
 import statistics
 import sys
@@ -238,6 +239,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no request log lines in the table
     world = World(args.tokens, args.rate)
     address, key, stop = web_server(world)
     model_only(world)  # warm up the client's connection pool and the embedder
