@@ -191,6 +191,16 @@ def _ask_request(max_question_chars: int) -> dict[str, Any]:
     }
 
 
+# One server-sent event (what SSE-aware tools check each event against); ``data`` is JSON text.
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["delta", "answer", "error"]},
+        "data": {"type": "string", "description": "JSON: {\"text\"} for delta, an Answer for answer, an Error for error."},
+    },
+}
+
 _STREAM_DESCRIPTION = (
     "With `\"stream\": true`: server-sent events. `event: delta` with `data: {\"text\": ...}`, the next "
     "piece of the answer (already with its final citation numbers), zero or more times; then exactly one "
@@ -232,7 +242,7 @@ def _paths(max_upload_bytes: int, max_question_chars: int, max_page: int) -> dic
                                        "(or, with stream=true, the events that carry them).",
                         "content": {
                             "application/json": {"schema": _ref("Answer")},
-                            "text/event-stream": {"schema": {"type": "string"}},
+                            "text/event-stream": {"schema": _SSE_EVENT},
                         },
                     },
                     **_errors(400, 401, 404, 409, 413, 415, 429, 503),
