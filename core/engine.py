@@ -11,6 +11,7 @@ import logging
 import re
 import time
 import unicodedata
+from collections.abc import Generator as Streamed
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -343,6 +344,80 @@ class Engine:
         if not cited:  # an answer that cites nothing still lists what it was written from
             return Answer(text, _citations(passages, range(1, len(passages) + 1)))
         return Answer(renumber_citations(text, cited), _citations(passages, cited))
+
+    # -- streaming (issue 12): the same answer, shown while it is written -----------------------
+    def answer_stream(self, question_id: int) -> Streamed[str, None, Answer]:
+        """:meth:`answer`, yielding the answer's text as the model writes it (already with its final
+        citation numbers), then returning the stored Answer. Nothing is yielded when no model is
+        written to (extract, not covered, already answered): that answer is immediate. The returned
+        Answer is authoritative; when its text does not extend what was yielded (a broken stream
+        retried in other words) the caller replaces what it showed. Failures raise as in ``answer``."""
+        steps = self._answer_streamed(question_id)
+        while True:
+            # The log context is set per step, not across the yields: a door may drive the stream
+            # from several threads (Discord runs each step in its executor).
+            with question_context(question_id):
+                try:
+                    piece = next(steps)
+                except StopIteration as done:
+                    return done.value
+            yield piece
+
+    def _answer_streamed(self, question_id: int) -> Streamed[str, None, Answer]:
+        started = time.perf_counter()
+        with self.sessions() as session:
+            existing = self._stored_answer(session, question_id)
+            if existing is not None:
+                return existing
+            question, conversation, collection = self._load_question(session, question_id)
+            check_embedder(collection, self.embedder.name, self.embedder.dimension)
+            history = history_before(
+                session, conversation.id, question_id, token_budget=self.options.history_token_budget
+            )
+        timings: dict[str, float] = {}
+        try:
+            query = self._standalone_query(question.text, history, timings)
+            found = self._retrieve(query, collection.id, timings)
+            answer = yield from self._compose_streamed(question.text, query, found, history, timings, collection.id)
+        except UpstreamUnavailable as exc:
+            self._store_failure(question, exc)
+            raise
+        timings["total_ms"] = _ms_since(started)
+        return self._store_answer(question, query, answer, timings)
+
+    def _compose_streamed(
+        self, question: str, query: str, found: SearchResult, history: list[Turn], timings: dict[str, float],
+        collection_id: int,
+    ) -> Streamed[str, None, Answer]:
+        from core.answers.live_citations import LiveCitations
+        from core.answers.llm import clean_citations
+
+        stream = getattr(self.generator, "stream", None)
+        if stream is None:  # no model (the extract), or one that cannot stream: immediate
+            return self._compose(question, query, found, history, timings, collection_id=collection_id)
+        if self._is_weak(query, found, collection_id, timings):
+            return not_covered(found.passages[:CLOSEST_SOURCES])
+        passages = found.passages
+        live = LiveCitations(len(passages))
+        started = time.perf_counter()
+        try:
+            pieces = stream(build_answer_messages(question, passages, history))
+            while True:
+                try:
+                    shown = live.feed(next(pieces))
+                except StopIteration as done:
+                    raw = done.value
+                    break
+                if shown:
+                    timings.setdefault("first_text_ms", _ms_since(started))
+                    yield shown
+        finally:
+            timings["llm_ms"] = _ms_since(started)
+        text, cited = clean_citations(raw, len(passages))
+        rest = live.finish(text)
+        if rest:
+            yield rest
+        return Answer(text, _citations(passages, cited or range(1, len(passages) + 1)))
 
     # -- persistence ----------------------------------------------------------------------------
     def _load_question(self, session: Session, question_id: int) -> tuple[Message, Conversation, Collection]:

@@ -8,6 +8,7 @@ gunicorn (several processes) prometheus_client keeps values in files under
 from __future__ import annotations
 
 import logging
+from collections.abc import Generator
 from typing import Any, Iterable, Iterator
 
 import sqlalchemy as sa
@@ -80,6 +81,17 @@ class MeteredEngine(Engine):
             UPSTREAM_ERRORS.labels(exc.service).inc()
             raise
         if not answered_before:  # a replayed job gets the stored answer: count each answer once
+            observe_answer(platform, answer)
+        return answer
+
+    def answer_stream(self, question_id: int) -> Generator[str, None, Answer]:
+        platform, answered_before = self._platform_and_state(question_id)
+        try:
+            answer = yield from super().answer_stream(question_id)
+        except UpstreamUnavailable as exc:
+            UPSTREAM_ERRORS.labels(exc.service).inc()
+            raise
+        if not answered_before:
             observe_answer(platform, answer)
         return answer
 

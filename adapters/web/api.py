@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
+from adapters.web import sse
 from adapters.web.auth import (
     collection_not_found,
     current_key,
@@ -108,13 +109,15 @@ def _ask_routes(blueprint: Blueprint, services: ApiServices) -> None:
 
     @blueprint.post("/ask")
     def ask() -> Response:
-        body = json_object({"question", "collection", "session_id"})
+        body = json_object({"question", "collection", "session_id", "stream"})
         question = text(body, "question", required=True, max_chars=engine.options.max_question_chars)
         wanted = matching("collection", text(body, "collection", max_chars=100), _NAME, "is not a collection name")
         session_id = matching("session_id", text(body, "session_id", max_chars=64), _SESSION,
                               "must be 1-64 letters, digits, '-' or '_'") or uuid.uuid4().hex
         key = session_key(current_key(), session_id)
         collection = _collection_for_ask(sessions, key, wanted)
+        if _wants_stream(body):
+            return _streamed_answer(engine, key, question or "", collection, session_id)
         answer = _ask(engine, key, question or "", collection)
         log.info("api.answered message_id=%s key_id=%s", answer.message_id, current_key().id,
                  extra={"request_id": g.request_id, "platform": PLATFORM})
@@ -153,6 +156,33 @@ def _ask(engine: Engine, key: SessionKey, question: str, collection: str) -> Ans
         raise FieldError("question", str(exc)) from None
     except Missing:  # the collection has no documents yet: the same answer as for one the key cannot see
         raise collection_not_found(collection) from None
+
+
+def _wants_stream(body: dict[str, Any]) -> bool:
+    value = body.get("stream")
+    if value is not None and not isinstance(value, bool):
+        raise FieldError("stream", "must be true or false")
+    return bool(value)
+
+
+def _streamed_answer(engine: Engine, key: SessionKey, question: str, collection: str, session_id: str) -> Response:
+    """Accept now (bad questions, limits and unknown collections are ordinary JSON errors), then
+    stream the answer as server-sent events (see ``sse``)."""
+    try:
+        question_id = engine.accept(key, question, collection=collection)
+    except InvalidQuestion as exc:
+        raise FieldError("question", str(exc)) from None
+    except Missing:
+        raise collection_not_found(collection) from None
+    key_id, request_id = current_key().id, g.request_id
+
+    def finished(answer: Answer) -> dict[str, Any]:
+        log.info("api.answered message_id=%s key_id=%s streamed=true", answer.message_id, key_id,
+                 extra={"request_id": request_id, "platform": PLATFORM})
+        return answer_json(answer, session_id=session_id, collection=collection)
+
+    events = sse.answer_events(engine.answer_stream(question_id), finished)
+    return Response(events, mimetype="text/event-stream", headers=sse.HEADERS)
 
 
 def answer_json(answer: Answer, *, session_id: str, collection: str) -> dict[str, Any]:

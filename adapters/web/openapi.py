@@ -187,8 +187,30 @@ def _ask_request(max_question_chars: int) -> dict[str, Any]:
             "session_id": {"type": "string", "pattern": SESSION_PATTERN, "nullable": True,
                            "description": "From an earlier answer, to ask a follow-up in that conversation; "
                                           "absent or null starts a new one."},
+            "stream": {"type": "boolean", "nullable": True, "default": False,
+                       "description": "true: answer in server-sent events (text/event-stream) as it is written."},
         },
     }
+
+
+# One server-sent event (what SSE-aware tools check each event against); ``data`` is JSON text.
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["delta", "answer", "error"]},
+        "data": {"type": "string", "description": "JSON: {\"text\"} for delta, an Answer for answer, an Error for error."},
+    },
+}
+
+_STREAM_DESCRIPTION = (
+    "With `\"stream\": true`: server-sent events. `event: delta` with `data: {\"text\": ...}`, the next "
+    "piece of the answer (already with its final citation numbers), zero or more times; then exactly one "
+    "`event: answer` whose data is the same Answer document as without streaming (its `answer` is the "
+    "authoritative text) or `event: error` whose data is an Error document (with `reference`) when the "
+    "language model failed mid-answer. Without a language model the only event is `answer`. Errors "
+    "found before answering (400, 401, 404, 429, ...) are ordinary JSON responses."
+)
 
 
 def _path_param(name: str, schema: dict[str, Any], description: str) -> dict[str, Any]:
@@ -215,8 +237,16 @@ def _paths(max_upload_bytes: int, max_question_chars: int, max_page: int) -> dic
                     "required": True,
                     "content": {"application/json": {"schema": _ask_request(max_question_chars)}},
                 },
+                "description": _STREAM_DESCRIPTION,
                 "responses": {
-                    "200": _json(_ref("Answer"), "The answer, its sources and the conversation's session_id."),
+                    "200": {
+                        "description": "The answer, its sources and the conversation's session_id "
+                                       "(or, with stream=true, the events that carry them).",
+                        "content": {
+                            "application/json": {"schema": _ref("Answer")},
+                            "text/event-stream": {"schema": _SSE_EVENT},
+                        },
+                    },
                     **_errors(400, 401, 404, 409, 413, 415, 429, 503),
                 },
             }

@@ -2,8 +2,13 @@
 
 Safe by construction: no JavaScript at all, answers rendered by ``render`` (Markdown without raw
 HTML), a strict Content-Security-Policy, CSRF tokens on every POST (double-submit cookie plus an
-Origin check), and no API key anywhere near the page. Questions go through ``Engine.ask`` with
+Origin check), and no API key anywhere near the page. Questions go through the engine with
 platform "web", so the same rate limits apply as on every other door.
+
+An answer the model is still writing streams into the page itself: the reply to the question's
+POST is the page, sent in pieces as the words arrive (the browser shows an HTML document while it
+loads), with the finished answer at the end replacing the draft (by CSS). No script, so the CSP
+stays as it is. An answer that is ready at once (the extract) keeps post-redirect-get.
 """
 from __future__ import annotations
 
@@ -11,22 +16,26 @@ import hmac
 import logging
 import re
 import secrets
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, make_response, redirect, render_template, request
+from flask import Blueprint, Response, make_response, redirect, render_template, request, stream_with_context
+from markupsafe import Markup, escape
 from werkzeug.exceptions import HTTPException
 
 from adapters.web.document_page import add_document_page, document_href
 from adapters.web.render import answer_html, safe_href
 from adapters.web.signin.viewer import current_viewer, viewer_refusal
+from adapters.web.sse import finish_unseen
+from core.answers.edit_buffer import coalesced
 from core.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
 from core.questions import transcripts
 from core.tenancy.collections import collection_name_for
-from core.types import SessionKey
+from core.types import Answer, SessionKey
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +44,8 @@ WORKSPACE = CHANNEL = "playground"  # every visitor shares the page's channel an
 VISITOR_COOKIE, THREAD_COOKIE, CSRF_COOKIE = "docrag_visitor", "docrag_thread", "docrag_csrf"
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_FORM_BYTES = 64 * 1024  # a question and a token; anything bigger is not from this page
+LIVE_MARK = Markup("<!--docrag:live-->")  # where the streamed draft goes, and where the finished turn goes
+PIECE_INTERVAL_S = 0.1  # a token-by-token model costs one network write per interval, not per token
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'"
@@ -104,10 +115,14 @@ def playground_blueprint(engine: Engine, *, collection: str | None = None, viewe
             return refusal
         question = request.form.get("question", "")
         try:
-            engine.ask(visitor.key, question, collection=served_collection())
+            stream = engine.answer_stream(engine.accept(visitor.key, question, collection=served_collection()))
+            first = _first_piece(stream)
         except DocRagError as exc:
             return _page(engine, visitor, error=_apology(exc), question=question, status=_status(exc))
-        return _remember(redirect("/#latest", code=303), visitor)
+        if first is None:  # answered at once: nothing to watch
+            return _remember(redirect("/#latest", code=303), visitor)
+        page = _live_page(engine, visitor, first, stream)
+        return _remember(Response(stream_with_context(page), mimetype="text/html"), visitor)
 
     @blueprint.post("/new")
     def new_conversation() -> Response:
@@ -214,6 +229,40 @@ def _page(
         max_chars=engine.options.max_question_chars,
     )
     return _remember(make_response(html, status), visitor)
+
+
+def _first_piece(stream: Generator[str, None, Answer]) -> str | None:
+    try:
+        return next(stream)
+    except StopIteration:
+        return None
+
+
+def _live_page(engine: Engine, visitor: Visitor, first: str, stream: Generator[str, None, Answer]) -> Iterator[str]:
+    """The page with the question, the answer's draft growing piece by piece, then the finished
+    turn (answer and sources, or the apology) and the rest of the page."""
+    found = transcripts.transcript(engine.sessions, visitor.key)
+    assert found is not None  # the question was just stored
+    html = render_template(
+        "playground.html", turns=[_view(turn, found.collection) for turn in found.turns],
+        collection=found.collection, csrf_token=visitor.csrf, error=None, question="",
+        max_chars=engine.options.max_question_chars, live=LIVE_MARK,
+    )
+    head, between, tail = html.split(LIVE_MARK)
+    pieces = coalesced(stream, interval_s=PIECE_INTERVAL_S)
+    try:
+        yield head + str(escape(first))
+        try:
+            for piece in pieces:
+                yield str(escape(piece))
+            finished = transcripts.transcript(engine.sessions, visitor.key)
+            turn = _view(finished.turns[-1], finished.collection) if finished else None
+        except DocRagError as exc:
+            turn = {"role": "error", "text": _apology(exc)}
+        yield between + render_template("playground_turn.html", turn=turn) + tail
+    except GeneratorExit:  # the visitor left: the answer is still written and stored once
+        finish_unseen(stream)
+        raise
 
 
 def _view(turn: dict[str, Any], collection: str) -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Generator as Gen, Iterator, Protocol, Sequence
 
 from core.conversations import Turn
 from core.errors import UpstreamUnavailable
@@ -33,6 +33,9 @@ Reply with the query only, no quotes, no explanation."""
 
 
 class Generator(Protocol):
+    """What writes answers. A generator may also offer ``stream(messages)``: a generator of text
+    pieces whose return value is the whole text (see :meth:`OpenAIChat.stream`)."""
+
     def complete(self, messages: list[dict[str, str]]) -> str: ...
 
 
@@ -79,6 +82,72 @@ class OpenAIChat:
             log.error("llm.failed reference=%s error=empty response", error.reference)
             raise error
         return content.strip()
+
+
+    def stream(self, messages: list[dict[str, str]]) -> Gen[str, None, str]:
+        """Yield the answer as the model writes it; return the whole text (stripped, as ``complete``).
+
+        Opening the request is retried by the client (429/5xx/timeouts). A stream that breaks
+        midway is asked again, up to ``max_retries`` times; the new attempt's text is yielded only
+        beyond what was already shown and only while it agrees with it, so nothing is doubled. If
+        it disagrees, the rest is not yielded: callers always finish with the returned text, which
+        replaces what they showed. When every attempt breaks, ``UpstreamUnavailable`` is raised."""
+        shown, last = "", _StreamBroken("not attempted")
+        for attempt in range(self.settings.max_retries + 1):
+            text, agrees = "", True
+            try:
+                for piece in self._pieces(messages):
+                    text += piece
+                    if agrees and len(text) > len(shown) and text.startswith(shown):
+                        yield text[len(shown):]
+                        shown = text
+                    elif agrees and not shown.startswith(text):
+                        agrees = False
+            except _StreamBroken as exc:
+                log.warning("llm.stream_broken attempt=%s shown_chars=%s error=%s", attempt + 1, len(shown), exc.detail)
+                last = exc
+                continue
+            if not text.strip():
+                error = UpstreamUnavailable("The language model", "empty response")
+                log.error("llm.failed reference=%s error=empty response", error.reference)
+                raise error
+            return text.strip()
+        error = UpstreamUnavailable("The language model", f"the answer stream broke ({last.detail})")
+        log.error("llm.failed reference=%s error=%s", error.reference, error.detail)
+        raise error
+
+    def _pieces(self, messages: list[dict[str, str]]) -> Iterator[str]:
+        """The text pieces of one streamed completion; a failure to open is final (the client has
+        retried it), a failure while reading is ``_StreamBroken``."""
+        import httpx
+        import openai
+
+        try:
+            stream = self.client.chat.completions.create(
+                model=self.settings.model,
+                messages=messages,  # type: ignore[arg-type]
+                max_tokens=self.settings.max_tokens,
+                temperature=0.1,
+                stream=True,
+            )
+        except openai.APIError as exc:
+            error = UpstreamUnavailable("The language model", _describe(exc))
+            log.error("llm.failed reference=%s error=%s", error.reference, _describe(exc))
+            raise error from None
+        with stream:
+            try:
+                for chunk in stream:
+                    content = chunk.choices[0].delta.content if chunk.choices else None
+                    if content:
+                        yield content
+            except (openai.APIError, httpx.TransportError) as exc:
+                raise _StreamBroken(_describe(exc) if isinstance(exc, openai.APIError) else type(exc).__name__) from None
+
+
+class _StreamBroken(Exception):
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
 def _describe(exc: openai.APIError) -> str:
@@ -141,6 +210,13 @@ def strip_invalid_citations(text: str, source_count: int) -> tuple[str, list[int
         end = code.end()
     pieces.append(_CITATION.sub(keep_or_drop, text[end:]))
     return "".join(pieces).strip(), cited
+
+
+def clean_citations(raw: str, source_count: int) -> tuple[str, list[int]]:
+    """The finished answer's citations: invented ones dropped, the rest renumbered 1..n in order
+    of first use; returns the text and the cited source numbers (as numbered in ``<sources>``)."""
+    text, cited = strip_invalid_citations(raw, source_count)
+    return (renumber_citations(text, cited) if cited else text), cited
 
 
 def renumber_citations(text: str, cited: Sequence[int]) -> str:

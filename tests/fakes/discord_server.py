@@ -355,6 +355,8 @@ class FakeDiscord:
         # records
         self._calls: list[Call] = []
         self._failures: list[dict[str, Any]] = []
+        self._message_bucket: tuple[int, float] | None = None  # (limit, window seconds) per channel
+        self._bucket_use: dict[str, tuple[float, int]] = {}  # channel id -> (window start, calls)
         self._gateway_events: list[tuple[str, Any, bool]] = []
         self._gateway_frames: list[dict[str, Any]] = []
         self._identify: dict[str, Any] | None = None
@@ -770,6 +772,36 @@ class FakeDiscord:
                 "regex": path_regex, "status": status, "retry_after": retry_after, "method": method,
                 "times": times, "global": is_global, "body": body,
             })
+
+    def limit_channel_messages(self, limit: int | None = 5, per_s: float = 5.0) -> None:
+        """Rate-limit message creates and edits per channel as Discord does (5 per 5 s by default):
+        every such reply carries ``X-RateLimit-Limit/-Remaining/-Reset-After/-Bucket``, and a call
+        over the limit gets a 429. discord.py reads the headers and waits on its own. ``None``: no limit."""
+        with self._lock:
+            self._message_bucket = None if limit is None else (limit, per_s)
+            self._bucket_use.clear()
+
+    def _take_bucket(self, method: str, path: str) -> tuple[web.Response | None, dict[str, str]]:
+        match = re.fullmatch(r"/channels/(\d+)/messages(?:/\d+)?", path)
+        if self._message_bucket is None or match is None or method not in ("POST", "PATCH"):
+            return None, {}
+        limit, window = self._message_bucket
+        now = time.monotonic()
+        with self._lock:
+            start, used = self._bucket_use.get(match[1], (now, 0))
+            if now - start >= window:
+                start, used = now, 0
+            reset_after = max(0.0, window - (now - start))
+            if used >= limit:
+                return self._failure_response(
+                    {"status": 429, "retry_after": reset_after, "global": False, "body": None}
+                ), {}
+            self._bucket_use[match[1]] = (start, used + 1)
+        return None, {
+            "X-RateLimit-Limit": str(limit), "X-RateLimit-Remaining": str(limit - used - 1),
+            "X-RateLimit-Reset": f"{time.time() + reset_after:.3f}", "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": f"fake-messages-{match[1]}",
+        }
 
     def _take_failure(self, method: str, path: str) -> web.Response | None:
         with self._lock:
@@ -1218,8 +1250,12 @@ class FakeDiscord:
             response = self._take_failure(call.method, call.path)
             if response is None:
                 response = self._check_auth(request, call.path)
+            bucket_headers: dict[str, str] = {}
+            if response is None:
+                response, bucket_headers = self._take_bucket(call.method, call.path)
             if response is None:
                 response = await handler(request)
+                response.headers.update(bucket_headers)
         except _ApiError as exc:
             response = _json_response(exc.body, exc.status)
         except Exception:  # noqa: BLE001 - a bug in the fake should show as a 500, not hang the bot

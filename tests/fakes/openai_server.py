@@ -4,6 +4,9 @@
         client = OpenAI(base_url=fake.base_url, api_key="test")
         fake.chat_responder = lambda body: "Hello [1]"
         fake.fail_next(1, status=429)          # the client retries, then succeeds
+        fake.token_delay_s = 0.025             # streamed answers arrive at 40 pieces a second
+        fake.break_next_stream(after=5)        # a stream that dies after five pieces
+        release = fake.pause_next_stream(after=3)  # ...or waits there until release.set()
         client.chat.completions.create(model="m", messages=[...])
         assert len(fake.requests) == 2
 
@@ -94,6 +97,16 @@ class _Script:
         return self.remaining > 0 and (self.path is None or self.path == path)
 
 
+@dataclass
+class _StreamScript:
+    """What happens to the next ``remaining`` streamed answers after ``after`` text pieces."""
+
+    remaining: int
+    after: int
+    cut: bool = False  # drop the connection there
+    release: threading.Event | None = None  # or wait there until this is set
+
+
 class FakeOpenAI:
     """The server. Start it with ``with FakeOpenAI() as fake`` (or ``start()``/``close()``)."""
 
@@ -114,6 +127,8 @@ class FakeOpenAI:
         self._failures: list[_Script] = []
         self._delays: list[_Script] = []
         self._ids = itertools.count(1)
+        self.token_delay_s = 0.0  # sleep before each streamed piece: a model writing at a given rate
+        self._stream_scripts: list[_StreamScript] = []
         self._stopping = threading.Event()  # wakes delayed handlers so close() never waits them out
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -183,6 +198,7 @@ class FakeOpenAI:
             self._calls.clear()
             self._failures.clear()
             self._delays.clear()
+            self._stream_scripts.clear()
 
     # ----------------------------------------------------------------- scripting
     def fail_next(
@@ -226,7 +242,29 @@ class FakeOpenAI:
             self._delays.append(_Script(n, path, release=release))
         return release
 
+    def break_next_stream(self, after: int, n: int = 1) -> None:
+        """The next ``n`` streamed answers stop after ``after`` text pieces: the connection is cut
+        mid-body (no ``[DONE]``, no terminating chunk), as when an upstream dies while writing."""
+        with self._lock:
+            self._stream_scripts.append(_StreamScript(n, after=after, cut=True))
+
+    def pause_next_stream(self, after: int) -> threading.Event:
+        """Hold the next streamed answer after ``after`` text pieces until the returned event is
+        set: tests see what a client shows while the model is still writing, without a clock."""
+        release = threading.Event()
+        with self._lock:
+            self._stream_scripts.append(_StreamScript(1, after=after, release=release))
+        return release
+
     # ----------------------------------------------------------------- used by the handler
+    def _take_stream_script(self) -> _StreamScript | None:
+        with self._lock:
+            for script in self._stream_scripts:
+                if script.remaining > 0:
+                    script.remaining -= 1
+                    return script
+        return None
+
     def _take(self, scripts: list[_Script], path: str) -> _Script | None:
         with self._lock:
             for script in scripts:
@@ -419,12 +457,25 @@ class _Handler(BaseHTTPRequestHandler):
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append({**chunk({}, None), "choices": [], "usage": usage})
 
+        fake = self.server.fake
+        script = fake._take_stream_script()
         self.send_response(200)
         self.send_header("content-type", "text/event-stream")
         self.send_header("cache-control", "no-cache")
         self.send_header("transfer-encoding", "chunked")
         self.end_headers()
-        for event in events:
+        self._write_chunk(f"data: {json.dumps(events[0])}\n\n".encode())
+        for sent, event in enumerate(events[1:]):
+            if script is not None and sent == script.after and sent < len(pieces):
+                if script.cut:
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return
+                while script.release is not None and not script.release.wait(0.05):
+                    if fake._stopping.is_set():
+                        return
+            if fake.token_delay_s and sent < len(pieces) and fake._stopping.wait(fake.token_delay_s):
+                return
             self._write_chunk(f"data: {json.dumps(event)}\n\n".encode())
         self._write_chunk(b"data: [DONE]\n\n")
         self._write_chunk(b"")  # the terminating zero-length chunk

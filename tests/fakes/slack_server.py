@@ -44,7 +44,7 @@ __all__ = ["Call", "FakeSlack", "Workspace", "WaitTimeout"]
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 RESPONSE_URL_METHOD = "response_url"
 # Fields that WebClient (or a hand-written form post) may send as a JSON string.
-_JSON_FIELDS = ("blocks", "attachments", "metadata")
+_JSON_FIELDS = ("blocks", "attachments", "metadata", "chunks")
 _TS_BASE_US = 1_700_000_000 * 1_000_000
 
 
@@ -125,6 +125,7 @@ class FakeSlack:
         self._failures: dict[str, list[_Failure]] = {}
         self._messages: dict[str, list[dict]] = {}  # channel -> messages in post order
         self._ephemeral: list[dict] = []
+        self._streaming: dict[tuple[str, str], str] = {}  # (channel, ts) -> streaming, stopped, expired, stopped_by_user
         self._reactions: dict[tuple[str, str], list[dict]] = {}  # (channel, ts) -> [{name, users}]
         self._channels: dict[str, dict] = {}
         self._users: dict[str, dict] = {}
@@ -590,6 +591,74 @@ class FakeSlack:
         msg["edited"] = {"user": ws.bot_user_id, "ts": self._new_ts()}
         return {"ok": True, "channel": channel, "ts": ts, "text": msg.get("text", ""), "message": copy.deepcopy(msg)}
 
+    # chat.startStream / appendStream / stopStream, as docs.slack.dev describes them: text comes as
+    # ``markdown_text`` (at most 12,000 characters a call) or ``markdown_text`` chunks; a message
+    # accepts appends only while it is streaming.
+    def _chat_start_stream(self, ws: Workspace, params: dict) -> dict:
+        channel, thread_ts = params.get("channel"), params.get("thread_ts")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if not thread_ts:
+            return {"ok": False, "error": "invalid_arguments"}
+        text = _stream_text(params)
+        if isinstance(text, dict):
+            return text
+        ts = self._new_ts()
+        msg = self._bot_message(ws, {"thread_ts": thread_ts, "text": text}, ts)
+        self._messages.setdefault(channel, []).append(msg)
+        self._streaming[(channel, ts)] = "streaming"
+        return {"ok": True, "channel": channel, "ts": ts}
+
+    def _chat_append_stream(self, ws: Workspace, params: dict) -> dict:
+        msg, error = self._streaming_message(params)
+        if error:
+            return error
+        text = _stream_text(params)
+        if isinstance(text, dict):
+            return text
+        if not text:
+            return {"ok": False, "error": "invalid_arguments"}
+        msg["text"] += text
+        return {"ok": True, "channel": params["channel"], "ts": params["ts"]}
+
+    def _chat_stop_stream(self, ws: Workspace, params: dict) -> dict:
+        msg, error = self._streaming_message(params)
+        if error:
+            return error
+        text = _stream_text(params)
+        if isinstance(text, dict):
+            return text
+        msg["text"] += text
+        for key in ("blocks", "metadata"):
+            if params.get(key) is not None:
+                msg[key] = params[key]
+        self._streaming[(params["channel"], params["ts"])] = "stopped"
+        return {"ok": True, "channel": params["channel"], "ts": params["ts"], "message": copy.deepcopy(msg)}
+
+    def _streaming_message(self, params: dict) -> tuple[dict, dict | None]:
+        channel, ts = params.get("channel"), params.get("ts")
+        if not channel:
+            return {}, {"ok": False, "error": "channel_not_found"}
+        msg = self._find_message(channel, ts) if ts else None
+        if msg is None:
+            return {}, {"ok": False, "error": "message_not_found"}
+        state = self._streaming.get((channel, ts))
+        if state == "stopped_by_user":
+            return {}, {"ok": False, "error": "stopped_by_user"}
+        if state != "streaming":
+            return {}, {"ok": False, "error": "message_not_in_streaming_state"}
+        return msg, None
+
+    def end_stream(self, channel: str, ts: str, *, by_user: bool = False) -> None:
+        """End a stream from Slack's side: it expired (the next append or stop gets
+        ``message_not_in_streaming_state``) or the user pressed stop (``stopped_by_user``)."""
+        with self._lock:
+            self._streaming[(channel, ts)] = "stopped_by_user" if by_user else "expired"
+
+    def is_streaming(self, channel: str, ts: str) -> bool:
+        with self._lock:
+            return self._streaming.get((channel, ts)) == "streaming"
+
     def _chat_post_ephemeral(self, ws: Workspace, params: dict) -> dict:
         if not params.get("channel"):
             return {"ok": False, "error": "channel_not_found"}
@@ -757,6 +826,9 @@ _METHODS: dict[str, Callable[..., dict]] = {
     "chat.update": FakeSlack._chat_update,
     "chat.postEphemeral": FakeSlack._chat_post_ephemeral,
     "chat.delete": FakeSlack._chat_delete,
+    "chat.startStream": FakeSlack._chat_start_stream,
+    "chat.appendStream": FakeSlack._chat_append_stream,
+    "chat.stopStream": FakeSlack._chat_stop_stream,
     "reactions.add": FakeSlack._reactions_add,
     "reactions.remove": FakeSlack._reactions_remove,
     "conversations.info": FakeSlack._conversations_info,
@@ -896,6 +968,25 @@ def _credentials(authorization: str | None, params: dict) -> tuple[str | None, t
             except ValueError:
                 return None, None
     return (str(body_token) if body_token else None), None
+
+
+STREAM_TEXT_LIMIT = 12_000  # markdown_text per call, as the method pages say
+
+
+def _stream_text(params: dict) -> str | dict:
+    """The text a stream call adds (``markdown_text`` and ``markdown_text`` chunks), or the error."""
+    pieces = [params.get("markdown_text") or ""]
+    chunks = params.get("chunks") or []
+    if isinstance(chunks, str):
+        chunks = json.loads(chunks)
+    for chunk in chunks:
+        if not isinstance(chunk, dict) or chunk.get("type") not in ("markdown_text", "task_update", "plan_update"):
+            return {"ok": False, "error": "invalid_chunks"}
+        if chunk["type"] == "markdown_text":
+            pieces.append(chunk.get("text") or "")
+    if any(len(p) > STREAM_TEXT_LIMIT for p in pieces):
+        return {"ok": False, "error": "msg_too_long"}
+    return "".join(pieces)
 
 
 def _decode_json_fields(params: dict) -> None:

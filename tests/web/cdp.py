@@ -128,11 +128,28 @@ class Browser:
         self.send("Input.insertText", text=text)
 
     def press_enter_and_wait(self) -> None:
+        self.press_enter()
+        self.wait_for("Page.loadEventFired")
+
+    def press_enter(self) -> None:
+        """Press Enter without waiting for the next page to load (it may still be streaming in)."""
         self.drop("Page.loadEventFired")
         key = {"key": "Enter", "code": "Enter", "windowsVirtualKeyCode": 13, "nativeVirtualKeyCode": 13}
         self.send("Input.dispatchKeyEvent", type="keyDown", text="\r", **key)
         self.send("Input.dispatchKeyEvent", type="keyUp", **key)
-        self.wait_for("Page.loadEventFired")
+
+    def wait_until(self, expression: str) -> Any:
+        """Poll ``expression`` in the page until it is truthy; its value (a condition, not a clock)."""
+        deadline = time.monotonic() + self.timeout
+        while time.monotonic() < deadline:
+            try:
+                value = self.evaluate(expression)
+            except RuntimeError:  # the page is between documents
+                value = None
+            if value:
+                return value
+            time.sleep(0.05)
+        raise TimeoutError(f"{expression!r} did not become true within {self.timeout}s")
 
     def click_and_wait(self, selector: str) -> None:
         self.drop("Page.loadEventFired")
