@@ -375,15 +375,24 @@ class Engine:
                 session, conversation.id, question_id, token_budget=self.options.history_token_budget
             )
         timings: dict[str, float] = {}
+        query: str | None = None
+        found: SearchResult | None = None
         try:
             query = self._standalone_query(question.text, history, timings)
             found = self._retrieve(query, collection.id, timings)
             answer = yield from self._compose_streamed(question.text, query, found, history, timings, collection.id)
         except UpstreamUnavailable as exc:
-            self._store_failure(question, exc)
+            if self._store_failure(question, exc):  # as _answer: the console sees the first failure only
+                timings["total_ms"] = _ms_since(started)
+                record_question(self.sessions,
+                                self._outcome(question, conversation, traces.FAILED, query, found, None, timings))
             raise
         timings["total_ms"] = _ms_since(started)
-        return self._store_answer(question, query, answer, timings)
+        stored, first = self._store_answer(question, query, answer, timings)
+        if first:
+            outcome = traces.ANSWERED if stored.grounded else traces.NOT_COVERED
+            record_question(self.sessions, self._outcome(question, conversation, outcome, query, found, stored, timings))
+        return stored
 
     def _compose_streamed(
         self, question: str, query: str, found: SearchResult, history: list[Turn], timings: dict[str, float],
