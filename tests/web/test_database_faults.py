@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from dataclasses import replace
 from typing import Iterator
 
@@ -113,6 +114,38 @@ def test_a_timed_out_cli_question_says_so_with_a_reference(database, database_ur
         result = CliRunner().invoke(main, ["ask", "how do I rotate an API key?"])
     assert result.exit_code == 1
     assert "temporarily unavailable" in result.output and REFERENCE.search(result.output)
+
+
+def test_a_question_whose_connection_is_killed_mid_statement_is_a_503_not_a_500(make_tight_web, database):
+    """A restart or pg_terminate_backend cuts a question's connection while its statement runs: the
+    client gets the "temporarily unavailable" 503 it can retry, not an internal error. (The lost
+    connection's rollback used to raise PendingRollbackError over the real error.)"""
+    web = make_tight_web(statement_ms=30_000, lock_ms=30_000)
+    outcome: list = []
+    with table_locked(database, "messages"):
+        asking = threading.Thread(target=lambda: outcome.append(web.ask("How do I rotate an API key?", collection=COLLECTION)))
+        asking.start()
+        killed = terminate_when_waiting_on_a_lock(database)
+        asking.join(timeout=60)
+    assert killed == 1
+    response = outcome[0]
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    error = response.get_json()["error"]
+    assert error["code"] == "database_unavailable" and "connection to the server" in error["message"]
+    assert web.ask("How do I rotate an API key?", collection=COLLECTION).status_code == 200
+
+
+def terminate_when_waiting_on_a_lock(database: Database) -> int:
+    """pg_terminate_backend on the backend that waits for a lock, once there is one (a 30 s guard)."""
+    with database.engine.connect() as conn:
+        for _ in range(600):
+            killed = conn.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'")).scalar_one()
+            if killed:
+                return killed
+            threading.Event().wait(0.05)
+    return 0
 
 
 def test_no_free_connection_within_the_pool_timeout_is_a_503_and_is_counted(make_web, database_url):
