@@ -7,6 +7,7 @@ one passage, so the context reads as the document does.
 """
 from __future__ import annotations
 
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Sequence
@@ -33,6 +34,15 @@ HEAD_FACTOR = 2
 # queries overlap instead of adding up. Bounded so a burst of searches cannot open unbounded
 # connections; a search waiting for a worker is no slower than running its legs one after the other.
 TEXT_LEG_WORKERS = 8
+# A change log, release notes or a version's "what's new" mentions every feature once, in passing,
+# next to the words of many questions; the page that explains the feature is the better answer.
+# Such chunks keep this share of their fused score (chosen on the dev split of bench/answers;
+# see docs/answer-quality.md). Detected by their title or link, or a heading naming a version.
+HISTORY_PRIOR = 0.5
+_HISTORY_WORDS = re.compile(
+    r"(?i)(?<![a-z])(change[ _-]?logs?|changes|history|release[ _-]?notes|what'?s[ _-]?new|whatsnew|news|announce)(?![a-z])"
+)
+_VERSION_HEADING = re.compile(r"^\W*(?:v|version\s+|release\s+|[\w-]+-)?\d+\.\d+(?:\.\w+)?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -94,6 +104,8 @@ class Retriever:
             # context; the rest only when one document holds too many of the best chunks.
             head = limit * max(max_per_document, 1) * HEAD_FACTOR
             rows, terms = self._load(session, query, ranked[:head])
+            scores.update((i, scores[i] * document_prior(rows[i])) for i in ranked[:head] if i in rows)
+            ranked[:head] = sorted(ranked[:head], key=lambda i: -scores[i])
             chosen = _diversify([rows[i] for i in ranked[:head] if i in rows], max_per_document, limit)
             if len(chosen) < limit and len(ranked) > head:
                 rows.update(self._load(session, query, ranked[head:])[0])
@@ -159,6 +171,16 @@ class Retriever:
         ).all()
         chunks = {row.id: _Candidate(*row[:7], covered=row.covered) for row in rows if row.id is not None}
         return chunks, rows[0].n
+
+
+def document_prior(chunk: _Candidate) -> float:
+    """How much of its fused score a chunk keeps for the kind of page it is on (see HISTORY_PRIOR)."""
+    headings = [part for part in chunk.heading.split(" > ") if part]
+    if _HISTORY_WORDS.search(chunk.title) or _HISTORY_WORDS.search(chunk.link.split("#", 1)[0]):
+        return HISTORY_PRIOR
+    if any(_VERSION_HEADING.match(part) for part in [chunk.title, *headings]):
+        return HISTORY_PRIOR
+    return 1.0
 
 
 def _diversify(candidates: list[_Candidate], max_per_document: int, limit: int) -> list[_Candidate]:
