@@ -26,10 +26,10 @@ from adapters.web.playground import playground_blueprint
 from bots.logs import configure_logging
 from bots.wiring import Container, build_container
 from bots.worker import build_slack_services, build_worker_app, open_job_queue
-from core.apikeys import ApiKeys
+from core.tenancy.apikeys import ApiKeys
 from core.config import Settings, load_settings
-from core.ingest_jobs import IngestJobs
-from core.jobs import BackgroundWorker
+from core.ingest.jobs import IngestJobs
+from core.storage.queue import BackgroundWorker
 from core.metrics import QueueDepth
 
 log = logging.getLogger(__name__)

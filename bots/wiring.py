@@ -10,16 +10,16 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from bots.db_budget import connection_profile, warn_if_over_capacity
-from core import schema
-from core.db import Database, check_pgvector, connect, resolve_database_url
-from core.db_timeouts import Work
-from core.embeddings import Embedder, build_embedder
+from core.storage import schema
+from core.storage.db import Database, check_pgvector, connect, resolve_database_url
+from core.storage.timeouts import Work
+from core.search.embeddings import Embedder, build_embedder
 
 if TYPE_CHECKING:
     from core.config import Settings
     from core.engine import Engine
     from core.ingest.pipeline import Ingestor
-    from core.llm import Generator
+    from core.answers.llm import Generator
 
 
 def open_database(settings: Settings, *, check_schema: bool = True, process: str = "cli") -> Database:
@@ -56,7 +56,7 @@ def build_embedder_from(settings: Settings) -> Embedder:
 def build_generator(settings: Settings) -> Generator | None:
     if not settings.llm_enabled:
         return None
-    from core.llm import ChatSettings, OpenAIChat
+    from core.answers.llm import ChatSettings, OpenAIChat
 
     return OpenAIChat(
         api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
@@ -97,8 +97,8 @@ class Container:
     def engine(self) -> Engine:
         from core.engine import EngineOptions
         from core.metrics import MeteredEngine
-        from core.ratelimit import RateLimiter, RateLimitPolicy
-        from core.retrieval import Retriever
+        from core.tenancy.ratelimit import RateLimiter, RateLimitPolicy
+        from core.search.retrieval import Retriever
 
         s = self.settings
         return MeteredEngine(

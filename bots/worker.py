@@ -22,12 +22,12 @@ from adapters.slack.tasks import register_tasks as register_slack_tasks
 from bots.logs import configure_logging
 from bots.wiring import Container, build_container
 from core.config import Settings, load_settings
-from core.db_timeouts import Work, database_work
+from core.storage.timeouts import Work, database_work
 from core.dedupe import prune
-from core.ingest_jobs import IngestRunner, register_ingest_task, requeue_orphans
-from core.jobs import build_job_app, run_worker
-from core.ratelimit import RateLimiter
-from core.search_stats import refresh_stale_postings
+from core.ingest.jobs import IngestRunner, register_ingest_task, requeue_orphans
+from core.storage.queue import build_job_app, run_worker
+from core.tenancy.ratelimit import RateLimiter
+from core.search.term_stats import refresh_stale_postings
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +81,7 @@ def _register_housekeeping(app: procrastinate.App, container: Container, jobs: p
     def requeue_ingest_jobs(timestamp: int) -> None:
         requeue_orphans(container.database.sessions, jobs)
 
-    # Postings too large to build inside an ingest (see core/search_stats.py) are built here;
+    # Postings too large to build inside an ingest (see core/search/term_stats.py) are built here;
     # until then the collection's searches take the path without postings.
     @app.periodic(cron="* * * * *", periodic_id="minutely")
     @app.task(name=REFRESH_POSTINGS_TASK, queueing_lock=REFRESH_POSTINGS_TASK)

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.collections import check_embedder, collection_name_for, get_collection
+from core.tenancy.collections import check_embedder, collection_name_for, get_collection
 from core.conversations import (
     Turn,
     find_conversation,
@@ -27,22 +27,22 @@ from core.conversations import (
     heuristic_standalone_query,
     history_before,
 )
-from core import evidence
-from core.embeddings import Embedder
+from core.answers import evidence
+from core.search.embeddings import Embedder
 from core.errors import InvalidQuestion, NotFound, UpstreamUnavailable
-from core.extractive import extractive_answer
+from core.answers.extractive import extractive_answer
 from core.follow_ups import depends_on_history
-from core.llm import (
+from core.answers.llm import (
     Generator,
     build_answer_messages,
     build_rewrite_messages,
     renumber_citations,
     strip_invalid_citations,
 )
-from core.logcontext import question_context
-from core.models import Collection, Conversation, Feedback, Message
-from core.ratelimit import RateLimiter, RateLimitPolicy
-from core.retrieval import Retriever, SearchResult
+from core.observability.logcontext import question_context
+from core.storage.models import Collection, Conversation, Feedback, Message
+from core.tenancy.ratelimit import RateLimiter, RateLimitPolicy
+from core.search.retrieval import Retriever, SearchResult
 from core.types import Answer, Citation, Passage, SessionKey
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,7 @@ class Engine:
         return result
 
     def _is_weak(self, query: str, found: SearchResult, collection_id: int, timings: dict[str, float]) -> bool:
-        """No passage answers the question: see core/evidence.py for the measurements and their calibration."""
+        """No passage answers the question: see core/answers/evidence.py for the measurements and their calibration."""
         if not found.passages:
             return True
         started = time.perf_counter()

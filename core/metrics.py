@@ -16,9 +16,9 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from core.engine import Engine
 from core.errors import RateLimited, UpstreamUnavailable
-from core.jobs import QUEUE_ANSWERS, QUEUE_INGEST
-from core.metric_registry import REGISTRY
-from core.models import Conversation, Message
+from core.storage.queue import QUEUE_ANSWERS, QUEUE_INGEST
+from core.observability.registry import REGISTRY
+from core.storage.models import Conversation, Message
 from core.types import Answer, SessionKey
 
 log = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from adapters.slack.messages import post, post_placeholder, respond, tell_user
 from adapters.slack.queue import defer_answer, defer_intake, drop_intake
 from adapters.slack.render import USAGE, render_notice, render_question
 from adapters.slack.services import SlackServices
-from core.channels import mentions_only
+from core.tenancy.channels import mentions_only
 from core.dedupe import claim, release
 from core.errors import DocRagError, InvalidQuestion, NotFound
 

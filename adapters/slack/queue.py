@@ -6,7 +6,7 @@ from typing import Any
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
-from core.jobs import QUEUE_ANSWERS
+from core.storage.queue import QUEUE_ANSWERS
 
 ANSWER_TASK = "slack.answer"
 INTAKE_TASK = "slack.intake"

@@ -23,13 +23,13 @@ from adapters.slack.messages import post, replace
 from adapters.slack.queue import ANSWER_TASK, INTAKE_TASK, RECOVER_TASK, defer_answer
 from adapters.slack.render import Reply, render_answer, render_apology, render_notice
 from adapters.slack.services import SlackServices
-from core.db_faults import DatabaseUnavailable
-from core.db_timeouts import Work, database_work
+from core.storage.faults import DatabaseUnavailable
+from core.storage.timeouts import Work, database_work
 from core.dedupe import claim, release
 from core.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
-from core.jobs import QUEUE_ANSWERS
-from core.models import Message
+from core.storage.queue import QUEUE_ANSWERS
+from core.storage.models import Message
 
 log = logging.getLogger(__name__)
 

@@ -27,15 +27,15 @@ from adapters.web.errors import FieldError, add_json_errors
 from adapters.web.readiness import BoundedReadiness
 from adapters.web.openapi import MAX_URL_CHARS, NAME_PATTERN, SESSION_PATTERN, openapi_spec
 from adapters.web.validation import MAX_DB_INT, int_arg, json_object, matching, plain_text, text, web_url
-from core import schema
-from core.apikeys import ApiKeys, KeyInfo
-from core.db import Database, open_probe_engine
-from core.db_faults import DatabaseUnavailable
+from core.storage import schema
+from core.tenancy.apikeys import ApiKeys, KeyInfo
+from core.storage.db import Database, open_probe_engine
+from core.storage.faults import DatabaseUnavailable
 from core.engine import Engine
 from core.errors import InvalidQuestion
 from core.errors import NotFound as Missing
 from core.ingest.loaders import SUPPORTED_SUFFIXES
-from core.ingest_jobs import IngestJobs, JobView
+from core.ingest.jobs import IngestJobs, JobView
 from core.types import Answer, SessionKey
 
 log = logging.getLogger(__name__)

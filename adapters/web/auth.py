@@ -10,7 +10,7 @@ from typing import Callable
 from flask import Response, g, request
 
 from adapters.web.errors import error_response
-from core.apikeys import ApiKeys, KeyInfo
+from core.tenancy.apikeys import ApiKeys, KeyInfo
 from core.errors import NotFound
 
 _CHALLENGE = 'Bearer realm="docrag"'

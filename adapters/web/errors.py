@@ -14,7 +14,7 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from core.db_faults import RETRY_AFTER_S, DatabaseUnavailable
+from core.storage.faults import RETRY_AFTER_S, DatabaseUnavailable
 from core.errors import (
     ConfigurationError,
     DocRagError,

@@ -9,8 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.conversations import find_conversation
-from core.models import Collection, Conversation, Document, DocumentChunk, Message
-from core.search_stats import refresh_term_stats
+from core.storage.models import Collection, Conversation, Document, DocumentChunk, Message
+from core.search.term_stats import refresh_term_stats
 from core.types import SessionKey
 
 

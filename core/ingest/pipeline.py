@@ -19,17 +19,17 @@ from typing import Callable, Self, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.collections import ensure_collection, get_collection
-from core.embeddings import Embedder
+from core.tenancy.collections import ensure_collection, get_collection
+from core.search.embeddings import Embedder
 from core.errors import DocRagError, DocumentError, NothingToIndex
 from core.ingest import STORE_WRITERS
 from core.ingest.chunk_copy import ChunkRow, copy_chunks
 from core.ingest.chunking import Chunk, chunk_sections
 from core.ingest.loaders import load_document, rst_included_files
 from core.ingest.sources import SourceItem, discover, target_root
-from core.models import Collection, Document, DocumentChunk
-from core.search_stats import refresh_term_stats
-from core.vector_index import VECTOR_INDEX_MIN_CHUNKS, ensure_vector_index
+from core.storage.models import Collection, Document, DocumentChunk
+from core.search.term_stats import refresh_term_stats
+from core.search.vector_index import VECTOR_INDEX_MIN_CHUNKS, ensure_vector_index
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,7 @@ class Ingestor:
         self.embedder = embedder
         self.chunking = chunking
         self.http_timeout_s = http_timeout_s
-        self.vector_index_min_chunks = vector_index_min_chunks  # see core/vector_index.py
+        self.vector_index_min_chunks = vector_index_min_chunks  # see core/search/vector_index.py
 
     def ingest(
         self,

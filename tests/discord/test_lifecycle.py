@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from bots import discord_gateway
 from bots.wiring import Container
-from core.models import Feedback
+from core.storage.models import Feedback
 from core.types import SessionKey
 from tests.discord.conftest import button_ids, discord_settings, ingest_docs, running_bot, wait_answer, wait_posts
 from tests.fakes.discord_server import FakeDiscord, Intents

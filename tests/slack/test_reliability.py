@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from adapters.slack.queue import ANSWER_TASK
 from adapters.slack.tasks import recover_pending
 from bots.web import start_worker_if_embedded
-from core.models import Feedback, Message
+from core.storage.models import Feedback, Message
 from core.types import SessionKey
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_signing import event_body, signed_headers, slash_command_body

@@ -8,16 +8,16 @@ from sqlalchemy.orm import sessionmaker
 
 from bots.wiring import Container
 from core.config import load_settings
-from core.embeddings import HashingEmbedder
+from core.search.embeddings import HashingEmbedder
 from core.errors import ConfigurationError
-from core.fusion import (
+from core.search.fusion import (
     SEMANTIC_VECTOR_WEIGHT,
     VECTOR_WEIGHTS,
     convex_combination_fusion,
     reciprocal_rank_fusion,
     vector_weight_for,
 )
-from core.retrieval import Retriever
+from core.search.retrieval import Retriever
 
 # Cosine similarities and BM25 scores, as the two legs return them (best first).
 VECTOR = [(1, 0.91), (2, 0.52), (3, 0.50), (4, 0.31)]

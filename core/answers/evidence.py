@@ -7,7 +7,7 @@ collection says more than one in many). A question about something the documents
 has rare words that no passage holds; a question they answer has its rare words in the top passage.
 
 The words are PostgreSQL's lexemes of the question (the configuration the text leg searches with),
-their document frequencies the collection's ``term_stats`` (core/search_stats.py).
+their document frequencies the collection's ``term_stats`` (core/search/term_stats.py).
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from typing import Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from core.models import TS_CONFIG
+from core.storage.models import TS_CONFIG
 from core.types import Passage
 
 

@@ -1,6 +1,6 @@
 """Tables of the web door: API keys and the ingestion jobs the REST API starts.
 
-Kept apart from core/models.py (same ``Base``, so Alembic and the metadata see them) because only
+Kept apart from core/storage/models.py (same ``Base``, so Alembic and the metadata see them) because only
 the REST API and its CLI use them.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import DateTime, ForeignKey, Index, Integer, LargeBinary, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from core.models import Base, created_at_column
+from core.storage.models import Base, created_at_column
 
 
 class ApiKey(Base):

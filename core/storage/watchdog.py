@@ -6,7 +6,7 @@ traffic, so libpq would wait for ever. The watchdog arms a deadline around each 
 work's statement timeout plus a grace) and around each checkout's liveness ping; when a deadline
 passes it shuts the connection's socket down from its own thread. The waiting call then fails as
 a lost connection, the pool discards that connection, and the error is reported as
-:class:`~core.db_faults.DatabaseUnavailable` ("the server did not answer within N s").
+:class:`~core.storage.faults.DatabaseUnavailable` ("the server did not answer within N s").
 
 Nothing is sent to the server: a socket shutdown is the only safe thing another thread can do
 to a libpq connection.
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-    from core.db_timeouts import TimeoutPolicy
+    from core.storage.timeouts import TimeoutPolicy
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,7 @@ def install_statement_watchdog(engine: "sa.Engine", policy: "TimeoutPolicy") -> 
     """Arm a deadline around every statement of ``engine``: its work's statement timeout + GRACE_S."""
     from sqlalchemy import event
 
-    from core.db_timeouts import work_of
+    from core.storage.timeouts import work_of
 
     @event.listens_for(engine, "before_cursor_execute")
     def _arm(conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ARG001
@@ -113,7 +113,7 @@ def install_statement_watchdog(engine: "sa.Engine", policy: "TimeoutPolicy") -> 
 
     @event.listens_for(engine, "handle_error")
     def _disarm_failed(ctx) -> None:
-        from core.db_faults import dbapi_connection_of
+        from core.storage.faults import dbapi_connection_of
 
         dbapi_connection = dbapi_connection_of(ctx)
         if dbapi_connection is not None:

@@ -21,9 +21,9 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import event
 from sqlalchemy.pool import QueuePool
 
-from core.db_faults import pool_timeout
-from core.db_watchdog import PING_LIMIT_S, WATCHDOG
-from core.metric_registry import REGISTRY
+from core.storage.faults import pool_timeout
+from core.storage.watchdog import PING_LIMIT_S, WATCHDOG
+from core.observability.registry import REGISTRY
 
 CHECKED_OUT = Gauge(
     "docrag_db_pool_checked_out", "Database connections in use, by pool.", ["pool"],
@@ -57,7 +57,7 @@ class PoolSettings:
 
 class MeteredQueuePool(QueuePool):
     """A QueuePool that times each checkout, reports a pool timeout as DatabaseUnavailable, and
-    bounds the liveness ping of a pooled connection (core/db_watchdog.py)."""
+    bounds the liveness ping of a pooled connection (core/storage/watchdog.py)."""
 
     def _do_get(self) -> Any:
         record = super()._do_get()

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import ExceptionContext
 
-from core.db_watchdog import WATCHDOG
+from core.storage.watchdog import WATCHDOG
 from core.errors import UpstreamUnavailable, new_reference
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Connections: an external PostgreSQL from ``DATABASE_URL``, or the private embedded one (core/embedded_db.py)."""
+"""Connections: an external PostgreSQL from ``DATABASE_URL``, or the private embedded one (core/storage/embedded.py)."""
 from __future__ import annotations
 
 import logging
@@ -11,11 +11,11 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
 
-from core.db_faults import install_fault_translation
-from core.db_pool import PoolSettings, install_pool_gauges, pool_arguments
-from core.db_timeouts import Limits, TimeoutPolicy, Work, bound_to, conninfo_parameters, connect_args, install_work_limits
-from core.db_watchdog import install_statement_watchdog
-from core.embedded_db import start_embedded_postgres
+from core.storage.faults import install_fault_translation
+from core.storage.pool import PoolSettings, install_pool_gauges, pool_arguments
+from core.storage.timeouts import Limits, TimeoutPolicy, Work, bound_to, conninfo_parameters, connect_args, install_work_limits
+from core.storage.watchdog import install_statement_watchdog
+from core.storage.embedded import start_embedded_postgres
 from core.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def connect(url: str, *, pool_size: int | None = None, profile: ConnectionProfil
 
 def create_bounded_engine(url: str, profile: ConnectionProfile) -> Engine:
     """An engine whose every wait is bounded (connect, checkout, statements, locks), whose "not now"
-    errors are DatabaseUnavailable, and whose pool is measured (core/db_pool.py)."""
+    errors are DatabaseUnavailable, and whose pool is measured (core/storage/pool.py)."""
     engine = sa.create_engine(
         url,
         connect_args=connect_args(profile.timeouts, profile.application_name),

@@ -1,7 +1,7 @@
 """Hybrid search inside PostgreSQL: pgvector cosine + BM25 full text, fused by score.
 
 Each leg returns its best candidates for one collection with their scores: the vector leg here,
-the text leg in core/bm25.py. They are fused by normalised score (core/fusion.py), then the fused
+the text leg in core/search/bm25.py. They are fused by normalised score (core/search/fusion.py), then the fused
 list is diversified (a cap per document) and neighbouring chunks of one document are merged into
 one passage, so the context reads as the document does.
 """
@@ -15,11 +15,11 @@ from typing import Literal, Sequence
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import bm25
-from core.embeddings import Embedder
-from core.fusion import Scored, convex_combination_fusion, reciprocal_rank_fusion, vector_weight_for
+from core.search import bm25
+from core.search.embeddings import Embedder
+from core.search.fusion import Scored, convex_combination_fusion, reciprocal_rank_fusion, vector_weight_for
 from core.ingest.chunking import heading_line
-from core.models import TS_CONFIG
+from core.storage.models import TS_CONFIG
 from core.types import Passage
 
 Mode = Literal["hybrid", "vector", "text"]
@@ -139,7 +139,7 @@ class Retriever:
             return []
         with self.sessions() as session:
             # A wider graph search than pgvector's default 40, for this transaction. A large
-            # collection has its own index (core/vector_index.py), a small one is scanned exactly.
+            # collection has its own index (core/search/vector_index.py), a small one is scanned exactly.
             session.execute(sa.text("SET LOCAL hnsw.ef_search = 100"))
             rows = session.execute(
                 sa.text(

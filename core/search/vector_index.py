@@ -32,7 +32,7 @@ from typing import Callable
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.collections import VECTOR_INDEX_LOCK, lock_collection
+from core.tenancy.collections import VECTOR_INDEX_LOCK, lock_collection
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import RateLimited
-from core.models import RateLimit
+from core.storage.models import RateLimit
 from core.types import SessionKey
 
 

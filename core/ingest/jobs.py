@@ -17,14 +17,14 @@ import sqlalchemy as sa
 from procrastinate.exceptions import AlreadyEnqueued
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.db_faults import DatabaseUnavailable
-from core.db_timeouts import Work, database_work
+from core.storage.faults import DatabaseUnavailable
+from core.storage.timeouts import Work, database_work
 from core.errors import DocRagError, NotFound, UpstreamUnavailable, new_reference
 from core.ingest.pipeline import Ingestor, IngestReport
 from core.ingest.public_urls import check_public_url
 from core.ingest.sources import SourceItem, discover
-from core.jobs import QUEUE_INGEST, database_retry
-from core.models_api import IngestJob
+from core.storage.queue import QUEUE_INGEST, database_retry
+from core.storage.models_web import IngestJob
 
 log = logging.getLogger(__name__)
 

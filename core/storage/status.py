@@ -6,9 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core import schema
-
-# Every DocRag process names its connections docrag-<process>[-jobs|-probe] (bots/db_budget.py).
+from core.storage import schema
 APPLICATION_PREFIX = "docrag"
 
 

@@ -2,7 +2,7 @@
 
 Embeddings live in one untyped ``vector`` column because collections may use embedders of
 different sizes; each large collection gets its own HNSW index on ``embedding::halfvec(N)`` (see
-core/vector_index.py), and queries cast the same way so the planner can use it.
+core/search/vector_index.py), and queries cast the same way so the planner can use it.
 """
 from __future__ import annotations
 
@@ -122,10 +122,10 @@ class TermStat(Base):
 
 
 class TermPosting(Base):
-    """One of the chunks where a common lexeme weighs most in BM25 (see core/search_stats.py)."""
+    """One of the chunks where a common lexeme weighs most in BM25 (see core/search/term_stats.py)."""
 
     __tablename__ = "term_postings"
-    # impact in the key: the postings shortlist (core/bm25.py) reads the index alone (migration 0009).
+    # impact in the key: the postings shortlist (core/search/bm25.py) reads the index alone (migration 0009).
     __table_args__ = (
         PrimaryKeyConstraint("collection_id", "lexeme", "chunk_id", postgresql_include=["impact"]),
     )

@@ -13,9 +13,9 @@ from datetime import datetime, timezone
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.collections import validate_name
+from core.tenancy.collections import validate_name
 from core.errors import InvalidInput, NotFound
-from core.models_api import ApiKey
+from core.storage.models_web import ApiKey
 
 KEY_PREFIX = "drk_"  # recognisable in a leaked config file or a secret scanner
 _SHOWN_CHARS = 8  # of the random part, kept in clear so `apikey list` can tell keys apart

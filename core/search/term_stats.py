@@ -19,9 +19,9 @@ import logging
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.bm25 import BM25_B, BM25_K1
-from core.collections import TERM_STATS_LOCK, lock_collection
-from core.models import Collection, DocumentChunk, TermPosting, TermStat
+from core.search.bm25 import BM25_B, BM25_K1
+from core.tenancy.collections import TERM_STATS_LOCK, lock_collection
+from core.storage.models import Collection, DocumentChunk, TermPosting, TermStat
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 PostgreSQL's ``ts_rank`` gives a rare word no more weight than a common one; BM25 weighs each
 query term by its inverse document frequency (kept per collection in ``term_stats``, see
-core/search_stats.py). Candidates come from the GIN index on the chunks' tsvectors, or, for words
+core/search/term_stats.py). Candidates come from the GIN index on the chunks' tsvectors, or, for words
 in many chunks, from their impact-ordered postings; every candidate is then scored exactly.
 """
 from __future__ import annotations
@@ -16,9 +16,9 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, TSQUERY
 from sqlalchemy.orm import Session
 
-from core import prepared
-from core.fusion import Scored
-from core.models import TS_CONFIG, DocumentChunk
+from core.storage import prepared
+from core.search.fusion import Scored
+from core.storage.models import TS_CONFIG, DocumentChunk
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -26,7 +26,7 @@ BM25_B = 0.75
 # them until their chunk counts add up to this budget; chunks holding every query term are always
 # candidates. Common terms still add to the score of every candidate.
 CANDIDATE_BUDGET = 5000
-# With postings (see core/search_stats.py), a common term's candidates are its postings: the chunks
+# With postings (see core/search/term_stats.py), a common term's candidates are its postings: the chunks
 # where it weighs most. Their partial scores (from the postings alone) pick this many of them to
 # score exactly, beside every chunk matching a rarer term.
 POSTINGS_SHORTLIST = 500
@@ -145,7 +145,7 @@ def _bm25_statement(term_count: int, with_shortlist: bool = False, with_tsquery:
 
     Built once per term count (building it costs milliseconds of Python); the terms, weights and
     collection are bound at execution (see _bm25_parameters). It runs as a prepared statement
-    (core/prepared.py): for long questions PostgreSQL took as long to plan it as to run it.
+    (core/storage/prepared.py): for long questions PostgreSQL took as long to plan it as to run it.
     Term frequencies come from two ``ts_rank`` calls per term (see _term_frequency) computed once
     per chunk in an inner query (OFFSET 0 keeps the planner from inlining them into the score,
     which uses each twice).

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import procrastinate
 
-from core.db_faults import DatabaseUnavailable
+from core.storage.faults import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from core.models import ChannelSetting
+from core.storage.models import ChannelSetting
 
 
 def mentions_only(session: Session, platform: str, workspace: str, channel: str) -> bool:

@@ -8,7 +8,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from core.errors import EmbedderMismatch, InvalidInput, NotFound
-from core.models import Collection, WorkspaceCollection
+from core.storage.models import Collection, WorkspaceCollection
 
 _VALID_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
