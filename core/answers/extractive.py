@@ -27,6 +27,7 @@ SUPPORT_CHARS = 300
 SUPPORT_SHARE = 0.6  # a supporting quote must match at least this share of the best one's score
 CANDIDATE_PASSAGES = 4
 LABEL_CHARS = 100
+LABEL_WORDS = 6  # a term being defined is a few words at most
 API_BONUS = 1.5
 RANK_PENALTY = 0.15
 SHORT_SPAN = 160  # a span this short takes the next sentence too: one short sentence rarely says it all
@@ -40,7 +41,7 @@ _HEADING = re.compile(r"^(#{1,6}) (\S.*)$")
 _FENCE = re.compile(r"^(`{3,})\s*([\w+#.-]*)")
 # An option, a setting, a call or a class name: "--lf", "cache_dir", "pytest.mark.xfail", "UploadFile", "f()".
 _NAMES_API = re.compile(
-    r"(?<![\w-])--?[a-z][\w-]+|\b[a-z]+_[a-z_]+\b|\b\w+\.\w+\.?\w*\(?|\b[A-Z][a-z]+[A-Z]\w+|\b\w+\(\)|\w=[\w\"']"
+    r"(?<![\w-])--?[a-z][\w-]+|\b[a-z]+_[a-z_]+\b|\b[A-Za-z_]\w*\.\w+\.?\w*\(?|\b[A-Z][a-z]+[A-Z]\w+|\b\w+\(\)|\w=[\w\"']"
 )
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
 _STOPWORDS = frozenset(
@@ -126,7 +127,20 @@ def _blocks(passage: Passage) -> list[_Block]:
             prose.append(line)
         i += 1
     flush()
-    return blocks
+    return _definitions_only(blocks)
+
+
+def _definitions_only(blocks: list[_Block]) -> list[_Block]:
+    """A label is a term a definition follows ("--lf, --last-failed" then its description): a short
+    unpunctuated line that is not followed by prose, or that is a sentence of its own ("To mark a
+    command as deprecated pass in deprecated=True" before its example), is prose to be quoted."""
+    kept = []
+    for b, block in enumerate(blocks):
+        following = blocks[b + 1].kind if b + 1 < len(blocks) else None
+        if block.kind == "label" and (len(block.text.split()) > LABEL_WORDS or following not in ("prose", "list")):
+            block = _Block("prose", block.text, block.path)
+        kept.append(block)
+    return kept
 
 
 def _base_path(passage: Passage) -> tuple[str, ...]:
