@@ -61,6 +61,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 SETS_DIR = Path(__file__).resolve().parent / "answers"
 DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "anthropic_docs"
 SPLITS = ("dev", "test", "all")
+# Thread names are unique to a run, so a database kept between runs (DATABASE_URL) never gives a
+# question the history of its previous run.
+RUN = f"{time.time_ns():x}"
 
 
 # --------------------------------------------------------------------------- question sets
@@ -245,7 +248,7 @@ def ask_all(container, collection: str, questions: list[Question]) -> list[Outco
     outcomes = []
     for q in questions:
         # A thread per question, as `docrag ask` without --thread: no history leaks between questions.
-        key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"eval-{q.id}", user="cli")
+        key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"eval-{q.id}-{RUN}", user="cli")
         answer = container.engine.ask(key, q.question, collection=collection)
         retrieved_at = None
         if q.answerable:  # the passages the answer was composed from, as the engine retrieves them
@@ -380,7 +383,7 @@ def run_reference(database, beir: Path) -> dict:
     recalls, coverages, echoes, news, lengths, abstained = [], [], [], [], [], 0
     started = time.perf_counter()
     for row in rows:
-        key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"ref-{row['id']}", user="cli")
+        key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"ref-{row['id']}-{RUN}", user="cli")
         answer = container.engine.ask(key, row["question"], collection="reference")
         abstained += not answer.grounded
         recall, coverage = reference_coverage(row["correct_answer"], answer.text)

@@ -90,3 +90,14 @@ def test_a_version_number_does_not_make_a_sentence_look_like_the_api_to_use():
     )
     answer, _ = extractive_answer("my clients get 401 instead of 403, how do I get the old code back?", [passage(text)])
     assert answer.split("\n\n")[1].startswith("> Clients that depend on the old 403")
+
+
+def test_a_span_that_restates_the_problem_goes_on_to_the_remedy_the_docs_give_next():
+    text = (
+        "Your clients may see a 401 where they used to get a 403 after a failed login.\n\n"
+        "This follows the HTTP specification.\n\n"
+        "If your clients depend on the old 403, override make_not_authenticated_error in your security class."
+    )
+    answer, _ = extractive_answer("my clients get 401 instead of 403 after a failed login", [passage(text)])
+    quote = answer.split("\n\n")[1]
+    assert quote.startswith("> Your clients may see a 401") and "make_not_authenticated_error" in quote
