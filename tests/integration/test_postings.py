@@ -6,11 +6,11 @@ more than two chunks counts as common and is searched through its postings.
 import pytest
 import sqlalchemy as sa
 
-from adapters.web.store import delete_document
+from core.ingest.catalog import delete_document
 from core.search import bm25, term_stats
-from core.tenancy.collections import get_collection
-from core.storage.models import Collection, DocumentChunk, TermPosting
 from core.search.term_stats import refresh_stale_postings, refresh_term_stats
+from core.storage.models import Collection, DocumentChunk, TermPosting
+from core.tenancy.collections import get_collection
 from tests.integration.test_bm25 import DOCS, QUERIES, reference_bm25
 
 DEPTH = 2

@@ -5,7 +5,6 @@ import codecs
 import re
 import unicodedata
 
-
 _CHARSET_RE = re.compile(r"""charset\s*=\s*["']?([\w.:-]+)""", re.I)
 _META_CHARSET_RE = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([\w.:-]+)""", re.I)
 _UTF8_NAMES = {"utf-8", "utf8", "utf_8"}

@@ -13,7 +13,6 @@ from core.ingest.loaders.document import (
     title_from_name,
 )
 
-
 _HTML_DROP = frozenset(
     "script style nav header footer aside noscript svg form template iframe object embed "
     "canvas button select textarea input dialog head title meta link".split()

@@ -15,7 +15,6 @@ from core.ingest.loaders.document import (
     title_from_name,
 )
 
-
 _FRONT_MATTER_RE = re.compile(r"\A(?:---[ \t]*\n(.*?)\n(?:---|\.\.\.)|\+\+\+[ \t]*\n(.*?)\n\+\+\+)[ \t]*(?:\n|\Z)", re.S)
 _FM_TITLE_YAML = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
 _FM_TITLE_TOML = re.compile(r"^title[ \t]*=[ \t]*(.*?)[ \t]*$", re.M)

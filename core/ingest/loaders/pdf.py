@@ -9,7 +9,6 @@ from core.ingest.loaders.cleaning import INVISIBLE, collapse, normalise
 from core.ingest.loaders.document import LoadedDocument, Section, title_from_name
 
 
-
 def load_pdf(data: bytes, name: str) -> LoadedDocument:
     try:
         from pypdf import PdfReader

@@ -5,7 +5,6 @@ from core.ingest.loaders.cleaning import normalise
 from core.ingest.loaders.document import LoadedDocument, Section, title_from_name
 
 
-
 def load_text(text: str, name: str) -> LoadedDocument:
     body = normalise(text)
     first = body.split("\n", 1)[0].strip() if body else ""

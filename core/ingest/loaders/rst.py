@@ -11,7 +11,6 @@ from core.errors import DocumentError
 from core.ingest.loaders.cleaning import collapse, fenced, normalise_code
 from core.ingest.loaders.document import LoadedDocument, SectionBuilder, title_from_name
 
-
 _RST_ROLE = re.compile(r":[\w:.+-]+:`([^`]*)`_{0,2}|`([^`]*)`:[\w:.+-]+:")
 _RST_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)
 

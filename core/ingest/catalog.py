@@ -1,23 +1,16 @@
-"""The reads and deletes the web door needs that the engine does not offer: transcripts, document lists."""
+"""The documents of a collection as people see them: listed, found by link, deleted one by one.
+
+Deleting a document refreshes the collection's term statistics, as an ingest that prunes does."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.conversations import find_conversation
-from core.storage.models import Collection, Conversation, Document, DocumentChunk, Message
 from core.search.term_stats import refresh_term_stats
-from core.types import SessionKey
-
-
-@dataclass(frozen=True)
-class Transcript:
-    collection: str
-    turns: list[dict[str, Any]]
+from core.storage.models import Collection, Document, DocumentChunk
 
 
 @dataclass(frozen=True)
@@ -32,44 +25,6 @@ class DocumentRow:
 
 def collection_id(session: Session, name: str) -> int | None:
     return session.scalar(sa.select(Collection.id).where(Collection.name == name))
-
-
-def conversation_collection(sessions: sessionmaker[Session], key: SessionKey) -> str | None:
-    """The collection an existing conversation answers from, or None when there is no such conversation."""
-    with sessions() as session:
-        return session.scalar(
-            sa.select(Collection.name)
-            .join(Conversation, Conversation.collection_id == Collection.id)
-            .where(
-                Conversation.platform == key.platform,
-                Conversation.workspace == key.workspace,
-                Conversation.channel == key.channel,
-                Conversation.thread == key.thread,
-            )
-        )
-
-
-def transcript(sessions: sessionmaker[Session], key: SessionKey) -> Transcript | None:
-    with sessions() as session:
-        conversation = find_conversation(session, key)
-        if conversation is None:
-            return None
-        name = session.scalar(sa.select(Collection.name).where(Collection.id == conversation.collection_id))
-        messages = session.scalars(
-            sa.select(Message).where(Message.conversation_id == conversation.id).order_by(Message.id)
-        ).all()
-        return Transcript(collection=name or "", turns=[_turn(m) for m in messages])
-
-
-def _turn(message: Message) -> dict[str, Any]:
-    return {
-        "id": message.id,
-        "role": message.role,
-        "text": message.text,
-        "citations": list(message.citations or []),
-        "grounded": message.grounded,
-        "created_at": message.created_at.isoformat(),
-    }
 
 
 def list_documents(

@@ -1,0 +1,1 @@
+"""The question lifecycle: accept, answer once, deliver once, recover; conversations and their transcripts."""
