@@ -208,3 +208,21 @@ def test_database_unavailable_is_still_an_operational_error_and_survives_picklin
     assert isinstance(error, sa.exc.OperationalError)
     copy = pickle.loads(pickle.dumps(error))
     assert str(copy) == str(error) and copy.reference == error.reference
+
+
+def test_a_connection_lost_under_an_orm_autoflush_is_database_unavailable(database, database_url):
+    """SQLAlchemy adds a note to an error raised by an autoflush; that must not turn the 503 into a 500."""
+    from core.storage.models import Collection
+
+    own = tight_database(database_url)
+    try:
+        with own.sessions() as session:
+            pid = session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            with database.engine.connect() as admin:
+                admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            session.add(Collection(name="autoflushed"))
+            with pytest.raises(DatabaseUnavailable) as caught:
+                session.execute(sa.select(Collection))  # flushes the new row first, on the dead connection
+    finally:
+        own.dispose()
+    assert "temporarily unavailable" in str(caught.value)
