@@ -136,15 +136,17 @@ def test_a_question_whose_connection_is_killed_mid_statement_is_a_503_not_a_500(
 
 
 def terminate_when_waiting_on_a_lock(database: Database) -> int:
-    """pg_terminate_backend on the backend that waits for a lock, once there is one (a 30 s guard)."""
-    with database.engine.connect() as conn:
-        for _ in range(600):
+    """pg_terminate_backend on the backend that waits for a lock, once there is one (a 30 s guard).
+
+    Each look is a transaction of its own: pg_stat_activity is read once per transaction."""
+    for _ in range(600):
+        with database.engine.begin() as conn:
             killed = conn.execute(sa.text(
                 "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND wait_event_type = 'Lock'")).scalar_one()
-            if killed:
-                return killed
-            threading.Event().wait(0.05)
+        if killed:
+            return killed
+        threading.Event().wait(0.05)
     return 0
 
 
