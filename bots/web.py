@@ -23,7 +23,9 @@ from adapters.web.api import ApiServices, api_blueprint
 from adapters.web.errors import install_json_errors
 from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
+from adapters.web.signin import SignIn, signin_blueprint
 from bots.logs import configure_logging
+from bots.web_signin import build_signin
 from bots.wiring import Container, build_container
 from bots.worker import build_slack_services, build_worker_app, open_job_queue
 from core.tenancy.apikeys import ApiKeys
@@ -48,6 +50,7 @@ class WebRuntime:
     jobs: procrastinate.App
     slack: SlackServices | None = None
     worker: BackgroundWorker | None = None
+    signin: SignIn | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -94,8 +97,20 @@ def api_blueprint_for(runtime: WebRuntime) -> Blueprint:
     )
 
 
+def signin_of(runtime: WebRuntime) -> SignIn:
+    """The process's sign-in service (built once; the playground and the console pages share it)."""
+    if runtime.signin is None:
+        runtime.signin = build_signin(runtime.container)
+    return runtime.signin
+
+
+def signin_blueprint_for(runtime: WebRuntime) -> Blueprint:
+    return signin_blueprint(signin_of(runtime))
+
+
 def playground_blueprint_for(runtime: WebRuntime) -> Blueprint:
-    return playground_blueprint(runtime.container.engine)
+    # Viewers only: signed in (signin_blueprint_for), or anyone when the playground is public.
+    return playground_blueprint(runtime.container.engine, viewers_only=True)
 
 
 def metrics_blueprint_for(runtime: WebRuntime) -> Blueprint:
@@ -109,6 +124,7 @@ BLUEPRINTS: list[Callable[[WebRuntime], Blueprint | None]] = [
     health_blueprint,
     slack_blueprint_for,
     api_blueprint_for,
+    signin_blueprint_for,
     playground_blueprint_for,
     metrics_blueprint_for,
 ]
