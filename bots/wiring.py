@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from core.engine import Engine
     from core.ingest.pipeline import Ingestor
     from core.answers.llm import Generator
+    from core.sources.registry import Sources
+    from core.sources.sync import SourceSyncer
 
 
 def open_database(settings: Settings, *, check_schema: bool = True, process: str = "cli") -> Database:
@@ -91,6 +93,32 @@ class Container:
             chunking=ChunkingOptions(self.settings.chunk_tokens, self.settings.chunk_overlap),
             http_timeout_s=self.settings.http_timeout_s,
             vector_index_min_chunks=self.settings.vector_index_min_chunks,
+        )
+
+    @cached_property
+    def sources(self) -> Sources:
+        from core.sources.registry import Sources
+
+        return Sources(self.database.sessions, embedder=lambda: (self.embedder.name, self.embedder.dimension))
+
+    @cached_property
+    def syncer(self) -> SourceSyncer:
+        import os
+
+        from core.sources.sync import SourceSyncer, SyncOptions
+
+        s = self.settings
+        return SourceSyncer(
+            self.database.sessions_for(Work.INGESTION),
+            lambda: self.ingestor,
+            options=SyncOptions(
+                mirrors_dir=(s.sources_dir or s.data_dir / "sources").resolve(),
+                confirm_missing=s.sync_confirm_missing,
+                politeness_s=s.sync_politeness_s,
+                max_backoff_s=s.sync_max_backoff_s,
+                http_timeout_s=s.http_timeout_s,
+            ),
+            secret=os.environ.get,  # credentials are names of environment variables, read here only
         )
 
     @cached_property

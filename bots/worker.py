@@ -28,6 +28,7 @@ from core.ingest.jobs import IngestRunner, register_ingest_task, requeue_orphans
 from core.storage.queue import build_job_app, run_worker
 from core.tenancy.ratelimit import RateLimiter
 from core.search.term_stats import refresh_stale_postings
+from core.sources.jobs import register_source_tasks
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +69,7 @@ def build_worker_app(container: Container, jobs: procrastinate.App, slack: Slack
     if slack is not None:
         register_slack_tasks(app, slack)
     register_ingest_task(app, IngestRunner(container.database.sessions, container.ingestor))
+    register_source_tasks(app, container.syncer, jobs)
     _register_housekeeping(app, container, jobs)
     return app
 
