@@ -19,6 +19,8 @@ Scoring (``--split`` picks the rows; ``dev`` is for tuning, ``test`` for reporti
 * fact found: an answerable question whose answer text contains ANY of its ``facts``, both sides
   lower-cased, Markdown emphasis and backticks removed and whitespace collapsed; an abstention
   never counts as a found fact;
+* fact in top passage / in context (diagnostics of retrieval, not of the answer): the fact occurs in
+  the first passage, or in any of the passages the answer is composed from (``context_passages``);
 * abstained: the engine reported "not covered" (``Answer.grounded`` is False);
 * answered-when-answerable: answerable questions that did not abstain; the error rates are
   abstained-when-answerable (the complement) and answered-when-should-abstain (unanswerable
@@ -59,6 +61,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 SETS_DIR = Path(__file__).resolve().parent / "answers"
 DEFAULT_REFERENCE_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "anthropic_docs"
 SPLITS = ("dev", "test", "all")
+# Thread names are unique to a run, so a database kept between runs (DATABASE_URL) never gives a
+# question the history of its previous run.
+RUN = f"{time.time_ns():x}"
 
 
 # --------------------------------------------------------------------------- question sets
@@ -121,15 +126,24 @@ class Outcome:
     found: bool  # answerable and the fact is in a non-abstaining answer
     text: str
     sources: list[str]
+    retrieved_at: int | None = None  # 1-based rank of the first retrieved passage holding a fact, if any
 
     @property
     def correct(self) -> bool:
         return self.found if self.question.answerable else self.abstained
 
 
-def score(question: Question, text: str, abstained: bool, sources: list[str]) -> Outcome:
+def score(question: Question, text: str, abstained: bool, sources: list[str], retrieved_at: int | None = None) -> Outcome:
     found = question.answerable and not abstained and fact_found(text, question.facts)
-    return Outcome(question, abstained, found, text, sources)
+    return Outcome(question, abstained, found, text, sources, retrieved_at)
+
+
+def first_passage_with_fact(passages, facts: tuple[str, ...]) -> int | None:
+    """Where retrieval put the fact: the 1-based rank of the first passage (title, heading, text) holding one."""
+    for rank, p in enumerate(passages, start=1):
+        if fact_found(f"{p.title}\n{p.heading}\n{p.text}", facts):
+            return rank
+    return None
 
 
 @dataclass
@@ -140,12 +154,16 @@ class Summary:
     found: int = 0
     answered_answerable: int = 0
     abstained_unanswerable: int = 0
+    retrieved_top: int = 0  # the fact is in the first passage
+    retrieved_context: int = 0  # the fact is in one of the passages the answer is composed from
 
     def add(self, outcome: Outcome) -> None:
         self.questions += 1
         if outcome.question.answerable:
             self.answerable += 1
             self.found += outcome.found
+            self.retrieved_top += outcome.retrieved_at == 1
+            self.retrieved_context += outcome.retrieved_at is not None
             self.answered_answerable += not outcome.abstained
         else:
             self.unanswerable += 1
@@ -159,6 +177,8 @@ class Summary:
         abstained = share(self.abstained_unanswerable, self.unanswerable)
         return {
             "fact_found": share(self.found, self.answerable),
+            "fact_in_top_passage": share(self.retrieved_top, self.answerable),
+            "fact_in_context": share(self.retrieved_context, self.answerable),
             "answered_when_answerable": answered,
             "abstained_when_unanswerable": abstained,
             "answered_when_should_abstain": None if abstained is None else 1 - abstained,
@@ -228,9 +248,14 @@ def ask_all(container, collection: str, questions: list[Question]) -> list[Outco
     outcomes = []
     for q in questions:
         # A thread per question, as `docrag ask` without --thread: no history leaks between questions.
-        key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"eval-{q.id}", user="cli")
+        key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"eval-{q.id}-{RUN}", user="cli")
         answer = container.engine.ask(key, q.question, collection=collection)
-        outcomes.append(score(q, answer.text, not answer.grounded, [c.source for c in answer.citations]))
+        retrieved_at = None
+        if q.answerable:  # the passages the answer was composed from, as the engine retrieves them
+            options = container.engine.options
+            passages = container.engine.search(q.question, collection=collection, limit=options.context_passages)
+            retrieved_at = first_passage_with_fact(passages, q.facts)
+        outcomes.append(score(q, answer.text, not answer.grounded, [c.source for c in answer.citations], retrieved_at))
     return outcomes
 
 
@@ -266,6 +291,8 @@ def run_corpus(database, corpus: str, questions: list[Question]) -> CorpusRun:
 # --------------------------------------------------------------------------- printing
 RATE_COLUMNS = [
     ("fact found", "fact_found"),
+    ("fact in top passage", "fact_in_top_passage"),
+    ("fact in context", "fact_in_context"),
     ("answered|answerable", "answered_when_answerable"),
     ("abstained|unanswerable", "abstained_when_unanswerable"),
     ("ERR answered|should abstain", "answered_when_should_abstain"),
@@ -287,7 +314,8 @@ def print_failures(run: CorpusRun) -> None:
         q = o.question
         expected = f"facts {list(q.facts)} ({q.source})" if q.answerable else "expected: not covered"
         verdict = "abstained" if o.abstained else "answered"
-        print(f"\n[{q.id}] {q.question}\n  {expected}; {verdict}")
+        where = "" if not q.answerable else f"; fact in passage {o.retrieved_at}" if o.retrieved_at else "; fact not retrieved"
+        print(f"\n[{q.id}] {q.question}\n  {expected}; {verdict}{where}")
         print("  answer: " + " ".join(o.text.split())[:300])
         for source in o.sources:
             print(f"    - {source}")
@@ -355,7 +383,7 @@ def run_reference(database, beir: Path) -> dict:
     recalls, coverages, echoes, news, lengths, abstained = [], [], [], [], [], 0
     started = time.perf_counter()
     for row in rows:
-        key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"ref-{row['id']}", user="cli")
+        key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"ref-{row['id']}-{RUN}", user="cli")
         answer = container.engine.ask(key, row["question"], collection="reference")
         abstained += not answer.grounded
         recall, coverage = reference_coverage(row["correct_answer"], answer.text)

@@ -69,7 +69,8 @@ class EvalSet:
 # --------------------------------------------------------------------------- evaluation sets
 
 
-def beir_set(beir: Path) -> EvalSet:
+def corpus_items(beir: Path) -> list[SourceItem]:
+    """Each corpus entry of a BEIR folder as one Markdown document (its title as the heading)."""
     items = []
     with open(beir / "corpus.jsonl", encoding="utf-8") as handle:
         for line in handle:
@@ -78,6 +79,11 @@ def beir_set(beir: Path) -> EvalSet:
             items.append(
                 SourceItem(uri=entry["_id"], name="doc.md", link=entry["_id"], fetch=lambda b=body: (b, "text/markdown"), root="beir")
             )
+    return items
+
+
+def beir_set(beir: Path) -> EvalSet:
+    items = corpus_items(beir)
     queries = {}
     with open(beir / "queries.jsonl", encoding="utf-8") as handle:
         for line in handle:

@@ -27,8 +27,11 @@ SUPPORT_CHARS = 300
 SUPPORT_SHARE = 0.6  # a supporting quote must match at least this share of the best one's score
 CANDIDATE_PASSAGES = 4
 LABEL_CHARS = 100
+LABEL_WORDS = 6  # a term being defined is a few words at most
 API_BONUS = 1.5
 RANK_PENALTY = 0.15
+REMEDY_REACH = 3  # sentences after a span that restates the problem, searched for the remedy
+REMEDY_CHARS = 300  # what the remedy may add beyond SPAN_CHARS
 SHORT_SPAN = 160  # a span this short takes the next sentence too: one short sentence rarely says it all
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[\"'(\[`*_A-Z0-9])")
@@ -39,8 +42,9 @@ _MARKUP_LINE = re.compile(r"^(?:/{3}.*|\{\*.*\*\})$")  # MkDocs block markers ("
 _HEADING = re.compile(r"^(#{1,6}) (\S.*)$")
 _FENCE = re.compile(r"^(`{3,})\s*([\w+#.-]*)")
 # An option, a setting, a call or a class name: "--lf", "cache_dir", "pytest.mark.xfail", "UploadFile", "f()".
+# Not a version ("0.122.0") nor a product name in capitals ("FastAPI", "OpenAPI"): they name no API.
 _NAMES_API = re.compile(
-    r"(?<![\w-])--?[a-z][\w-]+|\b[a-z]+_[a-z_]+\b|\b\w+\.\w+\.?\w*\(?|\b[A-Z][a-z]+[A-Z]\w+|\b\w+\(\)|\w=[\w\"']"
+    r"(?<![\w-])--?[a-z][\w-]+|\b[a-z]+_[a-z_]+\b|\b[A-Za-z_]\w*\.\w+\.?\w*\(?|\b[A-Z][a-z]+[A-Z][a-z]\w*|\b\w+\(\)|\w=[\w\"']"
 )
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
 _STOPWORDS = frozenset(
@@ -126,7 +130,20 @@ def _blocks(passage: Passage) -> list[_Block]:
             prose.append(line)
         i += 1
     flush()
-    return blocks
+    return _definitions_only(blocks)
+
+
+def _definitions_only(blocks: list[_Block]) -> list[_Block]:
+    """A label is a term a definition follows ("--lf, --last-failed" then its description): a short
+    unpunctuated line that is not followed by prose, or that is a sentence of its own ("To mark a
+    command as deprecated pass in deprecated=True" before its example), is prose to be quoted."""
+    kept = []
+    for b, block in enumerate(blocks):
+        following = blocks[b + 1].kind if b + 1 < len(blocks) else None
+        if block.kind == "label" and (len(block.text.split()) > LABEL_WORDS or following not in ("prose", "list")):
+            block = _Block("prose", block.text, block.path)
+        kept.append(block)
+    return kept
 
 
 def _base_path(passage: Passage) -> tuple[str, ...]:
@@ -286,11 +303,39 @@ def _span(best: _Unit, matching: set[_Unit], units: list[_Unit]) -> list[_Unit]:
                 grew = True
     if not block[hi].introduces and hi + 1 < len(block) and (block[hi].text.endswith(":") or size < SHORT_SPAN):
         hi += 1  # "Do this:" is nothing without what follows
-    return block[lo : hi + 1]
+    return _with_the_remedy(block[lo : hi + 1], units)
+
+
+def _with_the_remedy(span: list[_Unit], units: list[_Unit]) -> list[_Unit]:
+    """A span that restates the problem ("you will see two schemas") grown to the sentence after it
+    that names the option, call or code to use, in the same section, when one follows closely.
+
+    Documentation says the situation in the question's words first and the remedy next, and the
+    remedy is what a how-to question asks for."""
+    if any(u.lead or any(b.kind == "code" for b in u.introduces) for u in span):
+        return span
+    named = {name for u in span for name in _NAMES_API.findall(u.text)}
+    last = span[-1]
+    after = [u for u in units if u.source == last.source and (u.block, u.order) > (last.block, last.order)]
+    size = sum(len(u.text) for u in span)
+    for reach, unit in enumerate(after[:REMEDY_REACH]):
+        if unit.path[: len(last.path)] != last.path:  # the section ends (its sub-sections belong to it)
+            break
+        size += len(unit.text)
+        if size > SPAN_CHARS + REMEDY_CHARS:
+            break
+        if set(_NAMES_API.findall(unit.text)) - named or unit.lead or any(b.kind == "code" for b in unit.introduces):
+            return [*span, *after[: reach + 1]]
+    return span
 
 
 def _quote_span(span: list[_Unit]) -> str:
-    prose = " ".join(u.text for u in span)
+    paragraphs: list[list[str]] = []
+    for before, unit in zip([None, *span], span):
+        if before is None or unit.block != before.block:
+            paragraphs.append([])
+        paragraphs[-1].append(unit.text)
+    prose = "\n>\n> ".join(" ".join(p) for p in paragraphs)
     lines = [f"> {span[0].lead}\n> {prose}" if span[0].lead else f"> {prose}"]
     for block in span[-1].introduces:
         if block.kind == "code":

@@ -2,11 +2,14 @@
 
 Each leg returns its best candidates for one collection with their scores: the vector leg here,
 the text leg in core/search/bm25.py. They are fused by normalised score (core/search/fusion.py), then the fused
-list is diversified (a cap per document) and neighbouring chunks of one document are merged into
-one passage, so the context reads as the document does.
+list's head is re-ranked (change logs and release notes count less; chunks holding the query's
+words close together count more), diversified (a cap per document), and neighbouring chunks of one
+document are merged into one passage, so the context reads as the document does.
 """
 from __future__ import annotations
 
+import math
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Literal, Sequence
@@ -33,6 +36,26 @@ HEAD_FACTOR = 2
 # queries overlap instead of adding up. Bounded so a burst of searches cannot open unbounded
 # connections; a search waiting for a worker is no slower than running its legs one after the other.
 TEXT_LEG_WORKERS = 8
+# A change log, release notes or a version's "what's new" mentions every feature once, in passing,
+# next to the words of many questions; the page that explains the feature is the better answer.
+# Such chunks keep this share of their fused score (chosen on the dev split of bench/answers;
+# see docs/answer-quality.md). Detected by their title or link, or a heading naming a version.
+HISTORY_PRIOR = 0.5
+_HISTORY_WORDS = re.compile(
+    r"(?i)(?<![a-z])(change[ _-]?logs?|changes|history|release[ _-]?notes|what'?s[ _-]?new|whatsnew|news|announce)(?![a-z])"
+)
+# The fused score of a chunk in the head is scaled by 1 - w + w * proximity (see proximity()).
+PROXIMITY_WEIGHT = 0.3
+PROXIMITY_WINDOW = 24  # words: about two sentences
+_TOKEN = re.compile(r"[a-z0-9][a-z0-9_]*")
+_STOPWORDS = frozenset(
+    "a an the and or but if of to in on for with by at from as is are was were be been being do does did "
+    "how what when where which who whom why can could should would will shall may might must i you we they "
+    "it its this that these those my your our their me us them there here not no yes so than then too very "
+    "about into over under up down out any all some each more most other such only own same just also get "
+    "use using used want need have has had".split()
+)
+_VERSION_HEADING = re.compile(r"^\W*(?:v|version\s+|release\s+|[\w-]+-)?\d+\.\d+(?:\.\w+)?\b", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -94,6 +117,8 @@ class Retriever:
             # context; the rest only when one document holds too many of the best chunks.
             head = limit * max(max_per_document, 1) * HEAD_FACTOR
             rows, terms = self._load(session, query, ranked[:head])
+            if mode == "hybrid":  # a leg alone stays as that leg ranks (bench/retrieval_eval.py compares them)
+                self._rerank_head(query, rows, ranked, scores, head)
             chosen = _diversify([rows[i] for i in ranked[:head] if i in rows], max_per_document, limit)
             if len(chosen) < limit and len(ranked) > head:
                 rows.update(self._load(session, query, ranked[head:])[0])
@@ -101,6 +126,16 @@ class Retriever:
         passages = _passages(chosen, scores, merge_neighbours)
         coverage = max((rows[p.chunk_id].covered for p in passages), default=0)
         return SearchResult(passages, terms, coverage / terms if terms else 0.0, similarity)
+
+    @staticmethod
+    def _rerank_head(query: str, rows: dict[int, _Candidate], ranked: list[int], scores: dict[int, float], head: int) -> None:
+        """Scale the head's fused scores by the kind of page (document_prior) and by how close
+        together the chunk holds the query's words (proximity), and re-sort the head in place."""
+        nearness = proximity(query, [rows[i] for i in ranked[:head] if i in rows])
+        for i in ranked[:head]:
+            if i in rows:
+                scores[i] *= document_prior(rows[i]) * (1 - PROXIMITY_WEIGHT + PROXIMITY_WEIGHT * nearness[i])
+        ranked[:head] = sorted(ranked[:head], key=lambda i: -scores[i])
 
     def legs(self, query: str, *, collection_id: int, mode: Mode = "hybrid") -> tuple[Scored, Scored]:
         """The vector and the text leg's candidates, best first; a leg the mode leaves out is empty."""
@@ -159,6 +194,52 @@ class Retriever:
         ).all()
         chunks = {row.id: _Candidate(*row[:7], covered=row.covered) for row in rows if row.id is not None}
         return chunks, rows[0].n
+
+
+def proximity(query: str, chunks: Sequence[_Candidate]) -> dict[int, float]:
+    """Per chunk, the weighted share of the query's words found together in its best window of
+    PROXIMITY_WINDOW words (1: all of them side by side). A chunk that holds the words scattered
+    over unrelated lines (a table of plugins, a list of release notes) is less likely to answer."""
+    wanted = {_stem(w) for w in _TOKEN.findall(query.lower()) if w not in _STOPWORDS}
+    if not wanted or not chunks:
+        return {c.chunk_id: 1.0 for c in chunks}
+    tokens = {c.chunk_id: [_stem(w) for w in _TOKEN.findall(f"{c.title} {c.heading} {c.text}".lower())] for c in chunks}
+    held = {cid: set(words) & wanted for cid, words in tokens.items()}
+    # Words in few of these chunks say more (as IDF does over the collection).
+    weight = {w: math.log(1 + (len(chunks) + 1) / (1 + sum(w in h for h in held.values()))) for w in wanted}
+    total = sum(weight.values())
+    return {cid: _best_window(words, wanted, weight) / total for cid, words in tokens.items()}
+
+
+def _best_window(words: list[str], wanted: set[str], weight: dict[str, float]) -> float:
+    best, counts, inside = 0.0, {}, 0.0
+    for at, word in enumerate(words):
+        if word in wanted:
+            counts[word] = counts.get(word, 0) + 1
+            inside += weight[word] if counts[word] == 1 else 0.0
+        gone = at - PROXIMITY_WINDOW
+        if gone >= 0 and words[gone] in wanted:
+            counts[words[gone]] -= 1
+            inside -= weight[words[gone]] if counts[words[gone]] == 0 else 0.0
+        best = max(best, inside)
+    return best
+
+
+def _stem(word: str) -> str:
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def document_prior(chunk: _Candidate) -> float:
+    """How much of its fused score a chunk keeps for the kind of page it is on (see HISTORY_PRIOR)."""
+    headings = [part for part in chunk.heading.split(" > ") if part]
+    if _HISTORY_WORDS.search(chunk.title) or _HISTORY_WORDS.search(chunk.link.split("#", 1)[0]):
+        return HISTORY_PRIOR
+    if any(_VERSION_HEADING.match(part) for part in [chunk.title, *headings]):
+        return HISTORY_PRIOR
+    return 1.0
 
 
 def _diversify(candidates: list[_Candidate], max_per_document: int, limit: int) -> list[_Candidate]:

@@ -49,11 +49,18 @@ class DatabaseUnavailable(UpstreamUnavailable, sa.exc.OperationalError):
         self.hide_parameters = True
         self.connection_invalidated = connection_invalidated
         self.detail = reason
+        self.context: list[str] = []  # what SQLAlchemy adds (see add_detail)
         self.code = None
         self.ismulti = False
 
     def __str__(self) -> str:
         return f"The database is temporarily unavailable: {self.reason} (reference {self.reference})"
+
+    def add_detail(self, msg: str) -> None:
+        """SQLAlchemy appends context to a statement error's ``detail`` list (an ORM autoflush
+        does); here ``detail`` is UpstreamUnavailable's text, so the context is kept beside it.
+        (Appending to the text raised AttributeError over this error: a 500 during a restart.)"""
+        self.context.append(msg)
 
     def __reduce__(self):  # picklable, like every exception a job runner may carry
         return (_rebuild, (self.reason, self.reference))

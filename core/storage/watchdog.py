@@ -130,6 +130,8 @@ def install_statement_watchdog(engine: "sa.Engine", policy: "TimeoutPolicy") -> 
     @event.listens_for(engine, "commit")
     @event.listens_for(engine, "rollback")
     def _arm_end_of_transaction(conn) -> None:
+        if conn.invalidated:  # the connection was lost: this rollback never reaches the server, and
+            return            # asking for its DBAPI connection would raise over the real error
         limit_ms = policy.for_work(work_of(conn, policy)).statement_timeout_ms
         if limit_ms > 0:
             WATCHDOG.arm(conn.connection.dbapi_connection, limit_ms / 1000 + GRACE_S)

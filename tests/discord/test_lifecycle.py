@@ -155,14 +155,16 @@ def test_a_slow_answer_blocks_neither_the_heartbeat_nor_other_users(make_contain
         with running_bot(container):
             generating = llm.hold_next(1)  # the first answer's generation waits until released
             slow = fake.send_message(general, f"{fake.bot_mention} {QUESTION}")
-            fake.wait_for(f"POST /channels/{slow}/typing")
+            # Only once the first question is generating is the second one sent: otherwise the
+            # second may reach the LLM first and be the one held (under load it did).
+            generating.wait_holding()
             beats_before = _heartbeats(fake)
             fake.send_dm(QUESTION, author="dora")
             wait_answer(fake, fake.open_dm("dora"))  # answered while the first is still generating
             # ...and the gateway keeps beating meanwhile (one beat per 200 ms; a blocked loop sends none).
             _wait_until(lambda: _heartbeats(fake) - beats_before >= 3, timeout=10)
             slow_was_still_working = not fake.sent_messages(slow)
-            generating.set()
+            generating.release()
             wait_answer(fake, slow)
 
     assert slow_was_still_working

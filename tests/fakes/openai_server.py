@@ -92,6 +92,7 @@ class _Script:
     body: Any = None
     delay_s: float = 0.0
     release: threading.Event | None = None  # hold the request until this is set
+    arrived: threading.Event = field(default_factory=threading.Event)  # set when a request is taken
 
     def matches(self, path: str) -> bool:
         return self.remaining > 0 and (self.path is None or self.path == path)
@@ -105,6 +106,22 @@ class _StreamScript:
     after: int
     cut: bool = False  # drop the connection there
     release: threading.Event | None = None  # or wait there until this is set
+
+
+class Hold:
+    """Requests held by :meth:`FakeOpenAI.hold_next`: know when one is held, then let them go."""
+
+    def __init__(self, script: _Script) -> None:
+        self._script = script
+
+    def wait_holding(self, timeout: float = 15.0) -> None:
+        """Until a request is held: whoever sent it is now waiting on the upstream (a guard, not a timing)."""
+        if not self._script.arrived.wait(timeout):
+            raise TimeoutError(f"no request was held within {timeout}s")
+
+    def release(self) -> None:
+        assert self._script.release is not None
+        self._script.release.set()
 
 
 class FakeOpenAI:
@@ -235,12 +252,12 @@ class FakeOpenAI:
         with self._lock:
             self._delays.append(_Script(n, path, delay_s=seconds))
 
-    def hold_next(self, n: int = 1, *, path: str | None = None) -> threading.Event:
-        """Hold each of the next ``n`` requests until the returned event is set (a slow upstream, without a clock)."""
-        release = threading.Event()
+    def hold_next(self, n: int = 1, *, path: str | None = None) -> Hold:
+        """Hold each of the next ``n`` requests until released (a slow upstream, without a clock)."""
+        script = _Script(n, path, release=threading.Event())
         with self._lock:
-            self._delays.append(_Script(n, path, release=release))
-        return release
+            self._delays.append(script)
+        return Hold(script)
 
     def break_next_stream(self, after: int, n: int = 1) -> None:
         """The next ``n`` streamed answers stop after ``after`` text pieces: the connection is cut
@@ -270,6 +287,7 @@ class FakeOpenAI:
             for script in scripts:
                 if script.matches(path):
                     script.remaining -= 1
+                    script.arrived.set()
                     return script
         return None
 

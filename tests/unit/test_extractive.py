@@ -70,3 +70,34 @@ def test_an_answer_in_the_top_passage_is_quoted_from_it():
     answer, cited = extractive_answer("How do I set the worker concurrency?", [top, other])
     assert cited[0] == 1
     assert "Use the concurrency option to set how many processes each worker runs." in answer
+
+
+def test_an_unpunctuated_one_line_instruction_before_its_example_is_quoted():
+    """A short line without a full stop is a term being defined only when a definition follows it."""
+    text = (
+        "Commands can be deprecated.\n\n"
+        "To mark a command as deprecated pass in deprecated=True\n\n"
+        "```python\n@click.command('say-hello', deprecated=True)\ndef hello():\n    pass\n```"
+    )
+    answer, _ = extractive_answer("mark a command as deprecated so users get a warning", [passage(text)])
+    assert "> To mark a command as deprecated pass in deprecated=True" in answer
+
+
+def test_a_version_number_does_not_make_a_sentence_look_like_the_api_to_use():
+    text = (
+        "Since version 0.122.0 a failed authentication gets 401 instead of 403.\n\n"
+        "Clients that depend on the old 403 get it back from a security class of your own."
+    )
+    answer, _ = extractive_answer("my clients get 401 instead of 403, how do I get the old code back?", [passage(text)])
+    assert answer.split("\n\n")[1].startswith("> Clients that depend on the old 403")
+
+
+def test_a_span_that_restates_the_problem_goes_on_to_the_remedy_the_docs_give_next():
+    text = (
+        "Your clients may see a 401 where they used to get a 403 after a failed login.\n\n"
+        "This follows the HTTP specification.\n\n"
+        "If your clients depend on the old 403, override make_not_authenticated_error in your security class."
+    )
+    answer, _ = extractive_answer("my clients get 401 instead of 403 after a failed login", [passage(text)])
+    quote = answer.split("\n\n")[1]
+    assert quote.startswith("> Your clients may see a 401") and "make_not_authenticated_error" in quote

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from dataclasses import replace
 from typing import Iterator
 
@@ -115,6 +116,40 @@ def test_a_timed_out_cli_question_says_so_with_a_reference(database, database_ur
     assert "temporarily unavailable" in result.output and REFERENCE.search(result.output)
 
 
+def test_a_question_whose_connection_is_killed_mid_statement_is_a_503_not_a_500(make_tight_web, database):
+    """A restart or pg_terminate_backend cuts a question's connection while its statement runs: the
+    client gets the "temporarily unavailable" 503 it can retry, not an internal error. (The lost
+    connection's rollback used to raise PendingRollbackError over the real error.)"""
+    web = make_tight_web(statement_ms=30_000, lock_ms=30_000)
+    outcome: list = []
+    with table_locked(database, "messages"):
+        asking = threading.Thread(target=lambda: outcome.append(web.ask("How do I rotate an API key?", collection=COLLECTION)))
+        asking.start()
+        killed = terminate_when_waiting_on_a_lock(database)
+        asking.join(timeout=60)
+    assert killed == 1
+    response = outcome[0]
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    error = response.get_json()["error"]
+    assert error["code"] == "database_unavailable" and "connection to the server" in error["message"]
+    assert web.ask("How do I rotate an API key?", collection=COLLECTION).status_code == 200
+
+
+def terminate_when_waiting_on_a_lock(database: Database) -> int:
+    """pg_terminate_backend on the backend that waits for a lock, once there is one (a 30 s guard).
+
+    Each look is a transaction of its own: pg_stat_activity is read once per transaction."""
+    for _ in range(600):
+        with database.engine.begin() as conn:
+            killed = conn.execute(sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND wait_event_type = 'Lock'")).scalar_one()
+        if killed:
+            return killed
+        threading.Event().wait(0.05)
+    return 0
+
+
 def test_no_free_connection_within_the_pool_timeout_is_a_503_and_is_counted(make_web, database_url):
     database = tight_database(database_url, pool=PoolSettings(size=1, max_overflow=0, timeout_s=0.3))
     web = web_on(make_web(), database)
@@ -175,3 +210,21 @@ def test_database_unavailable_is_still_an_operational_error_and_survives_picklin
     assert isinstance(error, sa.exc.OperationalError)
     copy = pickle.loads(pickle.dumps(error))
     assert str(copy) == str(error) and copy.reference == error.reference
+
+
+def test_a_connection_lost_under_an_orm_autoflush_is_database_unavailable(database, database_url):
+    """SQLAlchemy adds a note to an error raised by an autoflush; that must not turn the 503 into a 500."""
+    from core.storage.models import Collection
+
+    own = tight_database(database_url)
+    try:
+        with own.sessions() as session:
+            pid = session.execute(sa.text("SELECT pg_backend_pid()")).scalar_one()
+            with database.engine.connect() as admin:
+                admin.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            session.add(Collection(name="autoflushed"))
+            with pytest.raises(DatabaseUnavailable) as caught:
+                session.execute(sa.select(Collection))  # flushes the new row first, on the dead connection
+    finally:
+        own.dispose()
+    assert "temporarily unavailable" in str(caught.value)
