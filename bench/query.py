@@ -51,7 +51,7 @@ from bench.ingest import (  # noqa: E402
     documents_for,
 )
 from core.embeddings import build_embedder  # noqa: E402
-from core.engine import Engine, EngineOptions  # noqa: E402
+from core.questions.engine import Engine, EngineOptions  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402
 from core.ingest.sources import SourceItem  # noqa: E402
 from core.ratelimit import RateLimiter, RateLimitPolicy  # noqa: E402

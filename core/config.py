@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     discord_dev_guild_id: int | None = Field(None, validation_alias=env("DISCORD_DEV_GUILD_ID"))
     discord_shard_count: int | None = Field(None, ge=1, validation_alias=env("DISCORD_SHARD_COUNT"))
 
+    # Question lifecycle (core/questions/lifecycle.py): tries of the answer job (crashes included)
+    # before the placeholder becomes an apology, and the age past which a late answer is not given.
+    answer_max_attempts: int = Field(4, ge=1, validation_alias=env("DOCRAG_ANSWER_MAX_ATTEMPTS"))
+    answer_too_old_s: int = Field(3600, ge=10, validation_alias=env("DOCRAG_ANSWER_TOO_OLD_S"))
+
     # Processes
     embedded_workers: bool = Field(True, validation_alias=env("DOCRAG_EMBEDDED_WORKERS"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias=env("DOCRAG_LOG_LEVEL"))

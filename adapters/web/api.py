@@ -31,7 +31,7 @@ from core import schema
 from core.apikeys import ApiKeys, KeyInfo
 from core.db import Database, open_probe_engine
 from core.db_faults import DatabaseUnavailable
-from core.engine import Engine
+from core.questions.engine import Engine
 from core.errors import InvalidQuestion
 from core.errors import NotFound as Missing
 from core.ingest.loaders import SUPPORTED_SUFFIXES

@@ -17,7 +17,7 @@ from urllib.parse import quote, unquote, urlsplit
 from flask import Blueprint, abort, render_template
 
 from adapters.web import store
-from core.engine import Engine
+from core.questions.engine import Engine
 
 ROUTE_PREFIX = "/docs"
 LOCAL_SCHEMES = ("", "upload")  # relative links (ingested folders) and API uploads

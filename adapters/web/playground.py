@@ -22,7 +22,7 @@ from adapters.web import store
 from adapters.web.document_page import add_document_page, document_href
 from adapters.web.render import answer_html, safe_href
 from core.collections import collection_name_for
-from core.engine import Engine
+from core.questions.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
 from core.types import SessionKey

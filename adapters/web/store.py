@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.conversations import find_conversation
+from core.questions.conversations import find_conversation
 from core.models import Collection, Conversation, Document, DocumentChunk, Message
 from core.search_stats import refresh_term_stats
 from core.types import SessionKey

@@ -32,7 +32,7 @@ def fake_discord() -> Iterator[FakeDiscord]:
 
 def discord_settings(fake: FakeDiscord) -> dict[str, Any]:
     """Point the bot at the fake through the same settings production uses."""
-    return {"discord_api_base_url": fake.api_base, "discord_gateway_url": fake.gateway_url}
+    return {"discord_api_base_url": fake.api_base, "discord_gateway_url": fake.gateway_url, "discord_token": "test-token"}
 
 
 @pytest.fixture(scope="module")

@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from adapters.slack.queue import ANSWER_TASK
-from adapters.slack.tasks import recover_pending
+from adapters.slack.delivery import where_of
+from adapters.slack.events import SlackQuestion
 from bots.web import start_worker_if_embedded
+from core.questions.lifecycle import ANSWER_TASK
 from core.models import Feedback, Message
 from core.types import SessionKey
 from tests.fakes.openai_server import FakeOpenAI
@@ -65,11 +65,11 @@ def test_an_answer_job_that_runs_twice_posts_once(harness):
     harness.settle()
     job = _answer_job_args(harness)
     harness.runtime.jobs.configure_task(ANSWER_TASK, queue="answers").defer(**job)  # e.g. a retry after a crash
-    harness.runtime.jobs.configure_task(ANSWER_TASK, queue="answers").defer(**{**job, "placeholder_ts": None})
+    harness.runtime.jobs.configure_task(ANSWER_TASK, queue="answers").defer(**job)
     harness.settle()
     assert harness.answer_jobs() == 3
     assert len(harness.answers(CHANNEL, event["ts"])) == 1
-    assert len(harness.slack.calls_to("chat.update")) == 1
+    assert len(harness.slack.calls_to("chat.update")) == 1  # delivered once: the replays find it done
     assert len(harness.slack.calls_to("chat.postMessage")) == 1  # the placeholder, and nothing else
 
 
@@ -178,20 +178,24 @@ def test_rate_limited_user_is_told_when_to_ask_again(make_harness):
     assert harness.answer_jobs() == 1
 
 
-def test_a_question_whose_job_was_lost_is_answered_by_the_recovery_job(make_harness):
-    harness = make_harness(start_worker=False)  # no periodic recovery racing the one run here
+def test_a_question_whose_job_was_lost_is_answered_by_the_sweep_in_its_placeholder(make_harness):
+    harness = make_harness(start_worker=False)
     event = harness.user_message(QUESTION, channel=DM)
-    key = SessionKey("slack", harness.slack.team_id, DM, event["ts"], USER)
-    question_id = harness.container.engine.accept(key, QUESTION)  # accepted, then the process died
+    question = SlackQuestion(team_id=harness.slack.team_id, channel=DM, user=USER, text=QUESTION, ts=event["ts"],
+                             thread_ts=event["ts"], is_dm=True)
+    lifecycle = harness.runtime.lifecycle
+    # Accepted and its placeholder shown, then the process died before queueing the job.
+    question_id = harness.container.engine.accept(question.key, QUESTION, where=where_of(question))
+    lifecycle._show_placeholder(question_id, where_of(question))
     with harness.container.database.sessions.begin() as session:
-        session.execute(sa.update(Message).where(Message.id == question_id)
-                        .values(created_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
-    assert harness.runtime.slack is not None
-    assert recover_pending(harness.runtime.slack) == 1
-    assert recover_pending(harness.runtime.slack) == 0  # recovered once
-    harness.runtime.worker = start_worker_if_embedded(harness.container, harness.runtime.jobs, harness.runtime.slack, True)
+        session.execute(sa.text("UPDATE question_deliveries SET created_at = now() - interval '1 minute'"))
+    assert lifecycle.requeue_lost() == 1
+    assert lifecycle.requeue_lost() == 0  # its job is queued now
+    harness.runtime.worker = start_worker_if_embedded(harness.container, lifecycle, harness.runtime.slack, True)
     harness.settle()
-    assert len(harness.answers(DM, event["ts"])) == 1
+    [answer] = harness.bot_replies(DM, event["ts"])
+    assert feedback_value(answer) is not None  # the placeholder became the answer
+    assert len(harness.slack.calls_to("chat.postMessage")) == 1  # the placeholder only: no second message
 
 
 # -- feedback -----------------------------------------------------------------------------------------
