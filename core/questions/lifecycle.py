@@ -113,24 +113,22 @@ class Lifecycle:
     def compose(self, delivery: Delivery) -> Reply:
         """The answer, or the reply that says why there is none: never silence."""
         question_id = delivery.question_id
-        stored = self.store.stored_answer(question_id)
-        if stored is not None:  # answered before a crash: deliver what the user would have got
-            return stored
         last_try = delivery.attempts >= self.options.max_attempts
-        if delivery.attempts > self.options.max_attempts:
-            return self._give_up(question_id, "I kept failing to answer this one")
-        if datetime.now(timezone.utc) - delivery.created_at > self.options.too_old:
-            return self._give_up(question_id, "I was down for too long to answer it in time")
         try:
+            stored = self.store.stored_answer(question_id)
+            if stored is not None:  # answered before a crash: deliver what the user would have got
+                return stored
+            if delivery.attempts > self.options.max_attempts:
+                return self._give_up(question_id, "I kept failing to answer this one")
+            if datetime.now(timezone.utc) - delivery.created_at > self.options.too_old:
+                return self._give_up(question_id, "I was down for too long to answer it in time")
             return self.engine.answer(question_id)
         except UpstreamUnavailable as exc:
+            if isinstance(exc, DatabaseUnavailable) and not last_try:
+                raise  # the job's retry comes back when the database does
             log.warning("questions.upstream_failed question_id=%s reference=%s", question_id, exc.reference)
             service = exc.service[:1].lower() + exc.service[1:]  # "the language model", mid-sentence
             return Apology(exc.reference, f"{service} is unavailable right now")
-        except DatabaseUnavailable:
-            if not last_try:
-                raise  # the job's retry comes back when the database does
-            return self._give_up(question_id, "my database is unavailable")
         except DocRagError as exc:
             return Notice(str(exc))
         except Exception:
