@@ -13,7 +13,7 @@ from bots import discord_gateway
 from bots.wiring import Container
 from core.models import Feedback
 from core.types import SessionKey
-from tests.discord.conftest import button_ids, discord_settings, ingest_docs, running_bot, wait_answer, wait_posts
+from tests.discord.conftest import button_ids, discord_settings, ingest_docs, running_bot, wait_answer, wait_posts, writes_to
 from tests.fakes.discord_server import FakeDiscord, Intents
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -70,7 +70,7 @@ def test_missing_message_content_intent_is_reported_and_mentions_still_work(
             wait_answer(fake, thread)
             fake.send_message(thread, "and how do I remove old pages?")  # arrives without its text
             canary = fake.send_message(thread, f"{fake.bot_mention} how do I rotate the Discord token?")
-            fake.wait_for(lambda c: c.path == f"/channels/{thread}/messages" and bool(c.json.get("components")), count=2)
+            fake.wait_for(lambda c: writes_to(thread)(c) and bool((c.json or {}).get("components")), count=2)
 
     assert fake.intents is not None and not fake.intents & Intents.MESSAGE_CONTENT
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
