@@ -1,6 +1,7 @@
 """Exactly one answer per question, nothing from forged requests, and errors that speak."""
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -289,3 +290,45 @@ def test_the_backstop_does_nothing_when_the_web_process_took_the_delivery(harnes
     for mention in mentions:
         assert len(harness.answers(CHANNEL, mention["ts"])) == 1
         assert len(harness.bot_replies(CHANNEL, mention["ts"])) == 1
+
+
+def test_retries_used_up_turn_the_placeholder_into_an_apology_with_a_reference(make_harness):
+    harness = make_harness(start_worker=False)
+    event = harness.mention(QUESTION)
+    harness.event(event)
+    harness.runtime.slack.after_ack.wait_idle()
+    [placeholder] = harness.bot_replies(CHANNEL, event["ts"])
+    with harness.container.database.sessions.begin() as session:  # every earlier run died mid-answer
+        session.execute(sa.text("UPDATE question_deliveries SET attempts = :n"),
+                        {"n": harness.runtime.lifecycle.options.max_attempts})
+    harness.runtime.worker = start_worker_if_embedded(harness.container, harness.runtime.lifecycle,
+                                                      harness.runtime.slack, True)
+    harness.settle()
+    [reply] = harness.bot_replies(CHANNEL, event["ts"])
+    assert reply["ts"] == placeholder["ts"]  # the placeholder itself, updated: no other message
+    text = block_text(reply)
+    assert "Sorry" in text and re.search(r"reference: [0-9a-f]{8}", text)
+    with harness.container.database.engine.connect() as conn:
+        stored = conn.execute(sa.select(Message.text).where(Message.role == "error")).scalar_one()
+    assert text.rsplit("reference: ", 1)[1].strip() in stored
+    assert len(harness.slack.calls_to("chat.postMessage")) == 1
+
+
+def test_the_follow_up_rule_is_shared_a_mentions_only_channel_is_quiet_on_every_platform(harness):
+    from adapters.discord.events import DiscordQuestion
+    from core.channels import set_mentions_only
+    from core.questions.follow_up import Addressing
+
+    rule = harness.runtime.slack.follow_ups
+    slack_reply = SessionKey("slack", harness.slack.team_id, CHANNEL, "1.0", USER)
+    discord_reply = SessionKey("discord", "42", "7", "99", "5")
+    for key in (slack_reply, discord_reply):  # DocRag takes part in both threads
+        harness.container.engine.accept(key, QUESTION)
+        assert rule.is_for_us(Addressing(key, in_thread=True))
+    with harness.container.database.sessions.begin() as session:
+        set_mentions_only(session, "slack", harness.slack.team_id, CHANNEL, True)
+        set_mentions_only(session, "discord", "42", "7", True)
+    discord_follow_up = DiscordQuestion(discord_reply, "and for Windows?", mentioned=False, where="thread")
+    assert not rule.is_for_us(discord_follow_up.addressing)  # Discord reads the same rule as Slack
+    assert not rule.is_for_us(Addressing(slack_reply, in_thread=True))
+    assert rule.is_for_us(Addressing(slack_reply, in_thread=True, mentioned=True))
