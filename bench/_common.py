@@ -8,9 +8,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from core import schema
-from core.db import Database, connect
-from core.embedded_db import start_embedded_postgres
+from core.storage import schema
+from core.storage.db import Database, connect
+from core.storage.embedded import start_embedded_postgres
 
 
 def fresh_database() -> Database:

@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import fresh_database, machine, table  # noqa: E402
 from bench.corpus_cache import CORPORA, CorpusUnavailable, ensure_corpus  # noqa: E402
-from core.embeddings import build_embedder  # noqa: E402
+from core.search.embeddings import build_embedder  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402
 
 

@@ -41,10 +41,10 @@ sys.path.insert(0, str(REPO))
 
 from bench._common import machine, table  # noqa: E402
 from bots.wiring import Container  # noqa: E402
-from core import schema  # noqa: E402
+from core.storage import schema
 from core.config import Settings  # noqa: E402
-from core.db import connect  # noqa: E402
-from core.embedded_db import start_embedded_postgres  # noqa: E402
+from core.storage.db import connect  # noqa: E402
+from core.storage.embedded import start_embedded_postgres  # noqa: E402
 from tests.fakes.discord_server import FakeDiscord  # noqa: E402
 from tests.fakes.openai_server import FakeOpenAI  # noqa: E402
 from tests.fakes.slack_server import FakeSlack  # noqa: E402

@@ -41,11 +41,11 @@ from bots import gunicorn_conf  # noqa: E402
 from bots.db_budget import connection_profile  # noqa: E402
 from bots.web import create_app, shutdown  # noqa: E402
 from bots.wiring import Container  # noqa: E402
-from core import schema  # noqa: E402
+from core.storage import schema
 from core.config import Settings  # noqa: E402
-from core.db import connect  # noqa: E402
-from core.db_faults import DatabaseUnavailable  # noqa: E402
-from core.embedded_db import start_embedded_postgres  # noqa: E402
+from core.storage.db import connect  # noqa: E402
+from core.storage.faults import DatabaseUnavailable  # noqa: E402
+from core.storage.embedded import start_embedded_postgres  # noqa: E402
 from core.types import SessionKey  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent

@@ -47,7 +47,7 @@ def measure(kind: str, count: int) -> dict:
     texts = passages(count)
     base_mb = peak_mb()
     started = time.perf_counter()
-    from core.embeddings import build_embedder
+    from core.search.embeddings import build_embedder
 
     embedder = build_embedder(kind)
     start_s = time.perf_counter() - started

@@ -32,8 +32,8 @@ from bench.retrieval_eval import (  # noqa: E402
     fused_with,
     mean_scores,
 )
-from core.fusion import vector_weight_for  # noqa: E402
-from core.retrieval import CANDIDATES_PER_LEG  # noqa: E402
+from core.search.fusion import vector_weight_for  # noqa: E402
+from core.search.retrieval import CANDIDATES_PER_LEG  # noqa: E402
 
 TIE = 0.02  # below one question's worth on the smallest dev half (see the module docstring)
 

@@ -540,7 +540,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    from core.embeddings import build_embedder
+    from core.search.embeddings import build_embedder
     from core.ingest.pipeline import ChunkingOptions, Ingestor
 
     workdir = Path(tempfile.mkdtemp(prefix="docrag-bench-corpus-"))

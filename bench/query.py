@@ -13,7 +13,7 @@ collection of a fresh embedded database, then measures, one query at a time:
   retriever's own SQL, to show whether the HNSW and GIN indexes are used.
 
 The ingest builds the collection's HNSW index at its end, as any large ingest does (see
-core/vector_index.py). With ``DATABASE_URL`` set, an earlier run's database is searched as it is
+core/search/vector_index.py). With ``DATABASE_URL`` set, an earlier run's database is searched as it is
 (nothing is ingested again when the collection already holds the corpus).
 
 Targets (issue 3): hybrid p95 < 50 ms; engine overhead p50 < 30 ms.
@@ -50,13 +50,13 @@ from bench.ingest import (  # noqa: E402
     document,
     documents_for,
 )
-from core.embeddings import build_embedder  # noqa: E402
+from core.search.embeddings import build_embedder  # noqa: E402
 from core.questions.engine import Engine, EngineOptions  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402
 from core.ingest.sources import SourceItem  # noqa: E402
-from core.ratelimit import RateLimiter, RateLimitPolicy  # noqa: E402
-from core.retrieval import Retriever  # noqa: E402
-from core.search_stats import refresh_stale_postings  # noqa: E402
+from core.tenancy.ratelimit import RateLimiter, RateLimitPolicy  # noqa: E402
+from core.search.retrieval import Retriever  # noqa: E402
+from core.search.term_stats import refresh_stale_postings  # noqa: E402
 from core.types import SessionKey  # noqa: E402
 
 COLLECTION = "bench"
@@ -230,7 +230,7 @@ def time_engine(engine: Engine, queries: list[str], budget_s: float) -> tuple[li
 def explain(database, retriever: Retriever, collection_id: int, query: str) -> dict[str, dict]:
     """EXPLAIN ANALYZE the retriever's own vector-leg and text-leg statements for ``query``.
 
-    The text leg's BM25 statement is a prepared statement (core/prepared.py): it is prepared on a
+    The text leg's BM25 statement is a prepared statement (core/storage/prepared.py): it is prepared on a
     connection of its own and run five times first, so the plan shown is the generic plan that
     searches reuse, not a first execution's.
     """
@@ -300,7 +300,7 @@ def main() -> None:
     loaded = load(database, embedder, args.chunks, args.seed)
     texts = loaded.pop("texts")
     queries = make_queries(texts, args.queries, args.seed)
-    from core.collections import get_collection
+    from core.tenancy.collections import get_collection
 
     with database.sessions() as session:
         collection_id = get_collection(session, COLLECTION).id

@@ -40,13 +40,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import sqlalchemy as sa  # noqa: E402
 
 from bench._common import fresh_database, machine, table  # noqa: E402
-from core.collections import get_collection  # noqa: E402
-from core.embeddings import build_embedder  # noqa: E402
-from core.fusion import Scored, convex_combination_fusion, reciprocal_rank_fusion  # noqa: E402
+from core.tenancy.collections import get_collection  # noqa: E402
+from core.search.embeddings import build_embedder  # noqa: E402
+from core.search.fusion import Scored, convex_combination_fusion, reciprocal_rank_fusion  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, IngestReport, Ingestor  # noqa: E402
 from core.ingest.sources import SourceItem  # noqa: E402
-from core.models import Document, DocumentChunk  # noqa: E402
-from core.retrieval import CANDIDATES_PER_LEG, Retriever  # noqa: E402
+from core.storage.models import Document, DocumentChunk  # noqa: E402
+from core.search.retrieval import CANDIDATES_PER_LEG, Retriever  # noqa: E402
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "eval" / "anthropic_docs"
 MODES = ("text", "vector", "hybrid")

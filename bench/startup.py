@@ -41,7 +41,7 @@ from bench._common import machine, table  # noqa: E402
 HOLD_SERVER = """
 import sys, time
 from pathlib import Path
-from core.embedded_db import start_embedded_postgres
+from core.storage.embedded import start_embedded_postgres
 start_embedded_postgres(Path(sys.argv[1]))
 print("ready", flush=True)
 sys.stdin.read()  # until the bench closes our stdin

@@ -37,12 +37,12 @@ import sqlalchemy as sa  # noqa: E402
 from bench._common import fresh_database, machine, table  # noqa: E402
 from bench.corpus_cache import ensure_corpus  # noqa: E402
 from bots.wiring import Container  # noqa: E402
-from core.collections import get_collection  # noqa: E402
+from core.tenancy.collections import get_collection  # noqa: E402
 from core.config import Settings  # noqa: E402
 from core.questions.conversations import Turn  # noqa: E402
 from core.questions.engine import Engine  # noqa: E402
 from core.questions.follow_ups import depends_on_history  # noqa: E402
-from core.models import TS_CONFIG, Document, Message  # noqa: E402
+from core.storage.models import TS_CONFIG, Document, Message  # noqa: E402
 from core.types import SessionKey  # noqa: E402
 
 THREADS_DIR = Path(__file__).resolve().parent / "threads"

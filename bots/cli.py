@@ -64,8 +64,8 @@ def db() -> None:
 @friendly_errors
 def db_upgrade(ctx: click.Context, revision: str) -> None:
     """Apply migrations up to REVISION (default: the latest)."""
-    from core import schema
-    from core.db import safe_url
+    from core.storage import schema
+    from core.storage.db import safe_url
 
     database = database_from(ctx, check_schema=False)
     schema.upgrade(database.url, revision)
@@ -78,8 +78,7 @@ def db_upgrade(ctx: click.Context, revision: str) -> None:
 @friendly_errors
 def db_downgrade(ctx: click.Context, revision: str) -> None:
     """Revert migrations down to REVISION ('base' removes every DocRag table)."""
-    from core import schema
-
+    from core.storage import schema
     database = database_from(ctx, check_schema=False)
     schema.downgrade(database.url, revision)
     click.echo(f"Database is at revision {schema.current_revision(database.engine)}.")
@@ -90,8 +89,7 @@ def db_downgrade(ctx: click.Context, revision: str) -> None:
 @friendly_errors
 def db_current(ctx: click.Context) -> None:
     """Show the schema revision of the database and of the code."""
-    from core import schema
-
+    from core.storage import schema
     database = database_from(ctx, check_schema=False)
     click.echo(f"database: {schema.current_revision(database.engine)}  code: {schema.head_revision()}")
 

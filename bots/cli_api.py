@@ -12,12 +12,12 @@ import click
 from bots.cli_common import friendly_errors, settings_of
 
 if TYPE_CHECKING:
-    from core.apikeys import ApiKeys, KeyInfo
+    from core.tenancy.apikeys import ApiKeys, KeyInfo
 
 
 def _keys(ctx: click.Context) -> ApiKeys:
     from bots.wiring import open_database  # the database stack loads only when a key command runs
-    from core.apikeys import ApiKeys
+    from core.tenancy.apikeys import ApiKeys
 
     database = open_database(settings_of(ctx))
     ctx.call_on_close(database.dispose)

@@ -9,7 +9,7 @@ import click
 from bots.cli_common import friendly_errors, settings_of
 
 if TYPE_CHECKING:
-    from core.db_status import DatabaseStatus
+    from core.storage.status import DatabaseStatus
 
 
 @click.command("status")
@@ -23,8 +23,8 @@ def db_status(ctx: click.Context, largest: int, as_json: bool) -> None:
     # Imported here: `docrag --help` must not pay for the database stack.
     from bots.db_budget import deployment_connections
     from bots.wiring import open_database
-    from core.db import safe_url
-    from core.db_status import database_status
+    from core.storage.db import safe_url
+    from core.storage.status import database_status
 
     settings = settings_of(ctx)
     database = open_database(settings, check_schema=False)

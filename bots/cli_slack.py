@@ -85,7 +85,7 @@ def socket(ctx: click.Context) -> None:
 def channel_mode(ctx: click.Context, channel: str, team_id: str | None, mentions: bool | None) -> None:
     """Choose how DocRag treats follow-ups in CHANNEL's threads."""
     from bots.wiring import build_container
-    from core.channels import set_mentions_only
+    from core.tenancy.channels import set_mentions_only
 
     if mentions is None:
         raise click.UsageError("Choose --mentions-only or --all.")
@@ -173,7 +173,7 @@ def workspace_group() -> None:
 def workspace_map(ctx: click.Context, platform: str, workspace: str, collection: str) -> None:
     """Answer questions from WORKSPACE (Slack team id or Discord server id) with COLLECTION."""
     from bots.wiring import build_container
-    from core.collections import get_collection, map_workspace
+    from core.tenancy.collections import get_collection, map_workspace
 
     container = build_container(settings_of(ctx))
     with container.database.sessions.begin() as session:

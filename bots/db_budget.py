@@ -1,7 +1,7 @@
 """How many PostgreSQL connections each DocRag process may open, derived from its concurrency.
 
 A thread doing database work holds one connection at a time, except that a search runs its
-full-text leg on a second connection (core/retrieval.py) and an ingest stores documents on
+full-text leg on a second connection (core/search/retrieval.py) and an ingest stores documents on
 ``STORE_WRITERS`` connections of their own (core/ingest/pipeline.py). So for each process kind:
 
     pool size     = threads that do database work at once
@@ -20,11 +20,11 @@ import sqlalchemy as sa
 
 from bots import gunicorn_conf
 from core.config import Settings
-from core.db import ConnectionProfile
-from core.db_pool import PoolSettings
-from core.db_timeouts import Work, policy_from_settings
+from core.storage.db import ConnectionProfile
+from core.storage.pool import PoolSettings
+from core.storage.timeouts import Work, policy_from_settings
 from core.ingest import STORE_WRITERS
-from core.retrieval import TEXT_LEG_WORKERS
+from core.search.retrieval import TEXT_LEG_WORKERS
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from bots.logs import configure_logging
 from bots.wiring import Container, build_container, build_discord_services, open_job_queue, start_background_worker
 from core.config import Settings, load_settings
 from core.errors import DocRagError
-from core.jobs import BackgroundWorker
+from core.storage.queue import BackgroundWorker
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 import procrastinate
 
-from core.db_timeouts import Work, database_work
-from core.ingest_jobs import requeue_orphans
+from core.storage.timeouts import Work, database_work
+from core.ingest.jobs import requeue_orphans
 from core.questions.claims import prune
-from core.ratelimit import RateLimiter
-from core.search_stats import refresh_stale_postings
+from core.tenancy.ratelimit import RateLimiter
+from core.search.term_stats import refresh_stale_postings
 
 if TYPE_CHECKING:
     from bots.wiring import Container
@@ -34,7 +34,7 @@ def register_housekeeping(app: procrastinate.App, container: Container, jobs: pr
     def requeue_ingest_jobs(timestamp: int) -> None:
         requeue_orphans(container.database.sessions, jobs)
 
-    # Postings too large to build inside an ingest (see core/search_stats.py) are built here;
+    # Postings too large to build inside an ingest (see core/search/term_stats.py) are built here;
     # until then the collection's searches take the path without postings.
     @app.periodic(cron="* * * * *", periodic_id="minutely")
     @app.task(name=REFRESH_POSTINGS_TASK, queueing_lock=REFRESH_POSTINGS_TASK)

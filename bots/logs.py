@@ -7,7 +7,7 @@ import re
 import sys
 import time
 
-from core.logcontext import current_question_id
+from core.observability.logcontext import current_question_id
 
 # Anything shaped like a credential is masked, whatever logged it (library debug output included).
 _SECRET = re.compile(r"(xox[abposr]-[\w-]+|xapp-[\w-]+|sk-[\w-]{8,}|Bearer\s+[\w.~+/=-]+|Bot\s+[\w.-]{20,})")

@@ -25,10 +25,10 @@ from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
 from bots.logs import configure_logging
 from bots.wiring import Container, build_container, build_slack_services, open_job_queue, start_background_worker
-from core.apikeys import ApiKeys
+from core.tenancy.apikeys import ApiKeys
 from core.config import Settings, load_settings
-from core.ingest_jobs import IngestJobs
-from core.jobs import BackgroundWorker
+from core.ingest.jobs import IngestJobs
+from core.storage.queue import BackgroundWorker
 from core.questions.lifecycle import Lifecycle
 from core.questions.metrics import QueueDepth
 

@@ -11,10 +11,10 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from bots.db_budget import connection_profile, warn_if_over_capacity
-from core import schema
-from core.db import Database, check_pgvector, connect, resolve_database_url
-from core.db_timeouts import Work
-from core.embeddings import Embedder, build_embedder
+from core.storage import schema
+from core.storage.db import Database, check_pgvector, connect, resolve_database_url
+from core.storage.timeouts import Work
+from core.search.embeddings import Embedder, build_embedder
 
 if TYPE_CHECKING:
     import procrastinate
@@ -24,8 +24,8 @@ if TYPE_CHECKING:
     from adapters.slack.services import SlackServices
     from core.config import Settings
     from core.ingest.pipeline import Ingestor
-    from core.jobs import BackgroundWorker
-    from core.llm import Generator
+    from core.storage.queue import BackgroundWorker
+    from core.answers.llm import Generator
     from core.questions.engine import Engine
     from core.questions.follow_up import FollowUpRule
     from core.questions.lifecycle import Lifecycle
@@ -66,7 +66,7 @@ def build_embedder_from(settings: Settings) -> Embedder:
 def build_generator(settings: Settings) -> Generator | None:
     if not settings.llm_enabled:
         return None
-    from core.llm import ChatSettings, OpenAIChat
+    from core.answers.llm import ChatSettings, OpenAIChat
 
     return OpenAIChat(
         api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
@@ -111,8 +111,8 @@ class Container:
         from core.questions.engine import Engine, EngineOptions
         from core.questions.metrics import PROMETHEUS
         from core.questions.store import QuestionStore
-        from core.ratelimit import RateLimiter, RateLimitPolicy
-        from core.retrieval import Retriever
+        from core.tenancy.ratelimit import RateLimiter, RateLimitPolicy
+        from core.search.retrieval import Retriever
 
         s = self.settings
         sessions = self.database.sessions
@@ -187,7 +187,7 @@ class Container:
 
 def open_job_queue(container: Container) -> procrastinate.App:
     """A job app opened for deferring from ordinary (synchronous) code in this process."""
-    from core.jobs import build_job_app
+    from core.storage.queue import build_job_app
 
     jobs = build_job_app(container.database.conninfo)
     jobs.open()
@@ -216,8 +216,8 @@ def build_worker_app(container: Container, lifecycle: Lifecycle, slack: SlackSer
     is the opened one the tasks defer follow-up jobs with."""
     from adapters.slack.tasks import register_tasks as register_slack_tasks
     from bots.housekeeping import register_housekeeping
-    from core.ingest_jobs import IngestRunner, register_ingest_task
-    from core.jobs import build_job_app
+    from core.ingest.jobs import IngestRunner, register_ingest_task
+    from core.storage.queue import build_job_app
     from core.questions.lifecycle import register_answer_task
 
     app = build_job_app(container.database.conninfo)
@@ -233,7 +233,7 @@ def start_background_worker(
     container: Container, lifecycle: Lifecycle, slack: SlackServices | None, *, concurrency: int
 ) -> BackgroundWorker:
     """Job workers on a thread of this process (the embedded default), recovering lost questions too."""
-    from core.jobs import BackgroundWorker
+    from core.storage.queue import BackgroundWorker
 
     app = build_worker_app(container, lifecycle, slack)
     return BackgroundWorker(app, concurrency=concurrency, sweeps=[lifecycle.requeue_lost]).start()

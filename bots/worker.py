@@ -4,7 +4,7 @@
 
 Any number of workers can run against one database; each job runs once (procrastinate locks the
 row). Workers send heartbeats; a job held by a worker that stopped sending them is put back in
-the queue by any live worker within seconds (core/jobs.py), and questions whose job was never
+the queue by any live worker within seconds (core/storage/queue.py), and questions whose job was never
 queued are found by the lifecycle's sweep (core/questions/lifecycle.py).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ import os
 from bots.logs import configure_logging
 from bots.wiring import build_container, build_slack_services, build_worker_app, open_job_queue
 from core.config import Settings, load_settings
-from core.jobs import run_worker
+from core.storage.queue import run_worker
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     database_url: str | None = Field(None, validation_alias=env("DATABASE_URL"))
     data_dir: Path = Field(Path(".docrag"), validation_alias=env("DOCRAG_DATA_DIR"))
     default_collection: str = Field("default", validation_alias=env("DOCRAG_DEFAULT_COLLECTION"))
-    # The embedded server's shared buffers; unset: a quarter of RAM, at most 4 GB (core/embedded_db.py).
+    # The embedded server's shared buffers; unset: a quarter of RAM, at most 4 GB (core/storage/embedded.py).
     embedded_shared_buffers_mb: int | None = Field(None, ge=128, validation_alias=env("DOCRAG_PG_SHARED_BUFFERS_MB"))
 
     # Database pool and time limits (docs/database.md). Unset pool sizes follow the process model.
@@ -66,7 +66,7 @@ class Settings(BaseSettings):
     chunk_tokens: int = Field(160, ge=32, le=4000, validation_alias=env("DOCRAG_CHUNK_TOKENS"))
     chunk_overlap: int = Field(40, ge=0, le=1000, validation_alias=env("DOCRAG_CHUNK_OVERLAP"))
     http_timeout_s: float = Field(20.0, gt=0, validation_alias=env("DOCRAG_HTTP_TIMEOUT_S"))
-    # A collection gets its own vector index once it has this many chunks (core/vector_index.py).
+    # A collection gets its own vector index once it has this many chunks (core/search/vector_index.py).
     vector_index_min_chunks: int = Field(2000, ge=1, validation_alias=env("DOCRAG_VECTOR_INDEX_MIN_CHUNKS"))
 
     # Answering

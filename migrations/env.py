@@ -3,9 +3,9 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 from core.config import load_settings
-from core.db_timeouts import Work, connect_args, policy_from_settings
-import core.models_api  # noqa: F401  (registers the API tables on Base.metadata)
-from core.models import Base
+from core.storage.timeouts import Work, connect_args, policy_from_settings
+import core.storage.models_web  # noqa: F401  (registers the API tables on Base.metadata)
+from core.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -15,10 +15,10 @@ import pytest
 import sqlalchemy as sa
 
 from bots.wiring import Container
-from core import schema
+from core.storage import schema
 from core.config import Settings
-from core.db import Database, connect
-from core.embedded_db import start_embedded_postgres
+from core.storage.db import Database, connect
+from core.storage.embedded import start_embedded_postgres
 
 # Settings must come from the test, never from a developer's .env or environment.
 for _name in list(os.environ):

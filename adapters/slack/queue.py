@@ -8,7 +8,7 @@ from typing import Any
 import procrastinate
 from procrastinate.exceptions import AlreadyEnqueued
 
-from core.jobs import QUEUE_ANSWERS
+from core.storage.queue import QUEUE_ANSWERS
 
 INTAKE_TASK = "slack.intake"
 # The web process takes a delivery in hand right after acknowledging it (and then deletes the

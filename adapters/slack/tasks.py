@@ -15,8 +15,8 @@ from slack_sdk.errors import SlackApiError
 from adapters.slack.intake import Intake, from_payload
 from adapters.slack.queue import INTAKE_TASK
 from adapters.slack.services import SlackServices
-from core.db_faults import DatabaseUnavailable
-from core.jobs import QUEUE_ANSWERS
+from core.storage.faults import DatabaseUnavailable
+from core.storage.queue import QUEUE_ANSWERS
 
 log = logging.getLogger(__name__)
 

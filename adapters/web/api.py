@@ -21,21 +21,40 @@ from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge, UnsupportedMediaType
 
-from adapters.web import store
-from adapters.web.auth import collection_not_found, current_key, key_checker, visible_collection
+from adapters.web.auth import (
+    collection_not_found,
+    current_key,
+    key_checker,
+    visible_collection,
+)
 from adapters.web.errors import FieldError, add_json_errors
+from adapters.web.openapi import (
+    MAX_URL_CHARS,
+    NAME_PATTERN,
+    SESSION_PATTERN,
+    openapi_spec,
+)
 from adapters.web.readiness import BoundedReadiness
-from adapters.web.openapi import MAX_URL_CHARS, NAME_PATTERN, SESSION_PATTERN, openapi_spec
-from adapters.web.validation import MAX_DB_INT, int_arg, json_object, matching, plain_text, text, web_url
-from core import schema
-from core.apikeys import ApiKeys, KeyInfo
-from core.db import Database, open_probe_engine
-from core.db_faults import DatabaseUnavailable
+from adapters.web.validation import (
+    MAX_DB_INT,
+    int_arg,
+    json_object,
+    matching,
+    plain_text,
+    text,
+    web_url,
+)
 from core.questions.engine import Engine
 from core.errors import InvalidQuestion
 from core.errors import NotFound as Missing
+from core.ingest import catalog
+from core.ingest.jobs import IngestJobs, JobView
 from core.ingest.loaders import SUPPORTED_SUFFIXES
-from core.ingest_jobs import IngestJobs, JobView
+from core.questions import transcripts
+from core.storage import schema
+from core.storage.db import Database, open_probe_engine
+from core.storage.faults import DatabaseUnavailable
+from core.tenancy.apikeys import ApiKeys, KeyInfo
 from core.types import Answer, SessionKey
 
 log = logging.getLogger(__name__)
@@ -102,7 +121,7 @@ def _ask_routes(blueprint: Blueprint, services: ApiServices) -> None:
         missing = Missing(f"No conversation with id {session_id!r}.")
         if not _SESSION.fullmatch(session_id):
             raise missing
-        found = store.transcript(sessions, session_key(current_key(), session_id))
+        found = transcripts.transcript(sessions, session_key(current_key(), session_id))
         if found is None or not current_key().can_see(found.collection):
             raise missing
         return jsonify(session_id=session_id, collection=found.collection, turns=found.turns)
@@ -117,7 +136,7 @@ def _collection_for_ask(sessions: sessionmaker[Session], key: SessionKey, wanted
     """The requested collection, else the conversation's, else the key's first; always one the key sees."""
     if wanted:
         visible_collection(wanted)
-    existing = store.conversation_collection(sessions, key)
+    existing = transcripts.conversation_collection(sessions, key)
     if wanted and existing and wanted != existing:
         raise FieldError("session_id", f"belongs to a conversation about collection {existing!r}, not {wanted!r}")
     return visible_collection(wanted or existing or current_key().collections[0])
@@ -151,7 +170,7 @@ def _document_routes(blueprint: Blueprint, services: ApiServices) -> None:
         visible_collection(name)
         limit = int_arg("limit", default=100, low=1, high=limits.max_page)
         offset = int_arg("offset", default=0, low=0, high=MAX_DB_INT)
-        found = store.list_documents(sessions, name, limit=limit, offset=offset)
+        found = catalog.list_documents(sessions, name, limit=limit, offset=offset)
         if found is None:
             raise collection_not_found(name)
         total, rows = found
@@ -178,7 +197,7 @@ def _document_routes(blueprint: Blueprint, services: ApiServices) -> None:
         document_id, source = _document_selector()
         deleted = None
         if (document_id or 0) <= MAX_DB_INT and "\x00" not in (source or ""):  # else it cannot be stored
-            deleted = store.delete_document(sessions, name, document_id=document_id, source=source)
+            deleted = catalog.delete_document(sessions, name, document_id=document_id, source=source)
         if deleted is None:
             raise Missing(f"No such document in collection {name!r}.")
         return jsonify(deleted=document_json(deleted))
@@ -231,7 +250,7 @@ def _document_selector() -> tuple[int | None, str | None]:
     return None, raw
 
 
-def document_json(row: store.DocumentRow) -> dict[str, Any]:
+def document_json(row: catalog.DocumentRow) -> dict[str, Any]:
     return {
         "id": row.id,
         "source": row.source,

@@ -10,8 +10,8 @@ from typing import Callable
 from flask import Response, g, request
 
 from adapters.web.errors import error_response
-from core.apikeys import ApiKeys, KeyInfo
 from core.errors import NotFound
+from core.tenancy.apikeys import ApiKeys, KeyInfo
 
 _CHALLENGE = 'Bearer realm="docrag"'
 

@@ -16,8 +16,8 @@ from urllib.parse import quote, unquote, urlsplit
 
 from flask import Blueprint, abort, render_template
 
-from adapters.web import store
 from core.questions.engine import Engine
+from core.ingest import catalog
 
 ROUTE_PREFIX = "/docs"
 LOCAL_SCHEMES = ("", "upload")  # relative links (ingested folders) and API uploads
@@ -39,7 +39,7 @@ class Section:
     paragraphs: list[str]
 
 
-def sections(chunks: list[store.StoredChunk]) -> list[Section]:
+def sections(chunks: list[catalog.StoredChunk]) -> list[Section]:
     """Consecutive chunks of one section joined back together, without the overlap the chunker
     repeats at the start of a chunk (the previous chunk's last paragraphs)."""
     result: list[Section] = []
@@ -67,7 +67,7 @@ def add_document_page(blueprint: Blueprint, engine: Engine, served_collection: C
     def document(collection: str, link: str):
         if collection != served_collection():
             abort(404, description="No such document here.")
-        found = store.find_document(engine.sessions, collection, sorted({link, quote(link, safe="/")}))
+        found = catalog.find_document(engine.sessions, collection, sorted({link, quote(link, safe="/")}))
         if found is None:
             abort(404, description="No such document here. It may have been removed since this answer was given.")
         return render_template(

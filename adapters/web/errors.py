@@ -14,7 +14,6 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 from werkzeug.routing import Map, RequestRedirect, Rule
 
-from core.db_faults import RETRY_AFTER_S, DatabaseUnavailable
 from core.errors import (
     ConfigurationError,
     DocRagError,
@@ -26,6 +25,7 @@ from core.errors import (
     new_reference,
 )
 from core.errors import NotFound as Missing
+from core.storage.faults import RETRY_AFTER_S, DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 

@@ -18,13 +18,13 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, make_response, redirect, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from adapters.web import store
 from adapters.web.document_page import add_document_page, document_href
 from adapters.web.render import answer_html, safe_href
-from core.collections import collection_name_for
 from core.questions.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
+from core.questions import transcripts
+from core.tenancy.collections import collection_name_for
 from core.types import SessionKey
 
 log = logging.getLogger(__name__)
@@ -189,7 +189,7 @@ def _secure(response: Response) -> Response:
 def _page(
     engine: Engine, visitor: Visitor, *, error: str | None = None, question: str = "", status: int = 200
 ) -> Response:
-    found = store.transcript(engine.sessions, visitor.key)
+    found = transcripts.transcript(engine.sessions, visitor.key)
     html = render_template(
         "playground.html",
         turns=[_view(turn, found.collection) for turn in (found.turns if found else [])],

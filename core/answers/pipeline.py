@@ -12,11 +12,11 @@ from typing import Iterable
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core import evidence
-from core.embeddings import Embedder
+from core.answers import evidence
+from core.search.embeddings import Embedder
 from core.errors import UpstreamUnavailable
-from core.extractive import extractive_answer
-from core.llm import (
+from core.answers.extractive import extractive_answer
+from core.answers.llm import (
     Generator,
     build_answer_messages,
     build_rewrite_messages,
@@ -25,7 +25,7 @@ from core.llm import (
 )
 from core.questions.conversations import Turn, heuristic_standalone_query
 from core.questions.follow_ups import depends_on_history
-from core.retrieval import Retriever, SearchResult
+from core.search.retrieval import Retriever, SearchResult
 from core.types import Answer, Citation, Passage
 
 # A semantic embedder this sure of the best passage answers even when the words differ.
@@ -107,7 +107,7 @@ class AnswerPipeline:
         return result
 
     def _is_weak(self, query: str, found: SearchResult, collection_id: int, timings: dict[str, float]) -> bool:
-        """No passage answers the question: see core/evidence.py for the measurements and their calibration."""
+        """No passage answers the question: see core/answers/evidence.py for the measurements and their calibration."""
         if not found.passages:
             return True
         started = time.perf_counter()

@@ -12,24 +12,24 @@ import logging
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Self, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.collections import ensure_collection, get_collection
-from core.embeddings import Embedder
 from core.errors import DocRagError, DocumentError, NothingToIndex
 from core.ingest import STORE_WRITERS
 from core.ingest.chunk_copy import ChunkRow, copy_chunks
 from core.ingest.chunking import Chunk, chunk_sections
 from core.ingest.loaders import load_document, rst_included_files
 from core.ingest.sources import SourceItem, discover, target_root
-from core.models import Collection, Document, DocumentChunk
-from core.search_stats import refresh_term_stats
-from core.vector_index import VECTOR_INDEX_MIN_CHUNKS, ensure_vector_index
+from core.search.embeddings import Embedder
+from core.search.term_stats import refresh_term_stats
+from core.search.vector_index import VECTOR_INDEX_MIN_CHUNKS, ensure_vector_index
+from core.storage.models import Collection, Document, DocumentChunk
+from core.tenancy.collections import ensure_collection, get_collection
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +89,13 @@ class _Prepared:
     chunks: list[Chunk]
     existing_id: int | None
     vectors: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Known:
+    id: int
+    content_hash: str
+    version: str | None  # SourceItem.version as stored, with the chunker's fingerprint
 
 
 @dataclass
@@ -159,7 +166,7 @@ class Ingestor:
         self.embedder = embedder
         self.chunking = chunking
         self.http_timeout_s = http_timeout_s
-        self.vector_index_min_chunks = vector_index_min_chunks  # see core/vector_index.py
+        self.vector_index_min_chunks = vector_index_min_chunks  # see core/search/vector_index.py
 
     def ingest(
         self,
@@ -227,20 +234,27 @@ class Ingestor:
         log.info("ingest.done %s", {k: v for k, v in report.as_dict().items() if k not in ("failed", "skipped")})
         return report
 
-    def _known_documents(self, session: Session, collection_id: int) -> dict[str, tuple[int, str]]:
+    def _known_documents(self, session: Session, collection_id: int) -> dict[str, _Known]:
         rows = session.execute(
-            sa.select(Document.source_uri, Document.id, Document.content_hash).where(
+            sa.select(Document.source_uri, Document.id, Document.content_hash, Document.meta["version"].astext).where(
                 Document.collection_id == collection_id
             )
         )
-        return {uri: (doc_id, digest) for uri, doc_id, digest in rows}
+        return {uri: _Known(doc_id, digest, version) for uri, doc_id, digest, version in rows}
 
-    def _prepare(self, item: SourceItem, known: dict[str, tuple[int, str]], report: IngestReport) -> _Prepared | None:
+    def _version(self, item: SourceItem) -> str | None:
+        # A new chunker must re-read every document, whatever its source says of it.
+        return f"{self.chunking.fingerprint()}:{item.version}" if item.version else None
+
+    def _prepare(self, item: SourceItem, known: dict[str, _Known], report: IngestReport) -> _Prepared | None:
+        existing = known.get(item.uri)
+        if existing and existing.version is not None and existing.version == self._version(item):
+            report.unchanged += 1
+            return None
         try:
             data, content_type = item.fetch()
             digest = self._content_hash(item, data)
-            existing = known.get(item.uri)
-            if existing and existing[1] == digest:
+            if existing and existing.content_hash == digest:
                 report.unchanged += 1
                 return None
             loaded = load_document(
@@ -255,6 +269,8 @@ class Ingestor:
             )
             if not chunks:
                 raise NothingToIndex("no text to index")
+            if item.heading_prefix:
+                chunks = [replace(c, heading_path=item.heading_prefix + c.heading_path) for c in chunks]
         except NothingToIndex as exc:
             report.skipped.append(Failure(item.uri, str(exc)))
             return None
@@ -267,7 +283,7 @@ class Ingestor:
             # The reason is in the report; the traceback is for whoever debugs the parser.
             log.warning("ingest.failed source=%s", item.uri, exc_info=log.isEnabledFor(logging.DEBUG))
             return None
-        return _Prepared(item, digest, loaded.title, chunks, existing[0] if existing else None)
+        return _Prepared(item, digest, loaded.title, chunks, existing.id if existing else None)
 
     def _content_hash(self, item: SourceItem, data: bytes) -> str:
         digest = hashlib.sha256()
@@ -347,7 +363,10 @@ class Ingestor:
             # them); waiting for a disk flush per document is not.
             session.execute(sa.text("SET LOCAL synchronous_commit = off"))
             values = dict(
-                link=item.link, title=prepared.title, content_hash=prepared.content_hash, meta={"root": item.root}
+                link=item.link,
+                title=prepared.title,
+                content_hash=prepared.content_hash,
+                meta={"root": item.root, "version": self._version(item)},
             )
             if prepared.existing_id is None:
                 document = Document(collection_id=collection_id, source_uri=item.uri, **values)

@@ -65,6 +65,12 @@ class SourceItem:
     fetch: Callable[[], tuple[bytes, str | None]] = field(repr=False, compare=False)  # (data, content_type)
     root: str  # the (normalised) argument this item came from, for --prune
     folder: Path | None = field(default=None, compare=False)  # a file's ingested folder: bounds what it includes
+    # A token that changes whenever the document does (a wiki page's version, an edit time): an
+    # item whose version is the stored one is unchanged without being fetched again.
+    version: str | None = field(default=None, compare=False)
+    # Where the document sits in its source's hierarchy (a wiki's parent pages, outermost first):
+    # put before every section's heading path, so answers say where a passage comes from.
+    heading_prefix: tuple[str, ...] = field(default=(), compare=False)
 
 
 def discover(
@@ -137,6 +143,13 @@ def _looks_like_url(target: str) -> bool:
 
 def _discover_path(path: Path, base_url: str | None) -> Iterator[SourceItem]:
     root = path.as_posix()
+    if path.suffix.lower() == ".zip" and path.is_file():
+        from core.ingest.connectors.exports import (
+            export_items,  # a zip is an export (Confluence, Notion) or a folder
+        )
+
+        yield from export_items(path, base_url=base_url)
+        return
     if not path.is_dir():
         yield _file_item(path, path.name, root, base_url)
         return

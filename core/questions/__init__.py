@@ -1,1 +1,1 @@
-"""Questions from every door: accepted, answered once, delivered once, recovered (see lifecycle.py)."""
+"""The question lifecycle: accept, answer once, deliver once, recover; conversations and their transcripts."""

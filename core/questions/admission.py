@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.collections import collection_name_for, get_collection
-from core.models import Collection
-from core.ratelimit import RateLimiter, RateLimitPolicy
+from core.tenancy.collections import collection_name_for, get_collection
+from core.storage.models import Collection
+from core.tenancy.ratelimit import RateLimiter, RateLimitPolicy
 from core.types import SessionKey
 
 

@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.models import ProcessedEvent
+from core.storage.models import ProcessedEvent
 
 # Long enough to outlive every redelivery (Slack retries for minutes, stalled jobs come back within one).
 RETENTION = timedelta(days=7)

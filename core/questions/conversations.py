@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from core.questions.follow_ups import depends_on_history
 from core.ingest.chunking import count_tokens
-from core.models import Conversation, Message
+from core.storage.models import Conversation, Message
 from core.types import SessionKey
 
 

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.answers.pipeline import AnswerPipeline
-from core.collections import check_embedder, get_collection
+from core.tenancy.collections import check_embedder, get_collection
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable
-from core.logcontext import question_context
+from core.observability.logcontext import question_context
 from core.questions.admission import Admission
 from core.questions.observer import LifecycleObserver, Observers
 from core.questions.store import QuestionStore

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.channels import mentions_only
+from core.tenancy.channels import mentions_only
 from core.questions.store import QuestionStore
 from core.types import SessionKey
 

@@ -8,7 +8,7 @@
 3. **Deliver once**: the answer *replaces the placeholder*, which is safe to repeat; only when there
    is no placeholder is a new message posted, under a claim.
 4. **Recover**: a job held by a dead worker is put back by any live worker within seconds
-   (heartbeats, core/jobs.py); a question whose job was never queued is found by the sweep
+   (heartbeats, core/storage/queue.py); a question whose job was never queued is found by the sweep
    (``requeue_lost``). After ``max_attempts`` tries, or when the question is older than
    ``too_old``, the placeholder becomes an apology with a reference id, and nothing else is posted.
 """
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Mapping
 
-from core.db_faults import DatabaseUnavailable
+from core.storage.faults import DatabaseUnavailable
 from core.errors import DocRagError, UpstreamUnavailable, new_reference
-from core.jobs import QUEUE_ANSWERS
-from core.logcontext import question_context
+from core.storage.queue import QUEUE_ANSWERS
+from core.observability.logcontext import question_context
 from core.questions.claims import claim, release
 from core.questions.engine import Engine
 from core.questions.ports import DeliveryPort

@@ -15,8 +15,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable
-from core.jobs import QUEUE_ANSWERS, QUEUE_INGEST
-from core.metric_registry import REGISTRY
+from core.storage.queue import QUEUE_ANSWERS, QUEUE_INGEST
+from core.observability.registry import REGISTRY
 from core.types import Answer
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The one store of questions, answers and their deliveries (SQL over core.models lives here).
+"""The one store of questions, answers and their deliveries (SQL over core.storage.models lives here).
 
 Every write that must happen once relies on a unique key: an answer (or an apology) is the one
 message whose ``reply_to_id`` is the question, a delivery record is keyed by its question.
@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import InvalidQuestion, NotFound
-from core.models import Collection, Conversation, Feedback, Message, QuestionDelivery
+from core.storage.models import Collection, Conversation, Feedback, Message, QuestionDelivery
 from core.questions.conversations import Turn, find_conversation, get_or_create_conversation, history_before
 from core.questions.values import Delivery, Question, Role, Where
 from core.types import Answer, Citation, SessionKey

@@ -9,7 +9,7 @@ from alembic import op
 from pgvector.sqlalchemy import Vector
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 
-from core.models import TSV_EXPRESSION
+from core.storage.models import TSV_EXPRESSION
 
 revision = "0001"
 down_revision = None

@@ -2,7 +2,7 @@
 
 A common lexeme (in more chunks than a collection's postings depth) matches thousands of chunks;
 fetching all of them is most of a text search's cost. ``term_postings`` keeps, per common lexeme,
-only the chunks where it weighs most in BM25 (see core/search_stats.py). The collection records
+only the chunks where it weighs most in BM25 (see core/search/term_stats.py). The collection records
 which version of its term statistics the postings were built from: queries use them only while
 they match, and otherwise fall back to the path without postings.
 

@@ -1,13 +1,13 @@
 """One halfvec HNSW index per collection instead of one shared full-precision index per dimension.
 
-Why (details in core/vector_index.py):
+Why (details in core/search/vector_index.py):
 - A shared index took every ingested chunk into its graph one by one (~4.5 ms of server CPU a
   chunk at 1,024 dimensions). A collection's own index is built from all its chunks at once,
   when an ingest first leaves it with VECTOR_INDEX_MIN_CHUNKS chunks; smaller ones are scanned exactly.
 - halfvec halves the index: a 1,024-float element filled an 8 KB page (794 MB for 101,615
   chunks); as halfvec it is 265 MB, so the graph stays in cache. Ranking is unchanged to three
   decimals on bench/retrieval_eval.py. It also indexes up to 4,000 dimensions.
-- ef_construction 32: builds a third faster for slightly lower graph recall (figures in core/vector_index.py).
+- ef_construction 32: builds a third faster for slightly lower graph recall (figures in core/search/vector_index.py).
 
 Upgrading builds the index of every collection that already has 2,000 chunks or more: about a
 minute per 100,000 chunks on 2 cores.
@@ -25,7 +25,7 @@ branch_labels = None
 depends_on = None
 
 SHARED_DIMENSIONS = (384, 768, 1024, 1536)
-MIN_CHUNKS = 2000  # core/vector_index.py VECTOR_INDEX_MIN_CHUNKS at the time of writing
+MIN_CHUNKS = 2000  # core/search/vector_index.py VECTOR_INDEX_MIN_CHUNKS at the time of writing
 MAX_DIMENSION = 4000
 
 

@@ -1,6 +1,6 @@
 """Carry each posting's impact in the term_postings primary key, so the shortlist reads only the index.
 
-The text leg's postings shortlist (core/bm25.py) reads every posting of a question's common words
+The text leg's postings shortlist (core/search/bm25.py) reads every posting of a question's common words
 (up to the postings depth, 1,000, per word: 12,000-16,000 rows for a long question) for their
 chunk and impact. The primary key (collection_id, lexeme, chunk_id) found them, but each row's
 impact cost a visit to its heap page (~12,000 buffer hits); with impact INCLUDEd, an index-only

@@ -9,9 +9,9 @@ from adapters.discord.bot import BotOptions
 from bots import db_budget, gunicorn_conf, web, worker
 from bots.wiring import open_database
 from core.config import Settings
-from core.db_timeouts import Work
+from core.storage.timeouts import Work
 from core.ingest import STORE_WRITERS
-from core.retrieval import TEXT_LEG_WORKERS
+from core.search.retrieval import TEXT_LEG_WORKERS
 
 
 def settings(**values) -> Settings:
@@ -65,7 +65,7 @@ def test_an_unknown_process_kind_is_refused():
 def test_each_kind_of_work_runs_under_its_own_limits(make_settings, database):
     import sqlalchemy as sa
 
-    from core.db_timeouts import database_work
+    from core.storage.timeouts import database_work
 
     db = open_database(make_settings(db_job_lock_timeout_ms=4321), process="web")
 

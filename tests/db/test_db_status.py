@@ -4,7 +4,7 @@ import json
 from click.testing import CliRunner
 
 from bots.cli import main
-from core.db import ConnectionProfile, connect
+from core.storage.db import ConnectionProfile, connect
 
 
 def test_db_status_shows_server_schema_connections_and_largest_relations(database, database_url, monkeypatch, tmp_path):

@@ -21,11 +21,11 @@ import psutil
 import pytest
 
 from bots.wiring import Container
-from core import schema
+from core.storage import schema
 from core.config import Settings
-from core.db import Database, connect
-from core.embedded_db import start_embedded_postgres
-from core.jobs import build_job_app
+from core.storage.db import Database, connect
+from core.storage.embedded import start_embedded_postgres
+from core.storage.queue import build_job_app
 from tests.web.conftest import build_app
 
 
@@ -118,9 +118,9 @@ def test_ready_says_the_database_does_not_answer_while_it_is_frozen(private_serv
 
 
 def test_a_question_while_the_database_is_frozen_gets_a_503_not_a_hang(private_server, probe, tmp_path):
-    """A frozen server enforces no statement_timeout: the client-side watchdog (core/db_watchdog.py)
+    """A frozen server enforces no statement_timeout: the client-side watchdog (core/storage/watchdog.py)
     cuts the wait, and the caller gets the usual 503 with its reason."""
-    from core.apikeys import ApiKeys
+    from core.tenancy.apikeys import ApiKeys
 
     container = Container(settings=probe.settings, database=probe.database)
     (tmp_path / "keys.md").write_text("# API keys\n\nRotate an API key from the settings page.\n")

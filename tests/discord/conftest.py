@@ -17,8 +17,8 @@ from adapters.discord.delivery import PLACEHOLDER
 from bots.discord_gateway import BotThread, run_in_thread
 from bots.wiring import Container
 from core.config import Settings
-from core.db import Database
-from core.models import Message
+from core.storage.db import Database
+from core.storage.models import Message
 from tests.conftest import REPO, truncate_all
 from tests.fakes.discord_server import Call, FakeDiscord
 

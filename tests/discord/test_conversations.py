@@ -10,8 +10,8 @@ import sqlalchemy as sa
 
 from bots.discord_gateway import BotThread
 from bots.wiring import Container
-from core.collections import get_collection, map_workspace
-from core.models import Conversation, Feedback, Message
+from core.tenancy.collections import get_collection, map_workspace
+from core.storage.models import Conversation, Feedback, Message
 from tests.discord.conftest import (
     DOCS_URL,
     button_ids,

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 from bots import discord_gateway
 from bots.wiring import Container
-from core.models import Feedback, Message
+from core.storage.models import Feedback, Message
 from tests.discord.conftest import button_ids, discord_settings, ingest_docs, running_bot, settled, wait_answer, wait_posts, writes_to
 from tests.fakes.discord_server import FakeDiscord, Intents
 from tests.fakes.openai_server import FakeOpenAI

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from bots.wiring import Container
-from core.models import Message
+from core.storage.models import Message
 from tests.discord.conftest import discord_settings, ingest_docs, running_bot, stored_turns, wait_answer, wait_posts, writes_to
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI

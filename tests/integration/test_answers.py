@@ -5,7 +5,7 @@ import pytest
 import sqlalchemy as sa
 
 from core.errors import InvalidQuestion, UpstreamUnavailable
-from core.models import Message
+from core.storage.models import Message
 from core.types import SessionKey
 from tests.builders import write_docs
 from tests.fakes.openai_server import FakeOpenAI

@@ -7,12 +7,12 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import sessionmaker
 
-from core import bm25
-from core.bm25 import BM25_B, BM25_K1, MAX_POSITIONS, RANK_THRESHOLDS, _term_frequency
-from core.collections import get_collection
-from core.embeddings import build_embedder
-from core.models import TS_CONFIG
-from core.retrieval import Retriever
+from core.search import bm25
+from core.search.bm25 import BM25_B, BM25_K1, MAX_POSITIONS, RANK_THRESHOLDS, _term_frequency
+from core.tenancy.collections import get_collection
+from core.search.embeddings import build_embedder
+from core.storage.models import TS_CONFIG
+from core.search.retrieval import Retriever
 
 DOCS = {
     "queues.md": "# Queues\n\nA queue holds jobs. Workers take jobs from the queue in order.\n",

@@ -4,7 +4,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import sqlalchemy as sa
 
-from core.models import Collection, DocumentChunk, TermStat
+from core.storage.models import Collection, DocumentChunk, TermStat
 
 
 def write_folder(root, name, files=6):

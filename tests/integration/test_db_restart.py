@@ -22,12 +22,12 @@ import pytest
 import sqlalchemy as sa
 
 from bots.wiring import Container
-from core import schema
-from core.apikeys import ApiKeys
+from core.storage import schema
+from core.tenancy.apikeys import ApiKeys
 from core.config import Settings
-from core.db import Database, connect
-from core.embedded_db import start_embedded_postgres
-from core.jobs import build_job_app
+from core.storage.db import Database, connect
+from core.storage.embedded import start_embedded_postgres
+from core.storage.queue import build_job_app
 from tests.builders import SAMPLE_DOCS, write_docs
 from tests.web.conftest import COLLECTION, build_app
 

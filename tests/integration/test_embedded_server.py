@@ -8,7 +8,7 @@ SCRIPT = textwrap.dedent(
     import sys, time
     import sqlalchemy as sa
     from pathlib import Path
-    from core.embedded_db import start_embedded_postgres
+    from core.storage.embedded import start_embedded_postgres
 
     url = start_embedded_postgres(Path(sys.argv[1]))
     engine = sa.create_engine(url)
@@ -57,7 +57,7 @@ SIZED = textwrap.dedent(
     import sys
     import sqlalchemy as sa
     from pathlib import Path
-    from core.embedded_db import start_embedded_postgres
+    from core.storage.embedded import start_embedded_postgres
 
     url = start_embedded_postgres(Path(sys.argv[1]), shared_buffers_mb=int(sys.argv[2]))
     with sa.create_engine(url).connect() as conn:

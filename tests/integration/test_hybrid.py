@@ -1,8 +1,8 @@
 """Hybrid search beats each of its legs: exact identifiers need full text, paraphrases need vectors."""
 import pytest
 
-from core.collections import get_collection
-from core.retrieval import Retriever
+from core.tenancy.collections import get_collection
+from core.search.retrieval import Retriever
 
 pytest.importorskip("sentence_transformers", reason="the `local` extra is part of `make test`")
 
@@ -25,7 +25,7 @@ CASES = {
 
 @pytest.fixture(scope="module")
 def st_embedder():
-    from core.embeddings import SentenceTransformerEmbedder
+    from core.search.embeddings import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from bots.cli import main
 from core.errors import EmbedderMismatch
 from core.ingest.pipeline import embedding_text
-from core.models import Document, DocumentChunk
+from core.storage.models import Document, DocumentChunk
 from tests.builders import make_pdf
 
 

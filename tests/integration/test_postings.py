@@ -6,11 +6,11 @@ more than two chunks counts as common and is searched through its postings.
 import pytest
 import sqlalchemy as sa
 
-from adapters.web.store import delete_document
-from core import bm25, search_stats
-from core.collections import get_collection
-from core.models import Collection, DocumentChunk, TermPosting
-from core.search_stats import refresh_stale_postings, refresh_term_stats
+from core.ingest.catalog import delete_document
+from core.search import bm25, term_stats
+from core.search.term_stats import refresh_stale_postings, refresh_term_stats
+from core.storage.models import Collection, DocumentChunk, TermPosting
+from core.tenancy.collections import get_collection
 from tests.integration.test_bm25 import DOCS, QUERIES, reference_bm25
 
 DEPTH = 2
@@ -110,7 +110,7 @@ def test_postings_follow_changes_re_ingests_and_deletions(container, tmp_path):
 def test_stale_postings_are_not_used_until_the_background_job_rebuilds_them(container, tmp_path, spied, monkeypatch):
     folder = tmp_path / "docs"
     collection_id = _ingest_with_postings(container, folder, "default", DOCS)
-    monkeypatch.setattr(search_stats, "INLINE_POSTINGS_LIMIT", 0)  # as if the collection were large
+    monkeypatch.setattr(term_stats, "INLINE_POSTINGS_LIMIT", 0)  # as if the collection were large
     _write(folder, {"queues.md": "# Queues\n\nA queue holds jobs until a worker is free. Queues never drop jobs.\n"})
     container.ingestor.ingest([str(folder)], collection="default")
     assert not _postings_are_current(container.database, collection_id)

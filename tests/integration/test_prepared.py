@@ -1,4 +1,4 @@
-"""The text leg's statements run as server-side prepared statements (core/prepared.py): same results.
+"""The text leg's statements run as server-side prepared statements (core/storage/prepared.py): same results.
 
 One connection serves every search here, so the statements are prepared once and then reused,
 past the five executions after which PostgreSQL switches to a generic plan; the server forgetting
@@ -8,7 +8,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.orm import sessionmaker
 
-from core import bm25, prepared
+from core.search import bm25
+
+from core.storage import prepared
 from tests.integration.test_bm25 import DOCS, QUERIES
 from tests.integration.test_postings import _ingest_with_postings
 

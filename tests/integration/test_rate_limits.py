@@ -6,10 +6,10 @@ from datetime import datetime, timedelta, timezone
 import pytest
 import sqlalchemy as sa
 
-from core.db import connect
+from core.storage.db import connect
 from core.errors import RateLimited
-from core.models import RateLimit
-from core.ratelimit import Limit, RateLimiter, RateLimitPolicy
+from core.storage.models import RateLimit
+from core.tenancy.ratelimit import Limit, RateLimiter, RateLimitPolicy
 from core.types import SessionKey
 
 LIMIT = Limit("you", "user:test:w:alice", max_requests=7, window_s=60)

@@ -7,8 +7,8 @@ from click.testing import CliRunner
 
 from bots.cli import main
 from bots.wiring import open_database
-from core import schema
-from core.db import check_pgvector
+from core.storage import schema
+from core.storage.db import check_pgvector
 from core.errors import ConfigurationError, SchemaOutOfDate
 
 

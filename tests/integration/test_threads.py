@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from core.models import Message
+from core.storage.models import Message
 from core.types import SessionKey
 from tests.builders import write_docs
 from tests.fakes.openai_server import FakeOpenAI

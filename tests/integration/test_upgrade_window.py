@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from alembic.script import ScriptDirectory
 
 from bots.wiring import build_container, open_database
-from core import schema
+from core.storage import schema
 from core.types import SessionKey
 from tests.builders import SAMPLE_DOCS, write_docs
 from tests.conftest import REPO

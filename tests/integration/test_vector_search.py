@@ -1,11 +1,11 @@
 """Vector search: nearest chunks by cosine, per collection; exact for small collections, through its own HNSW index for large ones."""
 import sqlalchemy as sa
 
-from core.collections import get_collection
-from core.embeddings import HashingEmbedder
+from core.tenancy.collections import get_collection
+from core.search.embeddings import HashingEmbedder
 from core.ingest.pipeline import ChunkingOptions, Ingestor
-from core.retrieval import Retriever
-from core.vector_index import index_name
+from core.search.retrieval import Retriever
+from core.search.vector_index import index_name
 
 DOCS = {
     "keys.md": "# API keys\n\nRotate the signing key every ninety days and revoke leaked keys at once.\n",

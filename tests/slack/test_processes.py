@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from bots.cli_slack import channel_mode, serve, slack_group, worker, workspace_group
 from bots.web import create_app, shutdown
-from core.models import ChannelSetting, WorkspaceCollection
+from core.storage.models import ChannelSetting, WorkspaceCollection
 from tests.conftest import REPO
 from tests.slack.harness import SECRET
 
@@ -163,8 +163,8 @@ def test_worker_registers_every_job_and_prunes_old_claims(make_container, slack,
     from bots.housekeeping import PRUNE_RATE_LIMITS_TASK, PRUNE_TASK, REMOVE_JOBS_TASK, REQUEUE_INGEST_TASK
     from bots.wiring import build_slack_services, build_worker_app, open_job_queue
     from core.questions.claims import claim
-    from core.models import ProcessedEvent, RateLimit
-    from core.ratelimit import Limit, RateLimiter
+    from core.storage.models import ProcessedEvent, RateLimit
+    from core.tenancy.ratelimit import Limit, RateLimiter
 
     container = make_container(slack_bot_token=slack.token, slack_api_url=slack.api_url)
     jobs = open_job_queue(container)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from core.channels import set_mentions_only
+from core.tenancy.channels import set_mentions_only
 from tests.fakes.slack_signing import url_verification_body
 from tests.slack.harness import (
     BASE_URL,

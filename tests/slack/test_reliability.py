@@ -11,7 +11,7 @@ from adapters.slack.delivery import where_of
 from adapters.slack.events import SlackQuestion
 from bots.web import start_worker_if_embedded
 from core.questions.lifecycle import ANSWER_TASK
-from core.models import Feedback, Message
+from core.storage.models import Feedback, Message
 from core.types import SessionKey
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_signing import event_body, signed_headers, slash_command_body
@@ -316,7 +316,7 @@ def test_retries_used_up_turn_the_placeholder_into_an_apology_with_a_reference(m
 
 def test_the_follow_up_rule_is_shared_a_mentions_only_channel_is_quiet_on_every_platform(harness):
     from adapters.discord.events import DiscordQuestion
-    from core.channels import set_mentions_only
+    from core.tenancy.channels import set_mentions_only
     from core.questions.follow_up import Addressing
 
     rule = harness.runtime.slack.follow_ups

@@ -6,7 +6,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from core.collections import get_collection, map_workspace
+from core.tenancy.collections import get_collection, map_workspace
 from tests.builders import write_docs
 from tests.slack.harness import BASE_URL, CHANNEL, QUESTION, block_text
 

@@ -1,5 +1,5 @@
 """Answer text helpers: invented citations removed, the rest numbered in the order shown."""
-from core.llm import renumber_citations, strip_invalid_citations
+from core.answers.llm import renumber_citations, strip_invalid_citations
 
 
 def test_citations_pointing_at_no_source_are_removed():

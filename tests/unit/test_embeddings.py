@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from core import embeddings
-from core.embeddings import (
+from core.search import embeddings
+from core.search.embeddings import (
     HashingEmbedder,
     OpenAIEmbedder,
     SentenceTransformerEmbedder,
@@ -48,7 +48,7 @@ SAMPLE_TEXTS = [
 def test_hashing_is_identical_in_another_process_with_another_hash_seed() -> None:
     script = (
         "import json, sys\n"
-        "from core.embeddings import HashingEmbedder\n"
+        "from core.search.embeddings import HashingEmbedder\n"
         "print(json.dumps(HashingEmbedder(256).embed_documents(json.loads(sys.stdin.read()))))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": str(REPO_ROOT)}

@@ -1,5 +1,5 @@
-"""When does the top passage answer the question? The calibrated rule of core/evidence.py."""
-from core.evidence import Evidence, answers_question
+"""When does the top passage answer the question? The calibrated rule of core/answers/evidence.py."""
+from core.answers.evidence import Evidence, answers_question
 
 
 def test_a_top_passage_holding_little_of_the_question_does_not_answer_it():

@@ -1,7 +1,7 @@
 """Extracts without an LLM: the best passage's decisive span, its heading path, short supporting quotes."""
 import re
 
-from core.extractive import EXTRACT_NOTE, extractive_answer
+from core.answers.extractive import EXTRACT_NOTE, extractive_answer
 from core.ingest.chunking import chunk_sections
 from core.ingest.loaders import load_document
 from core.types import Passage

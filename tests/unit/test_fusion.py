@@ -8,16 +8,16 @@ from sqlalchemy.orm import sessionmaker
 
 from bots.wiring import Container
 from core.config import load_settings
-from core.embeddings import HashingEmbedder
+from core.search.embeddings import HashingEmbedder
 from core.errors import ConfigurationError
-from core.fusion import (
+from core.search.fusion import (
     SEMANTIC_VECTOR_WEIGHT,
     VECTOR_WEIGHTS,
     convex_combination_fusion,
     reciprocal_rank_fusion,
     vector_weight_for,
 )
-from core.retrieval import Retriever
+from core.search.retrieval import Retriever
 
 # Cosine similarities and BM25 scores, as the two legs return them (best first).
 VECTOR = [(1, 0.91), (2, 0.52), (3, 0.50), (4, 0.31)]
@@ -98,7 +98,7 @@ def test_a_configured_vector_weight_overrides_the_embedder_kind(monkeypatch, tmp
     assert settings.vector_weight == 1.0
     container = Container(settings=settings, database=SimpleNamespace(sessions=sessionmaker()))
     container.__dict__["embedder"] = HashingEmbedder()  # what the cached property would build
-    fused = container.engine.retriever.fuse(SURE_VECTOR, SURE_TEXT)
+    fused = container.engine.pipeline.retriever.fuse(SURE_VECTOR, SURE_TEXT)
     assert order(fused) == order(SURE_VECTOR) + [4]  # the text leg no longer counts, except to add its own
 
     assert order(_retriever(HashingEmbedder().name, vector_weight=0.0).fuse(SURE_VECTOR, SURE_TEXT))[0] == 2

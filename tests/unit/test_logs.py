@@ -4,7 +4,7 @@ import json
 import logging
 
 from bots.logs import JsonFormatter, redact
-from core.logcontext import question_context
+from core.observability.logcontext import question_context
 
 
 def test_json_lines_carry_the_question_id_and_hide_tokens():

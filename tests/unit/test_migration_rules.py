@@ -24,7 +24,7 @@ ALLOWED = {
     ("0008_vector_index_per_collection", "index-not-concurrent"):
         # Per-collection HNSW indexes, built inside the migration's transaction: on a deployment with
         # large collections, ingestion's writes to document_chunks wait while each builds (searches do
-        # not). Written when no deployment had such collections; core/vector_index.py builds them since.
+        # not). Written when no deployment had such collections; core/search/vector_index.py builds them since.
         "HNSW builds block chunk writes, not searches; no large deployment existed",
     ("0009_postings_covering_index", "constraint-builds-index"):
         # Rebuilds term_postings' primary key with INCLUDE (impact) under ACCESS EXCLUSIVE: searches of

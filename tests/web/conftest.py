@@ -21,9 +21,9 @@ from adapters.web.api import ApiLimits, ApiServices, api_blueprint
 from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
 from bots.wiring import Container
-from core.apikeys import ApiKeys, NewKey
-from core.ingest_jobs import IngestJobs, IngestRunner
-from core.jobs import build_job_app
+from core.tenancy.apikeys import ApiKeys, NewKey
+from core.ingest.jobs import IngestJobs, IngestRunner
+from core.storage.queue import build_job_app
 from core.questions.metrics import QueueDepth
 from tests.builders import SAMPLE_DOCS, write_docs
 

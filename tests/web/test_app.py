@@ -14,8 +14,8 @@ import bots.web
 from adapters.web.api import ApiServices, api_blueprint
 from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
-from core.apikeys import ApiKeys
-from core.ingest_jobs import IngestJobs
+from core.tenancy.apikeys import ApiKeys
+from core.ingest.jobs import IngestJobs
 from core.questions.metrics import QueueDepth
 from tests.web.conftest import COLLECTION
 

@@ -15,12 +15,12 @@ import pytest
 import sqlalchemy as sa
 
 from bots.wiring import Container
-from core.db import ConnectionProfile, Database, connect
-from core.db_faults import DatabaseUnavailable
-from core.db_pool import PoolSettings
-from core.db_timeouts import Limits, TimeoutPolicy, Work
-from core.ingest_jobs import IngestRunner
-from core.metric_registry import REGISTRY
+from core.storage.db import ConnectionProfile, Database, connect
+from core.storage.faults import DatabaseUnavailable
+from core.storage.pool import PoolSettings
+from core.storage.timeouts import Limits, TimeoutPolicy, Work
+from core.ingest.jobs import IngestRunner
+from core.observability.registry import REGISTRY
 from tests.web.conftest import COLLECTION, Web, build_app
 from tests.web.test_playground import ask as playground_ask
 from tests.web.test_playground import csrf_token, open_page
@@ -144,7 +144,7 @@ def test_an_ingestion_job_that_meets_a_held_lock_is_left_for_its_retry(make_tigh
             web.runner.run(job_id)
     with database.engine.connect() as conn:
         status = conn.execute(sa.text("SELECT status FROM ingest_jobs WHERE id = :id"), {"id": job_id}).scalar_one()
-    assert status != "failed"  # not marked failed: procrastinate runs it again (core/jobs.py DATABASE_RETRY)
+    assert status != "failed"  # not marked failed: procrastinate runs it again (core/storage/queue.py DATABASE_RETRY)
 
 
 def test_a_slack_answer_job_that_times_out_posts_the_apology_with_a_reference(make_tight_web, database):

@@ -9,9 +9,9 @@ from typing import Iterator
 import pytest
 import sqlalchemy as sa
 
-from core.ingest_jobs import register_ingest_task, requeue_orphans
-from core.jobs import BackgroundWorker, build_job_app
-from core.models_api import IngestJob
+from core.ingest.jobs import register_ingest_task, requeue_orphans
+from core.storage.queue import BackgroundWorker, build_job_app
+from core.storage.models_web import IngestJob
 from tests.web.conftest import COLLECTION
 
 DOCS_PATH = f"/api/v1/collections/{COLLECTION}/documents"

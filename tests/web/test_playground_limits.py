@@ -9,7 +9,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 import bots.web
-from core.ratelimit import address_block
+from core.tenancy.ratelimit import address_block
 from tests.web.conftest import COLLECTION
 from tests.web.test_playground import csrf_token
 

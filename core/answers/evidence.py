@@ -1,0 +1,93 @@
+"""How well do the retrieved passages cover the question? The measurements "not covered" is decided on.
+
+Retrieval always returns its best passages, even for a question the documents never discuss; fused
+scores are relative (the best is near 1 whatever it holds), so they cannot tell. What can: whether
+the passages hold the question's words, weighed as BM25 weighs them (a word in few chunks of the
+collection says more than one in many). A question about something the documents do not discuss
+has rare words that no passage holds; a question they answer has its rare words in the top passage.
+
+The words are PostgreSQL's lexemes of the question (the configuration the text leg searches with),
+their document frequencies the collection's ``term_stats`` (core/search/term_stats.py).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from core.storage.models import TS_CONFIG
+from core.types import Passage
+
+
+@dataclass(frozen=True)
+class Evidence:
+    terms: int  # distinct lexemes of the question
+    top_coverage: float  # IDF-weighted share of those lexemes in the top passage (title and heading included)
+    best_coverage: float  # the same, for the best-covering passage
+    unknown_terms: int  # lexemes of the question that no chunk of the collection holds
+    chunks: int = 0  # chunks in the collection
+
+
+NO_EVIDENCE = Evidence(0, 0.0, 0.0, 0)
+
+# Calibrated on the dev split of bench/answers (four third-party corpora, 90 answerable and 27
+# unanswerable questions; bench/answer_eval.py): below MIN_TOP_COVERAGE the top passage shares
+# too little of the question to answer it. A question naming something the collection never
+# mentions (a product, a protocol, a place) asks about what the documents do not discuss unless
+# the top passage still covers most of it: everyday words a user adds ("stuff", "weird") are also
+# unknown, which is why an unknown word alone is not enough.
+MIN_TOP_COVERAGE = 0.15
+MIN_TOP_COVERAGE_WITH_UNKNOWN = 0.55
+# A word's absence says something only of a collection with a vocabulary: in a handful of pages
+# most everyday words are absent (the calibration corpora hold 487 to 3,617 chunks).
+MIN_CHUNKS_FOR_UNKNOWN = 100
+
+
+def answers_question(evidence: Evidence) -> bool:
+    """Does the top passage carry enough of the question to quote it as the answer?"""
+    if evidence.terms == 0:
+        return False
+    if evidence.top_coverage < MIN_TOP_COVERAGE:
+        return False
+    names_the_unknown = evidence.unknown_terms and evidence.chunks >= MIN_CHUNKS_FOR_UNKNOWN
+    return not (names_the_unknown and evidence.top_coverage < MIN_TOP_COVERAGE_WITH_UNKNOWN)
+
+
+_STATISTICS = sa.text(
+    "WITH q AS (SELECT tsvector_to_array(to_tsvector(CAST(:cfg AS regconfig), :query)) AS terms) "
+    "SELECT q.terms, c.chunk_count,"
+    " (SELECT json_object_agg(t.lexeme, t.df) FROM term_stats t"
+    "  WHERE t.collection_id = c.id AND t.lexeme = ANY(q.terms)) AS frequencies,"
+    " ARRAY(SELECT array_to_string(ARRAY(SELECT l FROM unnest(tsvector_to_array("
+    "   to_tsvector(CAST(:cfg AS regconfig), p.text))) l WHERE l = ANY(q.terms)), ' ')"
+    "   FROM unnest(CAST(:texts AS text[])) WITH ORDINALITY AS p(text, i) ORDER BY p.i) AS held "
+    "FROM q CROSS JOIN collections c WHERE c.id = :collection_id"
+)
+
+
+def measure(session: Session, query: str, collection_id: int, passages: Sequence[Passage]) -> Evidence:
+    if not passages:
+        return NO_EVIDENCE
+    texts = [f"{p.title}\n{p.heading}\n{p.text}" for p in passages]
+    row = session.execute(
+        _STATISTICS, {"cfg": TS_CONFIG, "query": query, "collection_id": collection_id, "texts": texts}
+    ).one_or_none()
+    if row is None or not row.terms:
+        return NO_EVIDENCE
+    terms = list(dict.fromkeys(row.terms))
+    frequencies = row.frequencies or {}
+    total = max(int(row.chunk_count or 0), 1)
+    idf = {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
+    mass = sum(idf.values()) or 1.0
+    held = [set(h.split()) for h in row.held]
+    shares = [sum(idf[t] for t in terms if t in found) / mass for found in held]
+    return Evidence(
+        terms=len(terms),
+        top_coverage=shares[0],
+        best_coverage=max(shares),
+        unknown_terms=sum(1 for t in terms if not frequencies.get(t)),
+        chunks=total,
+    )

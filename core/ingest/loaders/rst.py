@@ -1,0 +1,332 @@
+"""reStructuredText and Sphinx, through docutils."""
+from __future__ import annotations
+
+import functools
+import io
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from core.errors import DocumentError
+from core.ingest.loaders.cleaning import collapse, fenced, normalise_code
+from core.ingest.loaders.document import LoadedDocument, SectionBuilder, title_from_name
+
+_RST_ROLE = re.compile(r":[\w:.+-]+:`([^`]*)`_{0,2}|`([^`]*)`:[\w:.+-]+:")
+_RST_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)
+
+
+def _rst_role_text(raw: str) -> str:
+    """``:ref:`Label <target>``` -> ``Label``; ``:func:`~a.b``` -> ``a.b`` (Sphinx roles docutils lacks)."""
+
+    def repl(m: re.Match[str]) -> str:
+        inner = m.group(1) if m.group(1) is not None else m.group(2)
+        t = _RST_TARGET.match(inner)
+        if t and t.group(1):
+            inner = t.group(1)
+        return inner.lstrip("~!")
+
+    return _RST_ROLE.sub(repl, raw)
+
+
+# Sphinx directives that plain docutils does not know. Without them docutils drops their
+# whole content (into a system message); with these stand-ins the content stays text.
+# Directive arguments that are readable text (a signature, a version) become a paragraph.
+_SPHINX_CONTENT_DIRECTIVES = (
+    "versionadded versionchanged versionremoved deprecated seealso only glossary hlist centered "
+    "tabs tab group-tab code-tab tab-set tab-item card dropdown grid grid-item grid-item-card todo "
+    "describe object function class method attribute property data exception decorator module "
+    "envvar option program cmdoption confval "
+    "py:function py:class py:method py:attribute py:property py:data py:exception py:decorator "
+    "py:module py:classmethod py:staticmethod c:function c:macro c:type c:member js:function"
+).split()
+_SPHINX_DROPPED_DIRECTIVES = (
+    "toctree literalinclude index highlight currentmodule py:currentmodule sectionauthor "
+    "codeauthor moduleauthor autosummary automodule autoclass autofunction automethod "
+    "autoattribute autodata autoexception autoproperty autodecorator tabularcolumns"
+).split()
+_VERSION_LABELS = {
+    "versionadded": "Added in version",
+    "versionchanged": "Changed in version",
+    "versionremoved": "Removed in version",
+    "deprecated": "Deprecated since version",
+}
+
+
+# The docutils setting that carries the ingested root to ``RootedInclude``.
+_INCLUDE_ROOT_SETTING = "docrag_include_root"
+_INCLUDE_LINE = re.compile(rb"^[ \t]*\.\.[ \t]+include::[ \t]*(\S[^\r\n]*)", re.MULTILINE)
+
+
+def _included_file(target: str, including: Path, root: Path) -> Path | None:
+    """The file an ``.. include:: target`` in ``including`` reads, if it lies inside ``root``
+    (after symlinks are followed) and exists."""
+    path = (including.parent / target.strip()).resolve()
+    return path if path.is_relative_to(root.resolve()) and path.is_file() else None
+
+
+def rst_included_files(data: bytes, source_path: Path, include_root: Path) -> list[Path]:
+    """Every file an rST document includes, nested includes too: a change to one of them
+    changes the document (re-ingestion compares content hashes)."""
+    found: list[Path] = []
+    pending = [(data, source_path)]
+    while pending:
+        text, including = pending.pop()
+        for match in _INCLUDE_LINE.finditer(text):
+            path = _included_file(match.group(1).decode("utf-8", "replace"), including, include_root)
+            if path is not None and path not in found and path != source_path.resolve():
+                found.append(path)
+                pending.append((path.read_bytes(), path))
+    return found
+
+
+@functools.cache
+def _docutils() -> Any:
+    """Import docutils once and register the Sphinx stand-ins (only names docutils lacks)."""
+    from docutils import nodes
+    from docutils.core import publish_doctree
+    from docutils.parsers.rst import Directive, directives
+    from docutils.parsers.rst.directives.misc import Include
+
+    class AnyOptions(dict):  # accept every option, ignore its value
+        def __bool__(self) -> bool:
+            return True
+
+        def __contains__(self, key: object) -> bool:
+            return True
+
+        def __getitem__(self, key: str) -> Callable[[str | None], str | None]:
+            return lambda value: value
+
+    class ContentDirective(Directive):
+        optional_arguments = 2
+        final_argument_whitespace = True
+        has_content = True
+        option_spec = AnyOptions()
+
+        def run(self) -> list[Any]:
+            container = nodes.container()
+            args = [a.strip() for a in self.arguments if a.strip()]
+            label = _VERSION_LABELS.get(self.name)
+            if label and args:  # ".. versionchanged:: 3.2\n   What changed."
+                line = f"{label} {args[0]}" + (f": {' '.join(args[1:])}" if len(args) > 1 else "")
+            elif args and self.name not in ("only", "tab-set", "grid", "hlist", "glossary"):
+                line = " ".join(args)  # a signature, a tab's label...
+            else:
+                line = ""
+            if line:
+                inline_nodes, _ = self.state.inline_text(line, self.lineno)
+                container += nodes.paragraph(line, "", *inline_nodes)
+            if self.content:
+                self.state.nested_parse(self.content, self.content_offset, container)
+            return [container]
+
+    class DroppedDirective(Directive):
+        optional_arguments = 1
+        final_argument_whitespace = True
+        has_content = True
+        option_spec = AnyOptions()
+
+        def run(self) -> list[Any]:
+            return []
+
+    class RootedInclude(Include):
+        """``.. include::`` that reads only files inside the ingested root.
+
+        File insertion stays disabled for every other directive (``csv-table :file:``,
+        ``raw :file:``): it is switched on for this one read, after the path is checked.
+        """
+
+        def run(self) -> list[Any]:
+            settings = self.state.document.settings
+            root = getattr(settings, _INCLUDE_ROOT_SETTING, None)
+            target = directives.path(self.arguments[0])
+            if not (target.startswith("<") and target.endswith(">")):  # <isonum.txt>: docutils' own data
+                if root is None:
+                    return []  # a web page or an upload: there is no folder to read from
+                if _included_file(target, Path(self.state.document.current_source), root) is None:
+                    return []  # outside the ingested root, or missing: never read
+            self.options.setdefault("encoding", "utf-8")  # the document itself was decoded already
+            settings.file_insertion_enabled = True
+            try:
+                return super().run()
+            finally:
+                settings.file_insertion_enabled = False
+
+    directives.register_directive("include", RootedInclude)
+    for name in _SPHINX_CONTENT_DIRECTIVES + _SPHINX_DROPPED_DIRECTIVES:
+        if name not in directives._directives and name not in directives._directive_registry:
+            directives.register_directive(
+                name, ContentDirective if name in _SPHINX_CONTENT_DIRECTIVES else DroppedDirective
+            )
+    return nodes, publish_doctree
+
+
+def _rst_code_language(node: Any) -> str:
+    """``.. code-block:: python`` gives classes ``["code", "python"]``; a doctest is Python console."""
+    if node.tagname == "doctest_block":
+        return "pycon"
+    classes = [c for c in node.get("classes", ()) if c != "code"]
+    return classes[0] if classes else ""
+
+
+def load_rst(
+    text: str, name: str, *, source_path: Path | None = None, include_root: Path | None = None
+) -> LoadedDocument:
+    try:
+        nodes, publish_doctree = _docutils()
+    except ImportError as exc:  # pragma: no cover - docutils is a dependency
+        raise DocumentError(f"reStructuredText support is not installed ({exc})") from None
+    settings = {
+        "report_level": 5,
+        "halt_level": 5,
+        "exit_status_level": 5,
+        "warning_stream": io.StringIO(),
+        "file_insertion_enabled": False,
+        "raw_enabled": False,
+        "_disable_config": True,
+        "syntax_highlight": "none",
+        "smart_quotes": False,
+        "input_encoding": "unicode",
+        "line_length_limit": 100_000,
+        _INCLUDE_ROOT_SETTING: include_root.resolve() if include_root and source_path else None,
+    }
+    try:
+        doctree = publish_doctree(text, source_path=str(source_path) if source_path else None, settings_overrides=settings)
+    except Exception as exc:  # docutils raises many kinds on pathological input
+        raise DocumentError(f"cannot parse reStructuredText: {exc}") from None
+
+    skip = (
+        nodes.system_message,
+        nodes.comment,
+        nodes.substitution_definition,
+        nodes.target,
+        nodes.raw,
+        nodes.pending,
+        nodes.title,  # section titles are read by the section handler
+    )
+    verbatim = (nodes.literal_block, nodes.doctest_block, nodes.line_block)
+
+    def inline(node: Any) -> str:
+        parts: list[str] = []
+
+        def rec(n: Any) -> None:
+            for child in n.children:
+                if isinstance(child, nodes.Text):
+                    parts.append(child.astext())  # astext() drops docutils' escape markers (NUL)
+                elif isinstance(child, nodes.problematic):
+                    parts.append(_rst_role_text(child.astext()))
+                elif isinstance(child, (nodes.system_message, nodes.target, nodes.substitution_definition)):
+                    continue
+                elif isinstance(child, nodes.footnote_reference):
+                    parts.append(f"[{child.astext()}]")
+                else:
+                    rec(child)
+
+        rec(node)
+        return collapse("".join(parts))
+
+    builder = SectionBuilder()
+    list_ids = iter(range(1, 1 << 62))
+
+    def body(node: Any, depth: int, first: str = "", cont: str = "", group: object = None) -> None:
+        """Render ``node``'s body elements. ``first`` prefixes the first block (a list
+        marker, "Note: "), ``cont`` the blocks after it (the item's indentation)."""
+        for child in node.children:
+            if isinstance(child, nodes.section):
+                section(child, depth + 1)
+                continue
+            if isinstance(child, nodes.subtitle):  # docutils promotes a lone first section's title
+                builder.heading(depth + 1, inline(child), child["ids"][0] if child.get("ids") else None)
+                continue
+            if isinstance(child, skip):
+                continue
+            if isinstance(child, nodes.topic) and "contents" in child.get("classes", ()):
+                continue  # a generated table of contents
+            mark = first
+            if isinstance(child, nodes.line_block):  # verse, addresses: text whose lines matter
+                code = normalise_code(child.astext())
+                if code:
+                    builder.add(mark + code if mark.strip() else code, group)
+                    first = cont
+            elif isinstance(child, verbatim):
+                code = fenced(child.astext(), _rst_code_language(child))
+                if code:
+                    if mark.strip():  # a list item or a note that starts with code
+                        builder.add(mark.rstrip(), group)
+                    builder.add(code, group)
+                    first = cont
+            elif isinstance(child, (nodes.bullet_list, nodes.enumerated_list)):
+                g = group if group is not None else next(list_ids)
+                start = child.get("start", 1) if isinstance(child, nodes.enumerated_list) else None
+                for k, item in enumerate(child.children):
+                    marker = "- " if start is None else f"{start + k}. "
+                    body(item, depth, cont + marker, cont + "  ", g)
+                first = cont
+            elif isinstance(child, nodes.table):
+                g = next(list_ids)
+                for row in child.findall(nodes.row):
+                    cells = [inline(entry) for entry in row.children]
+                    if any(cells):
+                        builder.add(" | ".join(cells), g)
+                first = cont
+            elif isinstance(child, (nodes.field_list, nodes.docinfo)):
+                g = group if group is not None else next(list_ids)
+                for field in child.children:
+                    if isinstance(field, nodes.field) and len(field.children) > 1:
+                        label, value = inline(field.children[0]), inline(field.children[1])
+                    else:
+                        label, value = field.tagname.capitalize(), inline(field)
+                    builder.add(f"{cont}{label}: {value}", g)
+                first = cont
+            elif isinstance(child, nodes.definition_list):
+                g = group if group is not None else next(list_ids)
+                for item in child.children:
+                    term = " ".join(inline(t) for t in item.children if isinstance(t, (nodes.term, nodes.classifier)))
+                    builder.add(cont + term, g)
+                    for d in item.children:
+                        if isinstance(d, nodes.definition):
+                            body(d, depth, cont + "    ", cont + "    ", g)
+                first = cont
+            elif isinstance(child, nodes.Admonition):
+                label = child.tagname.capitalize()
+                if isinstance(child, nodes.admonition):  # ".. admonition:: Its own title"
+                    label = inline(child.children[0]) if child.children and isinstance(child.children[0], nodes.title) else ""
+                body(child, depth, f"{mark}{label}: " if label else mark, cont, group)
+                first = cont
+            elif isinstance(child, nodes.TextElement):
+                text = inline(child)
+                if text:
+                    builder.add(mark + text, group)
+                    first = cont
+            elif isinstance(child, nodes.Element):
+                body(child, depth, mark, cont, group)
+                first = cont
+            elif isinstance(child, nodes.Text):
+                text = collapse(child.astext())
+                if text:
+                    builder.add(mark + text, group)
+                    first = cont
+
+    def section(node: Any, depth: int) -> None:
+        title_node = node.children[0] if node.children and isinstance(node.children[0], nodes.title) else None
+        heading = inline(title_node) if title_node is not None else ""
+        anchor = node["ids"][0] if node.get("ids") else None
+        builder.heading(depth, heading or "Untitled section", anchor)
+        body(node, depth)
+
+    doc_title = ""
+    if doctree.children and isinstance(doctree.children[0], nodes.title):
+        doc_title = inline(doctree.children[0])
+    if doc_title:
+        builder.heading(0, doc_title, doctree["ids"][0] if doctree.get("ids") else None)
+    body(doctree, 0 if doc_title else -1)
+    sections = builder.finish()
+    if not doc_title:  # a leading ":title: ..." field, as some doc generators write
+        fields = next(iter(doctree.findall(nodes.field_list)), None)
+        for field in fields.children if fields is not None else ():
+            if isinstance(field, nodes.field) and inline(field.children[0]).lower() == "title":
+                doc_title = inline(field.children[1]) if len(field.children) > 1 else ""
+                break
+    return LoadedDocument(doc_title or title_from_name(name), sections)
+
+
