@@ -24,7 +24,7 @@ from adapters.slack.queue import defer_intake, drop_intake
 from adapters.slack.render import USAGE, render_notice, render_question
 from adapters.slack.services import SlackServices
 from core.errors import DocRagError, InvalidQuestion, NotFound
-from core.questions.claims import claim, release
+from core.questions.claims import AlreadyClaimed, claim, is_claimed, release
 from core.questions.follow_up import Addressing
 
 log = logging.getLogger(__name__)
@@ -75,26 +75,37 @@ class Intake:
         )
 
     # -- after the ack (or from the backstop job) ---------------------------------------------------
-    def take_in_hand(self, delivery: SlackQuestion | SlackCommand, client: WebClient, backstop: int | None) -> str:
+    def take_in_hand(
+        self, delivery: SlackQuestion | SlackCommand, client: WebClient, backstop: int | None, *, late: bool = False
+    ) -> str:
         """Right after the ack: handle the delivery, then drop its backstop job (it was not needed).
-        If this raises, the backstop stays queued and handles the delivery later."""
+        If this raises, the backstop stays queued and handles the delivery later (``late``)."""
         if isinstance(delivery, SlackQuestion):
-            outcome = self.take_question(delivery, client)
+            outcome = self.take_question(delivery, client, late=late)
         else:
             outcome = self.take_command(delivery, client)
         if backstop is not None:
             drop_intake(self.services.jobs, backstop)
         return outcome
 
-    def take_question(self, question: SlackQuestion, client: WebClient) -> str:
+    def take_question(self, question: SlackQuestion, client: WebClient, *, late: bool = False) -> str:
+        """Claim the delivery, then accept it. The question is stored with a ``handled`` mark in one
+        transaction, so the backstop (``late``) can tell a delivery whose process died between the
+        claim and the acceptance from one that was handled, and finish it."""
         keys = question.dedupe_keys()
+        handled = f"handled:{question.message_key}"
         if not claim(self.services.sessions, PLATFORM, *keys):
-            return "duplicate"
+            if not late or is_claimed(self.services.sessions, PLATFORM, handled):
+                return "duplicate"
+            log.warning("slack.taking_over_claimed_delivery message=%s", question.message_key)
         try:
-            self._start_answer(question)
-        except DocRagError as exc:  # invalid, rate limited, no collection: the user is told why
-            tell_user(client, channel=question.channel, user=question.user, thread_ts=question.thread_ts,
-                      reply=render_notice(str(exc), emoji=":information_source:"), is_dm=question.is_dm)
+            self._start_answer(question, once=handled)
+        except AlreadyClaimed:
+            return "duplicate"
+        except DocRagError as exc:  # invalid, rate limited, no collection: the user is told why, once
+            if claim(self.services.sessions, PLATFORM, handled):
+                tell_user(client, channel=question.channel, user=question.user, thread_ts=question.thread_ts,
+                          reply=render_notice(str(exc), emoji=":information_source:"), is_dm=question.is_dm)
             return "refused"
         except Exception:
             release(self.services.sessions, PLATFORM, *keys)  # leave it to the backstop job
@@ -122,9 +133,9 @@ class Intake:
             return "refused"
         return "accepted"
 
-    def _start_answer(self, question: SlackQuestion) -> int:
+    def _start_answer(self, question: SlackQuestion, *, once: str | None = None) -> int:
         """Accepted, placeholder shown, answer job queued (core/questions/lifecycle.py)."""
-        question_id = self.services.lifecycle.accept(question.key, question.text, where_of(question))
+        question_id = self.services.lifecycle.accept(question.key, question.text, where_of(question), once=once)
         log.info("slack.question_accepted question_id=%s session=%s", question_id, question.key)
         return question_id
 

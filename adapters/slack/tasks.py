@@ -34,6 +34,6 @@ def register_tasks(job_app: procrastinate.App, services: SlackServices) -> None:
     def intake(kind: str, payload: dict[str, Any]) -> None:
         delivery = from_payload(kind, payload)
         client = services.clients.for_team(delivery.team_id, delivery.enterprise_id)
-        outcome = Intake(services).take_in_hand(delivery, client, backstop=None)
+        outcome = Intake(services).take_in_hand(delivery, client, backstop=None, late=True)
         if outcome != "duplicate":  # the web process did not get to it: worth knowing
             log.warning("slack.intake_backstop_used kind=%s outcome=%s", kind, outcome)

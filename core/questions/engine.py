@@ -59,7 +59,8 @@ class Engine:
         return self.answer(self.accept(key, question, collection=collection))
 
     def accept(
-        self, key: SessionKey, question: str, *, collection: str | None = None, where: Where | None = None
+        self, key: SessionKey, question: str, *, collection: str | None = None, where: Where | None = None,
+        once: str | None = None,
     ) -> int:
         """Validate, rate-limit and store the question (with where to deliver it); its id."""
         try:
@@ -68,7 +69,7 @@ class Engine:
         except DocRagError as exc:
             self.observers.refused(key.platform, exc)
             raise
-        question_id = self.store.add_question(key, text, coll.id, where)
+        question_id = self.store.add_question(key, text, coll.id, where, once=once)
         with question_context(question_id):
             log.info("question.accepted session=%s message_id=%s", key, question_id)
         self.observers.accepted(key.platform, question_id)

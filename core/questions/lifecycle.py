@@ -59,11 +59,14 @@ class Lifecycle:
         self.options = options
 
     # -- 1. accept ---------------------------------------------------------------------------------
-    def accept(self, key: SessionKey, text: str, where: Where, *, collection: str | None = None) -> int:
+    def accept(
+        self, key: SessionKey, text: str, where: Where, *, collection: str | None = None, once: str | None = None
+    ) -> int:
         """Store the question durably, show the placeholder, queue the answer job; the question's id.
 
-        A refusal (invalid, rate limited, no collection) raises DocRagError for the door to tell."""
-        question_id = self.engine.accept(key, text, collection=collection, where=where)
+        A refusal (invalid, rate limited, no collection) raises DocRagError for the door to tell;
+        ``once`` (a delivery's name) makes a second acceptance of it raise AlreadyClaimed."""
+        question_id = self.engine.accept(key, text, collection=collection, where=where, once=once)
         self._show_placeholder(question_id, where)
         self.defer(question_id)
         return question_id

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from core.errors import InvalidQuestion, NotFound
 from core.storage.models import Collection, Conversation, Feedback, Message, QuestionDelivery
+from core.questions.claims import AlreadyClaimed, claim_in
 from core.questions.conversations import Turn, find_conversation, get_or_create_conversation, history_before
 from core.questions.values import Delivery, Question, Role, Where
 from core.types import Answer, Citation, SessionKey
@@ -36,9 +37,16 @@ class QuestionStore:
         self.sessions = sessions
 
     # -- questions --------------------------------------------------------------------------------
-    def add_question(self, key: SessionKey, text: str, collection_id: int, where: Where | None = None) -> int:
-        """Store a question (and, for a chat door, its delivery record) in one transaction."""
+    def add_question(
+        self, key: SessionKey, text: str, collection_id: int, where: Where | None = None, *, once: str | None = None
+    ) -> int:
+        """Store a question (and, for a chat door, its delivery record) in one transaction.
+
+        ``once`` names the delivery it came from: claimed in the same transaction, so the question
+        is stored at most once per delivery even when two processes take it in hand (AlreadyClaimed)."""
         with self.sessions.begin() as session:
+            if once is not None and not claim_in(session, key.platform, once):
+                raise AlreadyClaimed(once)
             conversation = get_or_create_conversation(session, key, collection_id)
             message = Message(conversation_id=conversation.id, role=Role.USER.value, user_id=key.user, text=text)
             session.add(message)

@@ -332,3 +332,24 @@ def test_the_follow_up_rule_is_shared_a_mentions_only_channel_is_quiet_on_every_
     assert not rule.is_for_us(discord_follow_up.addressing)  # Discord reads the same rule as Slack
     assert not rule.is_for_us(Addressing(slack_reply, in_thread=True))
     assert rule.is_for_us(Addressing(slack_reply, in_thread=True, mentioned=True))
+
+
+def test_a_process_killed_between_claiming_and_accepting_is_finished_by_the_backstop(harness, monkeypatch):
+    from core.questions.claims import claim
+
+    monkeypatch.setattr("adapters.slack.queue.INTAKE_BACKSTOP_S", 0)
+    after_ack = harness.runtime.slack.after_ack
+    real_submit = after_ack.submit
+
+    def claim_then_die(work, *args, **kwargs):  # SIGKILL right after the claim: no acceptance, no release
+        if getattr(work, "__name__", "") == "take_in_hand":
+            claim(harness.container.database.sessions, "slack", *args[0].dedupe_keys())
+            return
+        real_submit(work, *args, **kwargs)
+
+    monkeypatch.setattr(after_ack, "submit", claim_then_die)
+    mention = harness.mention(QUESTION)
+    assert harness.event(mention).status_code == 200
+    harness.settle()
+    assert len(harness.answers(CHANNEL, mention["ts"])) == 1
+    assert len(harness.bot_replies(CHANNEL, mention["ts"])) == 1
