@@ -92,10 +92,19 @@ class DiscordDelivery:
         return True
 
     def post(self, where: Where, reply: Reply) -> None:
-        path = f"webhooks/{where['application']}/{where['token']}" if where.get("token") else \
-            f"channels/{where.get('thread') or where['channel']}/messages"
+        """A new message: in the interaction, else in the thread opened on the question's message
+        (it has the message's id), else in the channel."""
+        if where.get("token"):
+            path = f"webhooks/{where['application']}/{where['token']}"
+        elif where.get("message") and self._exists(where["message"]):
+            path = f"channels/{where['message']}/messages"
+        else:
+            path = f"channels/{where['channel']}/messages"
         for payload in render(reply):
             self._call("POST", path, {**payload, "allowed_mentions": _NO_PINGS})
+
+    def _exists(self, channel: str) -> bool:
+        return self._http.get(f"channels/{channel}").status_code == 200
 
     # -- steps ------------------------------------------------------------------------------------
     def _open_thread(self, where: Where) -> str | None:
