@@ -16,6 +16,7 @@ import click
 from bots.cli_api import apikey_group
 from bots.cli_common import friendly_errors, settings_of
 from bots.cli_db import db_status
+from bots.cli_learned import learned_group
 from bots.cli_render import render_answer, render_passages
 from bots.cli_slack import serve, slack_group, worker, workspace_group
 from core.errors import DocRagError, UpstreamUnavailable
@@ -250,7 +251,7 @@ def chat(ctx: click.Context, collection: str | None) -> None:
         render_answer(answer)
 
 
-for command in (serve, worker, slack_group, workspace_group, apikey_group):
+for command in (serve, worker, slack_group, workspace_group, apikey_group, learned_group):
     main.add_command(command)
 db.add_command(db_status)
 

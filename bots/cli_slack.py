@@ -35,8 +35,23 @@ def serve(ctx: click.Context, host: str | None, port: int | None, workers: int |
     settings = settings_of(ctx)
     open_database(settings).dispose()  # one clear error (schema, pgvector) before any worker forks
     address = _bind_address(host, port)
+    _warn_if_public_beyond_loopback(settings, address)
     click.echo(f"DocRag is serving on http://{address}/ (playground), /api/v1, /slack/events, /metrics. Ctrl-C stops it.")
     run_gunicorn(host=host, port=port, workers=workers)
+
+
+def _warn_if_public_beyond_loopback(settings: Settings, address: str) -> None:
+    """Anyone who can reach this address could read the documentation through a public playground."""
+    from adapters.web.signin import is_loopback
+    from bots.web_signin import playground_access
+
+    access = playground_access(settings, listen=(address,))
+    if access.public and not is_loopback(address):
+        click.secho(f"Warning: the playground is public ({access.reason}) and listens on {address}: anyone who can "
+                    "reach it can read your documentation. Set up sign-in (docs/signing-in.md) or unset "
+                    "DOCRAG_PLAYGROUND_PUBLIC.", fg="yellow", err=True)
+    else:
+        click.echo(f"Playground: {'public' if access.public else 'signed-in people only'} ({access.reason}).")
 
 
 def _bind_address(host: str | None, port: int | None) -> str:

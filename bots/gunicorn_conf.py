@@ -53,11 +53,13 @@ def post_fork(server, worker):  # noqa: ARG001 - gunicorn's hook signature
     values.ValueClass = values.get_value_class()
 
 
-def on_starting(server):  # noqa: ARG001 - gunicorn's hook signature
+def on_starting(server):
     """Each worker process writes its metrics to a shared folder; /metrics merges them."""
     path = os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="docrag-metrics-"))
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path)
+    # Whether the playground may be public depends on where it listens (bots/web_signin.py).
+    os.environ["DOCRAG_WEB_LISTEN"] = ",".join(server.cfg.bind)
 
 
 def child_exit(server, worker):  # noqa: ARG001 - gunicorn's hook signature

@@ -23,8 +23,15 @@ from adapters.web.api import ApiServices, api_blueprint
 from adapters.web.errors import install_json_errors
 from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
+from adapters.web.signin import SignIn, signin_blueprint
 from bots.logs import configure_logging
+<<<<<<< HEAD
 from bots.wiring import Container, build_container, build_slack_services, open_job_queue, start_background_worker
+=======
+from bots.web_signin import build_signin
+from bots.wiring import Container, build_container
+from bots.worker import build_slack_services, build_worker_app, open_job_queue
+>>>>>>> main
 from core.tenancy.apikeys import ApiKeys
 from core.config import Settings, load_settings
 from core.ingest.jobs import IngestJobs
@@ -49,6 +56,7 @@ class WebRuntime:
     lifecycle: Lifecycle
     slack: SlackServices | None = None
     worker: BackgroundWorker | None = None
+    signin: SignIn | None = None
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
@@ -95,8 +103,20 @@ def api_blueprint_for(runtime: WebRuntime) -> Blueprint:
     )
 
 
+def signin_of(runtime: WebRuntime) -> SignIn:
+    """The process's sign-in service (built once; the playground and the console pages share it)."""
+    if runtime.signin is None:
+        runtime.signin = build_signin(runtime.container)
+    return runtime.signin
+
+
+def signin_blueprint_for(runtime: WebRuntime) -> Blueprint:
+    return signin_blueprint(signin_of(runtime))
+
+
 def playground_blueprint_for(runtime: WebRuntime) -> Blueprint:
-    return playground_blueprint(runtime.container.engine)
+    # Viewers only: signed in (signin_blueprint_for), or anyone when the playground is public.
+    return playground_blueprint(runtime.container.engine, viewers_only=True)
 
 
 def metrics_blueprint_for(runtime: WebRuntime) -> Blueprint:
@@ -110,6 +130,7 @@ BLUEPRINTS: list[Callable[[WebRuntime], Blueprint | None]] = [
     health_blueprint,
     slack_blueprint_for,
     api_blueprint_for,
+    signin_blueprint_for,
     playground_blueprint_for,
     metrics_blueprint_for,
 ]

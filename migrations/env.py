@@ -5,6 +5,7 @@ from sqlalchemy import create_engine, pool
 from core.config import load_settings
 from core.storage.timeouts import Work, connect_args, policy_from_settings
 import core.storage.models_web  # noqa: F401  (registers the API tables on Base.metadata)
+import core.tenancy.web_sessions  # noqa: F401  (registers the sign-in sessions table)
 from core.storage.models import Base
 
 config = context.config

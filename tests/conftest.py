@@ -43,6 +43,7 @@ APP_TABLES = (
     "slack_installations",
     "slack_bots",
     "slack_oauth_states",
+    "web_sessions",
     "procrastinate_jobs",
     "procrastinate_workers",
     "procrastinate_periodic_defers",

@@ -20,7 +20,12 @@ from werkzeug.exceptions import HTTPException
 
 from adapters.web.document_page import add_document_page, document_href
 from adapters.web.render import answer_html, safe_href
+<<<<<<< HEAD
 from core.questions.engine import Engine
+=======
+from adapters.web.signin.viewer import current_viewer, viewer_refusal
+from core.engine import Engine
+>>>>>>> main
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
 from core.questions import transcripts
@@ -64,19 +69,26 @@ class Visitor:
                           address=self.address)
 
 
-def playground_blueprint(engine: Engine, *, collection: str | None = None) -> Blueprint:
-    """``collection``: what the page answers from (default: the engine's default collection)."""
+def playground_blueprint(engine: Engine, *, collection: str | None = None, viewers_only: bool = False) -> Blueprint:
+    """``collection``: what the page answers from (default: the engine's default collection).
+    ``viewers_only``: admit only signed-in people, or anyone when the playground is public
+    (adapters/web/signin); a signed-in person's page answers from their workspace's collection."""
     blueprint = Blueprint(
         "playground", __name__, template_folder="templates", static_folder="static",
         static_url_path="/playground/static",
     )
     blueprint.before_request(_limit_body)
+    if viewers_only:
+        blueprint.before_request(_viewers_only)
     blueprint.after_request(_secure)
     blueprint.register_error_handler(HTTPException, _http_error_page)
     blueprint.register_error_handler(Exception, _unexpected_error_page)
 
     def served_collection() -> str:
         """The collection the page answers from (and whose documents it serves)."""
+        viewer = current_viewer()
+        if viewer is not None and viewer.signed_in:
+            return viewer.home_collection
         if collection:
             return collection
         with engine.sessions() as session:
@@ -96,7 +108,7 @@ def playground_blueprint(engine: Engine, *, collection: str | None = None) -> Bl
             return refusal
         question = request.form.get("question", "")
         try:
-            engine.ask(visitor.key, question, collection=collection)
+            engine.ask(visitor.key, question, collection=served_collection())
         except DocRagError as exc:
             return _page(engine, visitor, error=_apology(exc), question=question, status=_status(exc))
         return _remember(redirect("/#latest", code=303), visitor)
@@ -119,7 +131,9 @@ def current_visitor() -> Visitor:
 
     The address is the connection's peer, or what trusted proxies say it is: bots/web.py applies
     werkzeug's ProxyFix only for DOCRAG_TRUSTED_PROXIES, so a client's own X-Forwarded-For is ignored."""
-    visitor_id = _cookie(VISITOR_COOKIE) or secrets.token_urlsafe(16)
+    viewer = current_viewer()
+    signed_in_id = viewer.id if viewer is not None and viewer.signed_in else None
+    visitor_id = signed_in_id or _cookie(VISITOR_COOKIE) or secrets.token_urlsafe(16)
     thread = request.cookies.get(THREAD_COOKIE, "")
     if not thread.startswith(visitor_id + ".") or not _TOKEN.fullmatch(thread.rpartition(".")[2]):
         thread = _new_thread(visitor_id)  # a thread is bound to its visitor: no borrowing another's
@@ -166,6 +180,10 @@ def _origin(url: str) -> tuple[str, str]:
 
 def _limit_body() -> None:
     request.max_content_length = MAX_FORM_BYTES
+
+
+def _viewers_only() -> Response | None:
+    return None if request.endpoint == "playground.static" else viewer_refusal(public_ok=True)
 
 
 def _http_error_page(exc: HTTPException) -> Response:

@@ -366,7 +366,7 @@ class Ingestor:
                 link=item.link,
                 title=prepared.title,
                 content_hash=prepared.content_hash,
-                meta={"root": item.root, "version": self._version(item)},
+                meta={**item.meta, "root": item.root, "version": self._version(item)},
             )
             if prepared.existing_id is None:
                 document = Document(collection_id=collection_id, source_uri=item.uri, **values)

@@ -71,6 +71,8 @@ class SourceItem:
     # Where the document sits in its source's hierarchy (a wiki's parent pages, outermost first):
     # put before every section's heading path, so answers say where a passage comes from.
     heading_prefix: tuple[str, ...] = field(default=(), compare=False)
+    # Facts about the document kept with it (e.g. when a learned answer expires).
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 def discover(

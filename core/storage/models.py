@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    true,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, REAL, TSVECTOR
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -162,6 +163,8 @@ class ChannelSetting(Base):
     workspace: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(128))
     mentions_only: Mapped[bool] = mapped_column(default=False)
+    # Resolved threads of this channel become learned answers (core/ingest/learned.py).
+    learn_from_threads: Mapped[bool] = mapped_column(default=True, server_default=true())
 
 
 class Conversation(Base):

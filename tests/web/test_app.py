@@ -42,7 +42,8 @@ def app(make_container, docs_folder, monkeypatch) -> Iterator[Flask]:
     proposed = [api_blueprint_for, playground_blueprint_for, metrics_blueprint_for]
     missing = [factory for factory in proposed if not hasattr(bots.web, factory.__name__)]
     monkeypatch.setattr(bots.web, "BLUEPRINTS", [*bots.web.BLUEPRINTS, *missing])
-    container = make_container(default_collection=COLLECTION)
+    # Served where `make run` serves it, loopback with no sign-in configured: a public playground.
+    container = make_container(default_collection=COLLECTION, web_listen="127.0.0.1:8000")
     container.ingestor.ingest([str(docs_folder)], collection=COLLECTION, base_url="https://docs.example.com/")
     application = bots.web.create_app(container=container, start_worker=False)
     yield application

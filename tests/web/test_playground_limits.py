@@ -21,7 +21,8 @@ def make_app(make_container, docs_folder) -> Iterator[Callable[..., Flask]]:
     apps: list[Flask] = []
 
     def make(**overrides: object) -> Flask:
-        container = make_container(default_collection=COLLECTION, rate_user_per_min=2, **overrides)
+        container = make_container(default_collection=COLLECTION, rate_user_per_min=2, playground_public=True,
+                                   **overrides)
         container.ingestor.ingest([str(docs_folder)], collection=COLLECTION, base_url="https://docs.example.com/")
         app = bots.web.create_app(container=container, start_worker=False)
         apps.append(app)
