@@ -25,13 +25,8 @@ from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
 from adapters.web.signin import SignIn, signin_blueprint
 from bots.logs import configure_logging
-<<<<<<< HEAD
-from bots.wiring import Container, build_container, build_slack_services, open_job_queue, start_background_worker
-=======
 from bots.web_signin import build_signin
-from bots.wiring import Container, build_container
-from bots.worker import build_slack_services, build_worker_app, open_job_queue
->>>>>>> main
+from bots.wiring import Container, build_container, build_slack_services, open_job_queue, start_background_worker
 from core.tenancy.apikeys import ApiKeys
 from core.config import Settings, load_settings
 from core.ingest.jobs import IngestJobs

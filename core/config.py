@@ -103,12 +103,6 @@ class Settings(BaseSettings):
     discord_dev_guild_id: int | None = Field(None, validation_alias=env("DISCORD_DEV_GUILD_ID"))
     discord_shard_count: int | None = Field(None, ge=1, validation_alias=env("DISCORD_SHARD_COUNT"))
 
-<<<<<<< HEAD
-    # Question lifecycle (core/questions/lifecycle.py): tries of the answer job (crashes included)
-    # before the placeholder becomes an apology, and the age past which a late answer is not given.
-    answer_max_attempts: int = Field(4, ge=1, validation_alias=env("DOCRAG_ANSWER_MAX_ATTEMPTS"))
-    answer_too_old_s: int = Field(3600, ge=10, validation_alias=env("DOCRAG_ANSWER_TOO_OLD_S"))
-=======
     # Web sign-in (docs/signing-in.md). The playground is public when DOCRAG_PLAYGROUND_PUBLIC says so;
     # unset, only when served on loopback with no sign-in provider configured and no proxy in front.
     playground_public: bool | None = Field(None, validation_alias=env("DOCRAG_PLAYGROUND_PUBLIC"))
@@ -120,7 +114,11 @@ class Settings(BaseSettings):
     session_hours: int = Field(12, ge=1, le=24 * 90, validation_alias=env("DOCRAG_SESSION_HOURS"))
     # Where the web process listens (host:port, comma-separated): set by bots/gunicorn_conf.py, not by hand.
     web_listen: str | None = Field(None, validation_alias=env("DOCRAG_WEB_LISTEN"))
->>>>>>> main
+
+    # Question lifecycle (core/questions/lifecycle.py): tries of the answer job (crashes included)
+    # before the placeholder becomes an apology, and the age past which a late answer is not given.
+    answer_max_attempts: int = Field(4, ge=1, validation_alias=env("DOCRAG_ANSWER_MAX_ATTEMPTS"))
+    answer_too_old_s: int = Field(3600, ge=10, validation_alias=env("DOCRAG_ANSWER_TOO_OLD_S"))
 
     # Processes
     embedded_workers: bool = Field(True, validation_alias=env("DOCRAG_EMBEDDED_WORKERS"))

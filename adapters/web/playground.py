@@ -20,12 +20,8 @@ from werkzeug.exceptions import HTTPException
 
 from adapters.web.document_page import add_document_page, document_href
 from adapters.web.render import answer_html, safe_href
-<<<<<<< HEAD
-from core.questions.engine import Engine
-=======
 from adapters.web.signin.viewer import current_viewer, viewer_refusal
-from core.engine import Engine
->>>>>>> main
+from core.questions.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
 from core.questions import transcripts
