@@ -19,6 +19,7 @@ from bots.cli_db import db_status
 from bots.cli_learned import learned_group
 from bots.cli_render import render_answer, render_passages
 from bots.cli_slack import serve, slack_group, worker, workspace_group
+from bots.cli_sources import source_group
 from core.errors import DocRagError, UpstreamUnavailable
 from core.types import Answer, SessionKey
 
@@ -120,8 +121,11 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None,
     name = collection or container.settings.default_collection
     progress = _progress_line if sys.stderr.isatty() and not as_json else None
     announce = None if as_json else _announcer(bool(progress))
+    # Each target is recorded as a source (found or created), so `docrag source` lists and syncs it.
+    sources = container.sources.record_ingest(name, list(targets), base_url=base_url)
     report = container.ingestor.ingest(
-        list(targets), collection=name, prune=prune, base_url=base_url, progress=progress, announce=announce
+        list(targets), collection=name, prune=prune, base_url=base_url, progress=progress, announce=announce,
+        sources=sources,
     )
     if progress:
         click.echo(err=True)
@@ -251,7 +255,7 @@ def chat(ctx: click.Context, collection: str | None) -> None:
         render_answer(answer)
 
 
-for command in (serve, worker, slack_group, workspace_group, apikey_group, learned_group):
+for command in (serve, worker, slack_group, workspace_group, apikey_group, learned_group, source_group):
     main.add_command(command)
 db.add_command(db_status)
 

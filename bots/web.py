@@ -24,6 +24,7 @@ from adapters.web.errors import install_json_errors
 from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
 from adapters.web.signin import SignIn, signin_blueprint
+from adapters.web.sources_page import sources_page_blueprint
 from bots.logs import configure_logging
 from bots.web_signin import build_signin
 from bots.wiring import Container, build_container, build_slack_services, open_job_queue, start_background_worker
@@ -94,6 +95,7 @@ def api_blueprint_for(runtime: WebRuntime) -> Blueprint:
             keys=ApiKeys(sessions),
             ingest=IngestJobs(sessions, runtime.jobs),
             jobs=runtime.jobs,
+            sources=container.sources,
         )
     )
 
@@ -114,6 +116,10 @@ def playground_blueprint_for(runtime: WebRuntime) -> Blueprint:
     return playground_blueprint(runtime.container.engine, viewers_only=True)
 
 
+def sources_page_blueprint_for(runtime: WebRuntime) -> Blueprint:
+    return sources_page_blueprint(runtime.container.engine, runtime.container.sources, viewers_only=True)
+
+
 def metrics_blueprint_for(runtime: WebRuntime) -> Blueprint:
     # Set by bots/gunicorn_conf.py when gunicorn runs several worker processes.
     multiprocess_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
@@ -127,6 +133,7 @@ BLUEPRINTS: list[Callable[[WebRuntime], Blueprint | None]] = [
     api_blueprint_for,
     signin_blueprint_for,
     playground_blueprint_for,
+    sources_page_blueprint_for,
     metrics_blueprint_for,
 ]
 

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from core.questions.follow_up import FollowUpRule
     from core.questions.lifecycle import Lifecycle
     from core.questions.ports import DeliveryPort
+    from core.sources.registry import Sources
+    from core.sources.sync import SourceSyncer
 
 
 def open_database(settings: Settings, *, check_schema: bool = True, process: str = "cli") -> Database:
@@ -101,6 +103,32 @@ class Container:
             chunking=ChunkingOptions(self.settings.chunk_tokens, self.settings.chunk_overlap),
             http_timeout_s=self.settings.http_timeout_s,
             vector_index_min_chunks=self.settings.vector_index_min_chunks,
+        )
+
+    @cached_property
+    def sources(self) -> Sources:
+        from core.sources.registry import Sources
+
+        return Sources(self.database.sessions, embedder=lambda: (self.embedder.name, self.embedder.dimension))
+
+    @cached_property
+    def syncer(self) -> SourceSyncer:
+        import os
+
+        from core.sources.sync import SourceSyncer, SyncOptions
+
+        s = self.settings
+        return SourceSyncer(
+            self.database.sessions_for(Work.INGESTION),
+            lambda: self.ingestor,
+            options=SyncOptions(
+                mirrors_dir=(s.sources_dir or s.data_dir / "sources").resolve(),
+                confirm_missing=s.sync_confirm_missing,
+                politeness_s=s.sync_politeness_s,
+                max_backoff_s=s.sync_max_backoff_s,
+                http_timeout_s=s.http_timeout_s,
+            ),
+            secret=os.environ.get,  # credentials are names of environment variables, read here only
         )
 
     @cached_property
@@ -217,6 +245,7 @@ def build_worker_app(container: Container, lifecycle: Lifecycle, slack: SlackSer
     from adapters.slack.tasks import register_tasks as register_slack_tasks
     from bots.housekeeping import register_housekeeping
     from core.ingest.jobs import IngestRunner, register_ingest_task
+    from core.sources.jobs import register_source_tasks
     from core.storage.queue import build_job_app
     from core.questions.lifecycle import register_answer_task
 
@@ -225,6 +254,7 @@ def build_worker_app(container: Container, lifecycle: Lifecycle, slack: SlackSer
     if slack is not None:
         register_slack_tasks(app, slack)
     register_ingest_task(app, IngestRunner(container.database.sessions, container.ingestor))
+    register_source_tasks(app, container.syncer, lifecycle.jobs)
     register_housekeeping(app, container, lifecycle.jobs)
     return app
 

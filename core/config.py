@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     # A collection gets its own vector index once it has this many chunks (core/search/vector_index.py).
     vector_index_min_chunks: int = Field(2000, ge=1, validation_alias=env("DOCRAG_VECTOR_INDEX_MIN_CHUNKS"))
 
+    # Sources kept in sync (docs/sources.md): git mirrors (unset: <data dir>/sources), how many
+    # consecutive syncs must miss a document before it is removed, the delay between two requests
+    # to one web host, and the longest wait before retrying a source whose syncs keep failing.
+    sources_dir: Path | None = Field(None, validation_alias=env("DOCRAG_SOURCES_DIR"))
+    sync_confirm_missing: int = Field(3, ge=1, le=100, validation_alias=env("DOCRAG_SYNC_CONFIRM_MISSING"))
+    sync_politeness_s: float = Field(1.0, ge=0, le=60, validation_alias=env("DOCRAG_SYNC_POLITENESS_S"))
+    sync_max_backoff_s: int = Field(6 * 3600, ge=60, validation_alias=env("DOCRAG_SYNC_MAX_BACKOFF_S"))
+
     # Answering
     max_question_chars: int = Field(2000, ge=10, le=100000, validation_alias=env("DOCRAG_MAX_QUESTION_CHARS"))
     context_passages: int = Field(6, ge=1, le=30, validation_alias=env("DOCRAG_CONTEXT_PASSAGES"))

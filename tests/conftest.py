@@ -40,6 +40,7 @@ APP_TABLES = (
     "processed_events",
     "api_keys",
     "ingest_jobs",
+    "sources",
     "slack_installations",
     "slack_bots",
     "slack_oauth_states",

@@ -35,6 +35,7 @@ from adapters.web.openapi import (
     openapi_spec,
 )
 from adapters.web.readiness import BoundedReadiness
+from adapters.web.sources_api import add_source_routes
 from adapters.web.validation import (
     MAX_DB_INT,
     int_arg,
@@ -51,6 +52,7 @@ from core.ingest import catalog
 from core.ingest.jobs import IngestJobs, JobView
 from core.ingest.loaders import SUPPORTED_SUFFIXES
 from core.questions import transcripts
+from core.sources.registry import Sources
 from core.storage import schema
 from core.storage.db import Database, open_probe_engine
 from core.storage.faults import DatabaseUnavailable
@@ -83,6 +85,7 @@ class ApiServices:
     ingest: IngestJobs
     jobs: procrastinate.App  # opened for deferring; readiness asks it whether the queue is reachable
     limits: ApiLimits = field(default_factory=ApiLimits)
+    sources: Sources | None = None  # /sources (adapters/web/sources_api.py); None: they answer 404
 
 
 def api_blueprint(services: ApiServices) -> Blueprint:
@@ -95,6 +98,7 @@ def api_blueprint(services: ApiServices) -> Blueprint:
     _ask_routes(blueprint, services)
     _document_routes(blueprint, services)
     _status_routes(blueprint, services)
+    add_source_routes(blueprint, services.sources, services.jobs)
     return blueprint
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from adapters.web.openapi_sources import SOURCE_SCHEMAS, source_paths
+
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 SESSION_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
 # A question: no control characters (tab and newlines allowed) and at least one character that is not
@@ -343,9 +345,9 @@ def openapi_spec(*, server_url: str, max_upload_bytes: int, max_question_chars: 
         },
         "servers": [{"url": server_url}],
         "security": [{"bearer": []}],
-        "paths": _paths(max_upload_bytes, max_question_chars, max_page),
+        "paths": {**_paths(max_upload_bytes, max_question_chars, max_page), **source_paths(_errors)},
         "components": {
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **SOURCE_SCHEMAS},
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "description": "docrag apikey create"}},
         },
     }

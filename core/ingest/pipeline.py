@@ -7,6 +7,7 @@ and nothing of that document is written.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -14,7 +15,7 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Self, Sequence
+from typing import Callable, Mapping, Self, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,7 +25,7 @@ from core.ingest import STORE_WRITERS
 from core.ingest.chunk_copy import ChunkRow, copy_chunks
 from core.ingest.chunking import Chunk, chunk_sections
 from core.ingest.loaders import load_document, rst_included_files
-from core.ingest.sources import SourceItem, discover, target_root
+from core.ingest.sources import NotModified, SourceItem, discover, target_root
 from core.search.embeddings import Embedder
 from core.search.term_stats import refresh_term_stats
 from core.search.vector_index import VECTOR_INDEX_MIN_CHUNKS, ensure_vector_index
@@ -177,6 +178,7 @@ class Ingestor:
         base_url: str | None = None,
         progress: Progress | None = None,
         announce: Callable[[str], None] | None = None,
+        sources: Mapping[str, int] | None = None,
     ) -> IngestReport:
         items = list(discover(targets, base_url=base_url, http_timeout_s=self.http_timeout_s))
         return self.ingest_items(
@@ -185,6 +187,7 @@ class Ingestor:
             prune_roots={target_root(t) for t in targets} if prune else None,
             progress=progress,
             announce=announce,
+            sources=sources,
         )
 
     def ingest_items(
@@ -195,11 +198,14 @@ class Ingestor:
         prune_roots: set[str] | None = None,
         progress: Progress | None = None,
         announce: Callable[[str], None] | None = None,
+        sources: Mapping[str, int] | None = None,
     ) -> IngestReport:
         """Ingest already discovered items (files, pages, uploads, generated corpora).
 
         ``progress(done, total)`` follows the documents; ``announce(text)`` tells of a long step
-        after them (building the collection's vector index).
+        after them (building the collection's vector index). ``sources`` maps an item's ``root``
+        to the id of the source (core/sources) its document belongs to; unchanged documents are
+        given to it too.
         """
         started = time.perf_counter()
         report = IngestReport(collection=collection)
@@ -211,7 +217,8 @@ class Ingestor:
             known = self._known_documents(session, collection_id)
 
         seen: set[str] = set()
-        with _StoreBehind(self._store_group, collection_id, report, STORE_WRITERS) as store_behind:
+        store_group = functools.partial(self._store_group, sources=sources or {})
+        with _StoreBehind(store_group, collection_id, report, STORE_WRITERS) as store_behind:
             group: list[_Prepared] = []
             for done, item in enumerate(items, start=1):
                 seen.add(item.uri)
@@ -224,6 +231,8 @@ class Ingestor:
                 if progress:
                     progress(done, len(items))
             store_behind.submit(self._embedded(group, report))
+        if sources:
+            self._claim_for_sources(collection_id, items, sources)
 
         if prune_roots is not None:
             report.removed = self._prune(collection_id, prune_roots | {item.root for item in items}, seen)
@@ -233,6 +242,24 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         log.info("ingest.done %s", {k: v for k, v in report.as_dict().items() if k not in ("failed", "skipped")})
         return report
+
+    def _claim_for_sources(self, collection_id: int, items: Sequence[SourceItem], sources: Mapping[str, int]) -> None:
+        """Unchanged documents were not stored again: give them to their source as well."""
+        by_source: dict[int, list[str]] = {}
+        for item in items:
+            if item.root in sources:
+                by_source.setdefault(sources[item.root], []).append(item.uri)
+        with self.sessions.begin() as session:
+            for source_id, uris in by_source.items():
+                session.execute(
+                    sa.update(Document)
+                    .where(
+                        Document.collection_id == collection_id,
+                        Document.source_uri.in_(uris),
+                        Document.source_id.is_distinct_from(source_id),
+                    )
+                    .values(source_id=source_id)
+                )
 
     def _known_documents(self, session: Session, collection_id: int) -> dict[str, _Known]:
         rows = session.execute(
@@ -252,7 +279,11 @@ class Ingestor:
             report.unchanged += 1
             return None
         try:
-            data, content_type = item.fetch()
+            try:
+                data, content_type = item.fetch()
+            except NotModified:  # a conditional request said so: not even downloaded
+                report.unchanged += 1
+                return None
             digest = self._content_hash(item, data)
             if existing and existing.content_hash == digest:
                 report.unchanged += 1
@@ -337,11 +368,11 @@ class Ingestor:
             prepared.vectors = vectors[offset : offset + len(prepared.chunks)]
             offset += len(prepared.chunks)
 
-    def _store_group(self, group: list[_Prepared], collection_id: int) -> _Stored:
+    def _store_group(self, group: list[_Prepared], collection_id: int, *, sources: Mapping[str, int]) -> _Stored:
         stored = _Stored()
         for prepared in group:
             try:
-                self._store(prepared, collection_id)
+                self._store(prepared, collection_id, sources.get(prepared.item.root))
             except (sa.exc.OperationalError, sa.exc.InterfaceError):
                 raise  # the database itself is gone or timed out: the run cannot go on
             except Exception as exc:  # this document's content: report it, store the others
@@ -356,7 +387,7 @@ class Ingestor:
                 stored.updated += 1
         return stored
 
-    def _store(self, prepared: _Prepared, collection_id: int) -> None:
+    def _store(self, prepared: _Prepared, collection_id: int, source_id: int | None = None) -> None:
         item = prepared.item
         with self.sessions.begin() as session:
             # Losing the last few ingested documents on a crash is harmless (a re-run redoes
@@ -368,6 +399,8 @@ class Ingestor:
                 content_hash=prepared.content_hash,
                 meta={**item.meta, "root": item.root, "version": self._version(item)},
             )
+            if source_id is not None:
+                values["source_id"] = source_id
             if prepared.existing_id is None:
                 document = Document(collection_id=collection_id, source_uri=item.uri, **values)
                 session.add(document)

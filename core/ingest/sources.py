@@ -25,12 +25,18 @@ bad arguments, and mid-way for a broken sitemap, since a partial list would make
 ``--prune`` drop documents that still exist. A page that cannot be fetched raises
 ``DocumentError`` from its own ``fetch()``.
 
+``http_cache``: ETag/Last-Modified of earlier responses (an :class:`HttpCache`); with it every
+request is conditional. A page answered ``304 Not Modified`` raises :class:`NotModified` from its
+``fetch()`` (the pipeline counts it unchanged); a sitemap or URL target answered 304 is read from
+the body the cache kept. Source re-syncs (core/sources) use it.
+
 ``url_guard``: a check run on every request DocRag makes, redirects and sitemap entries included
 (an httpx request hook), raising ``DocumentError`` to refuse one; the REST API uses it to keep API
 key holders away from private and local addresses.
 """
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import logging
@@ -49,7 +55,7 @@ import httpx
 from core.errors import DocumentError
 from core.ingest.loaders import SUPPORTED_SUFFIXES
 
-__all__ = ["SourceItem", "discover", "target_root", "USER_AGENT", "MAX_DOCUMENT_BYTES"]
+__all__ = ["SourceItem", "discover", "target_root", "HttpCache", "NotModified", "USER_AGENT", "MAX_DOCUMENT_BYTES"]
 
 USER_AGENT = "DocRag/0.1"
 MAX_DOCUMENT_BYTES = 100 * 1024 * 1024  # one file or response; larger ones are reported, not loaded
@@ -75,6 +81,52 @@ class SourceItem:
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
+class NotModified(Exception):
+    """A conditional request was answered 304: what is stored is current."""
+
+
+# Discovery responses (sitemaps, URL targets) are kept whole to be re-read after a 304 when this small.
+_KEEP_BODY_BYTES = 2 * 1024 * 1024
+
+
+@dataclass
+class HttpCache:
+    """Validators (ETag, Last-Modified) of earlier responses by URL, and the bodies of discovery
+    responses. ``entries`` is plain JSON, for a source to keep between syncs."""
+
+    entries: dict[str, dict[str, str]] = field(default_factory=dict)
+    conditional: int = 0  # requests sent with a validator, how many came back 304, how many of them pages
+    not_modified: int = 0
+    pages_not_modified: int = 0
+
+    def request_headers(self, url: str, *, need_body: bool) -> dict[str, str]:
+        entry = self.entries.get(url)
+        if not entry or (need_body and "body" not in entry):
+            return {}
+        headers = {}
+        if entry.get("etag"):
+            headers["If-None-Match"] = entry["etag"]
+        if entry.get("last_modified"):
+            headers["If-Modified-Since"] = entry["last_modified"]
+        if headers:
+            self.conditional += 1
+        return headers
+
+    def remember(self, url: str, headers: Any, body: bytes | None) -> None:
+        entry = {"etag": headers.get("etag") or "", "last_modified": headers.get("last-modified") or ""}
+        if not (entry["etag"] or entry["last_modified"]):
+            self.entries.pop(url, None)
+            return
+        if body is not None and len(body) <= _KEEP_BODY_BYTES:
+            entry["body"] = base64.b64encode(body).decode()
+            entry["content_type"] = headers.get("content-type") or ""
+        self.entries[url] = entry
+
+    def body(self, url: str) -> tuple[bytes, str | None]:
+        entry = self.entries[url]
+        return base64.b64decode(entry["body"]), entry.get("content_type") or None
+
+
 def discover(
     targets: Sequence[str],
     *,
@@ -82,6 +134,7 @@ def discover(
     http_timeout_s: float = 20,
     max_pages: int = 5000,
     url_guard: Callable[[str], None] | None = None,
+    http_cache: HttpCache | None = None,
 ) -> Iterator[SourceItem]:
     """Yield the documents named by ``targets`` (paths or http(s) URLs), each once.
 
@@ -119,7 +172,7 @@ def discover(
             items: Iterator[SourceItem] = _discover_path(value, base_url)
         else:
             if web is None:
-                web = _Web(http_timeout_s, url_guard)
+                web = _Web(http_timeout_s, url_guard, http_cache)
             items = web.discover(value, max_pages)
         for item in items:
             if item.uri not in seen:
@@ -211,9 +264,12 @@ class _Web:
 
     The client is closed when the last ``fetch`` closure that uses it is garbage-collected."""
 
-    def __init__(self, timeout_s: float, url_guard: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, timeout_s: float, url_guard: Callable[[str], None] | None = None, cache: HttpCache | None = None
+    ) -> None:
         self._timeout_s = timeout_s
         self._url_guard = url_guard
+        self._cache = cache
         self._lock = threading.Lock()
         self._client: Any = None
 
@@ -233,10 +289,21 @@ class _Web:
         assert self._url_guard is not None
         self._url_guard(str(request.url))  # httpx runs request hooks for every redirect hop too
 
-    def get(self, url: str) -> tuple[bytes, str | None, str]:
-        """Download ``url``: (body, content type, final URL). HTTP/network errors -> DocumentError."""
+    def get(self, url: str, *, discovery: bool = False) -> tuple[bytes, str | None, str]:
+        """Download ``url``: (body, content type, final URL). HTTP/network errors -> DocumentError.
+
+        With a cache the request is conditional; a 304 raises NotModified, or for a ``discovery``
+        request (a sitemap, a URL target) returns the body kept from last time."""
+        headers = self._cache.request_headers(url, need_body=discovery) if self._cache else {}
         try:
-            with self.client().stream("GET", url) as resp:
+            with self.client().stream("GET", url, headers=headers) as resp:
+                if resp.status_code == 304 and headers and self._cache is not None:
+                    self._cache.not_modified += 1
+                    if not discovery:
+                        self._cache.pages_not_modified += 1
+                        raise NotModified(url)
+                    data, content_type = self._cache.body(url)
+                    return data, content_type, url
                 if resp.status_code >= 400:
                     reason = f" {resp.reason_phrase}" if resp.reason_phrase else ""
                     raise DocumentError(f"HTTP {resp.status_code}{reason} for {url}")
@@ -250,8 +317,11 @@ class _Web:
                     if total > MAX_DOCUMENT_BYTES:
                         raise DocumentError(f"too large: {url} is over {MAX_DOCUMENT_BYTES // (1024 * 1024)} MiB")
                     chunks.append(chunk)
-                return b"".join(chunks), resp.headers.get("content-type"), str(resp.url)
-        except DocumentError:
+                body = b"".join(chunks)
+                if self._cache is not None and resp.status_code == 200:
+                    self._cache.remember(url, resp.headers, body if discovery else None)
+                return body, resp.headers.get("content-type"), str(resp.url)
+        except (DocumentError, NotModified):
             raise
         except httpx.TimeoutException:
             raise DocumentError(f"timed out after {self._timeout_s:g} s fetching {url}") from None
@@ -281,11 +351,11 @@ class _Web:
         root = url
         path = urlsplit(url).path.lower()
         if path.endswith((".xml", ".xml.gz")):
-            data, ctype, _ = self.get(url)
+            data, ctype, _ = self.get(url, discovery=True)
             yield from self._sitemap_pages(url, data, root, max_pages)
             return
         try:
-            data, ctype, final = self.get(url)
+            data, ctype, final = self.get(url, discovery=True)
         except DocumentError as exc:
             # Not a sitemap we know of: the page's own fetch() will report the error.
             error = exc
@@ -316,7 +386,7 @@ class _Web:
                 if kind == "sitemapindex":
                     if loc not in visited:
                         visited.add(loc)
-                        child, _, _ = self.get(loc)
+                        child, _, _ = self.get(loc, discovery=True)
                         queue.append((loc, child))
                 elif loc not in pages:
                     if len(pages) >= max_pages:

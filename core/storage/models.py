@@ -67,6 +67,38 @@ class Collection(Base):
     created_at: Mapped[datetime] = created_at_column()
 
 
+class Source(Base):
+    """What was ingested and how (a folder, a URL or sitemap, a git repository), kept in sync.
+
+    ``options`` holds the kind's settings (branch, globs, link pattern...), ``credentials`` the
+    *names* of environment variables holding secrets (never the secrets), ``state`` what the next
+    sync continues from (the last synced commit, HTTP validators, documents seen missing).
+    See docs/sources.md.
+    """
+
+    __tablename__ = "sources"
+    __table_args__ = (UniqueConstraint("collection_id", "name", name="uq_sources_collection_name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))  # folder | url | git (later confluence, notion, thread)
+    target: Mapped[str] = mapped_column(Text)  # a path, a URL, a repository address
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    credentials: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    schedule: Mapped[str | None] = mapped_column(String(100))  # "30m", "6h", "1d" or a cron line; None: by hand
+    next_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    state: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    status: Mapped[str] = mapped_column(String(16), default="new", server_default="new")  # new|syncing|ok|failed
+    last_sync_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    last_sync_seconds: Mapped[float | None] = mapped_column()
+    last_counts: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = created_at_column()
+
+
 class Document(Base):
     __tablename__ = "documents"
     __table_args__ = (UniqueConstraint("collection_id", "source_uri", name="uq_documents_collection_source"),)
@@ -78,6 +110,8 @@ class Document(Base):
     title: Mapped[str] = mapped_column(Text)
     content_hash: Mapped[str] = mapped_column(String(64))
     meta: Mapped[dict[str, Any]] = mapped_column("metadata", default=dict, server_default="{}")
+    # The source that brought it in (core/sources); removing the source removes its documents.
+    source_id: Mapped[int | None] = mapped_column(ForeignKey("sources.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -6,7 +6,7 @@ made and when it was delivered. Any worker can then finish a question after a cr
 the placeholder. The previous release neither reads nor writes it.
 
 Revision ID: 0014
-Revises: 0012
+Revises: 0011
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
@@ -14,7 +14,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 

@@ -186,3 +186,36 @@ def test_a_notion_markdown_export_is_ingested_with_folders_as_parents(container,
     assert report.added == 2
     _, heading, text = chunks_of(database)["Failover"]
     assert heading.startswith("Runbooks > Failover") and "pg_ctl promote" in text
+
+
+# --------------------------------------------------------------------------- as sources kept in sync
+
+
+def test_a_confluence_space_and_a_notion_tree_are_sources_synced_with_credentials_from_the_environment(
+    container, database, wiki, notion, monkeypatch
+):
+    from core.errors import InvalidInput
+    from core.sources.registry import SourceSpec
+
+    monkeypatch.setenv("WIKI_EMAIL", EMAIL)
+    monkeypatch.setenv("WIKI_TOKEN", TOKEN)
+    monkeypatch.setenv("NOTION_TOKEN", "notion-secret")
+    space = container.sources.add(SourceSpec(
+        kind="confluence", target=f"{wiki.base_url}/spaces/DOCS/overview", collection="wiki",
+        credentials={"token": "WIKI_TOKEN", "email": "WIKI_EMAIL"},
+    ))
+    tree = container.sources.add(SourceSpec(
+        kind="notion", target=f"https://www.notion.so/Runbooks-{ROOT}", collection="wiki",
+        credentials={"token": "NOTION_TOKEN"}, options={"api_url": notion.base_url},
+    ))
+    assert container.syncer.sync(space.id).counts["added"] == 3
+    assert container.syncer.sync(tree.id).counts["added"] == 2
+    assert {"Rollbacks", "Database failover"} <= set(chunks_of(database))
+    container.sources.remove(tree.id)
+    assert "Database failover" not in chunks_of(database) and "Rollbacks" in chunks_of(database)
+
+    monkeypatch.delenv("WIKI_TOKEN")
+    failed = container.syncer.sync(space.id)
+    assert failed.status == "failed" and "WIKI_TOKEN is not set" in failed.error
+    with pytest.raises(InvalidInput, match="Confluence space URL"):
+        container.sources.add(SourceSpec(kind="confluence", target="https://example.com/wiki", collection="wiki"))

@@ -20,6 +20,7 @@ from flask.testing import FlaskClient
 from adapters.web.api import ApiLimits, ApiServices, api_blueprint
 from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
+from adapters.web.sources_page import sources_page_blueprint
 from bots.wiring import Container
 from core.tenancy.apikeys import ApiKeys, NewKey
 from core.ingest.jobs import IngestJobs, IngestRunner
@@ -78,11 +79,12 @@ def build_app(container: Container, jobs: procrastinate.App, *, limits: ApiLimit
     sessions = container.database.sessions
     services = ApiServices(
         engine=engine, database=container.database, keys=ApiKeys(sessions), ingest=IngestJobs(sessions, jobs),
-        jobs=jobs, limits=limits or ApiLimits(),
+        jobs=jobs, limits=limits or ApiLimits(), sources=container.sources,
     )
     app = Flask("docrag-web-test")
     app.register_blueprint(api_blueprint(services))
     app.register_blueprint(playground_blueprint(engine))
+    app.register_blueprint(sources_page_blueprint(engine, container.sources))
     app.register_blueprint(metrics_blueprint(QueueDepth(container.database.engine)))
     return app
 

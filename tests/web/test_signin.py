@@ -256,8 +256,10 @@ def test_the_playground_is_public_only_on_loopback_without_sign_in(make_containe
     try:
         assert fresh_machine.test_client().get("/").status_code == 200
         assert on_purpose.test_client().get("/").status_code == 200
+        assert fresh_machine.test_client().get("/sources").status_code == 200
         for app in (on_a_network, behind_a_proxy):
             assert app.test_client().get("/").status_code == 303
+            assert app.test_client().get("/sources").status_code == 303  # the sources page admits the same people
             assert "no way to sign in is configured" in app.test_client().get("/signin").get_data(as_text=True)
     finally:
         for app in (fresh_machine, on_a_network, behind_a_proxy, on_purpose):
