@@ -51,7 +51,10 @@ from bench.ingest import (  # noqa: E402
     documents_for,
 )
 from core.search.embeddings import build_embedder  # noqa: E402
-from core.engine import Engine, EngineOptions  # noqa: E402
+from core.answers.pipeline import AnswerPipeline, PipelineOptions  # noqa: E402
+from core.questions.admission import Admission  # noqa: E402
+from core.questions.engine import Engine, EngineOptions  # noqa: E402
+from core.questions.store import QuestionStore  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402
 from core.ingest.sources import SourceItem  # noqa: E402
 from core.tenancy.ratelimit import RateLimiter, RateLimitPolicy  # noqa: E402
@@ -324,12 +327,13 @@ def main() -> None:
         latency[mode]["server_cpu_ms"] = None if server0 is None else (server1 - server0) * 1000 / (len(samples) + 5)
 
     engine = Engine(
-        sessions=database.sessions,
-        embedder=embedder,
-        retriever=Retriever(sessions=database.sessions, embedder=embedder),
-        generator=None,
-        limiter=RateLimiter(database.sessions),
-        policy=RateLimitPolicy(user_per_min=0, channel_per_min=0, workspace_per_hour=0),
+        store=QuestionStore(database.sessions),
+        admission=Admission(database.sessions, RateLimiter(database.sessions),
+                            RateLimitPolicy(user_per_min=0, channel_per_min=0, workspace_per_hour=0),
+                            default_collection=COLLECTION),
+        pipeline=AnswerPipeline(sessions=database.sessions, embedder=embedder,
+                                retriever=Retriever(sessions=database.sessions, embedder=embedder), generator=None,
+                                options=PipelineOptions()),
         options=options,
     )
     totals, retrieval_ms, grounded = time_engine(engine, queries, args.budget)

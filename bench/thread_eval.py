@@ -39,9 +39,10 @@ from bench.corpus_cache import ensure_corpus  # noqa: E402
 from bots.wiring import Container  # noqa: E402
 from core.tenancy.collections import get_collection  # noqa: E402
 from core.config import Settings  # noqa: E402
-from core.conversations import Turn  # noqa: E402
-from core.engine import Engine  # noqa: E402
-from core.follow_ups import depends_on_history  # noqa: E402
+from core.questions.conversations import Turn  # noqa: E402
+from core.answers.pipeline import AnswerPipeline  # noqa: E402
+from core.questions.engine import Engine  # noqa: E402
+from core.questions.follow_ups import depends_on_history  # noqa: E402
 from core.storage.models import TS_CONFIG, Document, Message  # noqa: E402
 from core.types import SessionKey  # noqa: E402
 
@@ -66,7 +67,7 @@ def main_rule_query(question: str, history: list[Turn]) -> str:
     return f"{question} {(previous.search_query or previous.text)[:400]}"
 
 
-class QuestionExtractEngine(Engine):
+class QuestionExtractEngine(AnswerPipeline):
     """The new rule, but the extract is chosen for the question as asked, not the folded query
     (what the retrieval searched): measures whether a fold drags the old topic into the answer."""
 
@@ -74,7 +75,7 @@ class QuestionExtractEngine(Engine):
         return super()._compose(question, question, *rest, **options)
 
 
-class MainRuleEngine(Engine):
+class MainRuleEngine(AnswerPipeline):
     """The engine with main's old follow-up rule, for comparison (no LLM)."""
 
     def _standalone_query(self, question: str, history: list[Turn], timings: dict[str, float]) -> str:
@@ -110,17 +111,13 @@ def check_facts(threads: list[dict], root: Path) -> None:
                 raise SystemExit(f"{thread['id']}: {missing} not verbatim in {turn['source']}")
 
 
-def build_engine(container: Container, engine_class: type[Engine]) -> Engine:
+def build_engine(container: Container, pipeline_class: type[AnswerPipeline]) -> Engine:
+    """The production engine, with its answering pipeline swapped for ``pipeline_class`` (no LLM)."""
     built = container.engine  # the production wiring; reuse its collaborators
-    return engine_class(
-        sessions=built.sessions,
-        embedder=built.embedder,
-        retriever=built.retriever,
-        generator=None,
-        limiter=built.limiter,
-        policy=built.policy,
-        options=built.options,
-    )
+    p = built.pipeline
+    pipeline = pipeline_class(sessions=p.sessions, embedder=p.embedder, retriever=p.retriever, generator=None,
+                              options=p.options)
+    return Engine(store=built.store, admission=built.admission, pipeline=pipeline, options=built.options)
 
 
 def document_paths(container: Container, collection_id: int, root: Path) -> dict[int, str]:
@@ -143,7 +140,7 @@ def replay(
             answer = engine.answer(question_id)
             with engine.sessions() as session:
                 query = session.scalar(sa.select(Message.search_query).where(Message.id == question_id))
-            found = engine.retriever.search(query, collection_id=collection_id, limit=5, max_per_document=1, merge_neighbours=False)
+            found = engine.pipeline.retriever.search(query, collection_id=collection_id, limit=5, max_per_document=1, merge_neighbours=False)
             documents = [paths[p.document_id] for p in found.passages]
             text = plain(answer.text)
             if verbose:
@@ -226,8 +223,9 @@ def evaluate_corpus(corpus: str, threads: list[dict], embedder: str, verbose: bo
     with database.sessions() as session:
         collection_id = get_collection(session, corpus).id
     paths = document_paths(container, collection_id, root)
-    engines = {"fresh": build_engine(container, Engine), "main": build_engine(container, MainRuleEngine),
-               "new": build_engine(container, Engine), "new-q": build_engine(container, QuestionExtractEngine)}
+    engines = {"fresh": build_engine(container, AnswerPipeline), "main": build_engine(container, MainRuleEngine),
+               "new": build_engine(container, AnswerPipeline),
+               "new-q": build_engine(container, QuestionExtractEngine)}
     results = {mode: summarise(replay(engines[mode], threads, mode, corpus, collection_id, paths, verbose)) for mode in MODES}
     info["rules"] = rule_table(container, threads, collection_id)
     return results, info

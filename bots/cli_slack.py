@@ -152,17 +152,17 @@ def run_socket_mode(settings: Settings) -> None:
 
     from adapters.slack.app import build_bolt_app
     from bots.web import start_worker_if_embedded
-    from bots.wiring import build_container
-    from bots.worker import build_slack_services, open_job_queue
+    from bots.wiring import build_container, build_slack_services, open_job_queue
 
     if settings.slack_app_token is None or settings.slack_bot_token is None:
         raise ConfigurationError("Socket Mode needs SLACK_APP_TOKEN (xapp-...) and SLACK_BOT_TOKEN (xoxb-...).")
     container = build_container(settings)
     jobs = open_job_queue(container)
-    services = build_slack_services(container, jobs)
+    lifecycle = container.lifecycle(jobs)
+    services = build_slack_services(container, lifecycle)
     assert services is not None  # a bot token is set
     bolt = build_bolt_app(settings, services, container.database.engine, socket_mode=True)
-    worker = start_worker_if_embedded(container, jobs, services)
+    worker = start_worker_if_embedded(container, lifecycle, services)
     click.echo("Connected to Slack over Socket Mode. Ctrl-C to stop.", err=True)
     try:
         SocketModeHandler(bolt, app_token=settings.slack_app_token.get_secret_value()).start()

@@ -1,8 +1,10 @@
 """The Discord process: ``python -m bots.discord_gateway`` (Procfile ``discord``).
 
 Reads Settings, builds the container, points discord.py at a proxy or a fake when configured,
-and runs the gateway client until SIGTERM/SIGINT. ``run_in_thread`` runs the same bot on a
-background thread for tests.
+and runs the gateway client until SIGTERM/SIGINT. The gateway accepts questions; answers are
+durable jobs (core/questions/lifecycle.py) that any worker finishes: on the embedded default this
+process runs job workers itself, as the web process does. ``run_in_thread`` runs the same bot on
+a background thread for tests.
 """
 from __future__ import annotations
 
@@ -23,9 +25,10 @@ import yarl
 
 from adapters.discord.bot import BotOptions, DiscordBot
 from bots.logs import configure_logging
-from bots.wiring import Container, build_container
+from bots.wiring import Container, build_container, build_discord_services, open_job_queue, start_background_worker
 from core.config import Settings, load_settings
 from core.errors import DocRagError
+from core.storage.queue import BackgroundWorker
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +56,32 @@ def point_discord_at(settings: Settings) -> None:
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
 
 
-def build_bot(container: Container, **option_overrides: Any) -> DiscordBot:
-    return DiscordBot(container.engine, bot_options(container.settings, **option_overrides))
+# Answer jobs run beside the gateway connection on the embedded default: a few at a time.
+EMBEDDED_CONCURRENCY = 4
+
+
+@dataclass
+class GatewayRuntime:
+    """The bot and what it holds: the job queue, and job workers when they run in this process."""
+
+    bot: DiscordBot
+    jobs: Any
+    worker: BackgroundWorker | None = None
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+        self.jobs.close()
+
+
+def build_runtime(container: Container, *, start_worker: bool | None = None, **option_overrides: Any) -> GatewayRuntime:
+    settings = container.settings
+    jobs = open_job_queue(container)
+    lifecycle = container.lifecycle(jobs)
+    bot = DiscordBot(build_discord_services(container, lifecycle), bot_options(settings, **option_overrides))
+    wanted = start_worker if start_worker is not None else settings.embedded_workers and settings.uses_embedded_database
+    worker = start_background_worker(container, lifecycle, None, concurrency=EMBEDDED_CONCURRENCY) if wanted else None
+    return GatewayRuntime(bot, jobs, worker)
 
 
 # -- the process ---------------------------------------------------------------------------------
@@ -74,12 +101,14 @@ def main() -> int:
         print(exc, file=sys.stderr)
         return 1
     point_discord_at(settings)
-    bot = build_bot(container)
+    runtime = build_runtime(container)
     try:
-        asyncio.run(_run_until_signal(bot, settings.discord_token.get_secret_value()))
+        asyncio.run(_run_until_signal(runtime.bot, settings.discord_token.get_secret_value()))
     except discord.LoginFailure:
         print("Discord rejected DISCORD_TOKEN: copy a fresh token from the Developer Portal (Bot > Reset Token).", file=sys.stderr)
         return 1
+    finally:
+        runtime.close()
     return 0
 
 
@@ -99,6 +128,7 @@ class BotThread:
     bot: DiscordBot
     thread: threading.Thread
     loop: asyncio.AbstractEventLoop
+    runtime: GatewayRuntime
 
     def wait_started(self, timeout: float = 15.0) -> None:
         """Block until /ask is synced and pending questions were handled (fail fast if the bot died)."""
@@ -114,12 +144,17 @@ class BotThread:
             with contextlib.suppress(Exception):
                 asyncio.run_coroutine_threadsafe(self.bot.stop(), self.loop).result(timeout)
         self.thread.join(timeout)
+        self.runtime.close()
 
 
-def run_in_thread(container: Container, token: str = "test-token", **option_overrides: Any) -> BotThread:
-    """Start the bot against ``container`` on a background thread (point discord.py first)."""
+def run_in_thread(
+    container: Container, token: str = "test-token", *, start_worker: bool = True, **option_overrides: Any
+) -> BotThread:
+    """Start the bot (and, unless told not to, job workers) against ``container`` on background
+    threads (point discord.py first)."""
     point_discord_at(container.settings)
-    bot = build_bot(container, **option_overrides)
+    runtime = build_runtime(container, start_worker=start_worker, **option_overrides)
+    bot = runtime.bot
     loop = asyncio.new_event_loop()
 
     def run() -> None:
@@ -134,7 +169,7 @@ def run_in_thread(container: Container, token: str = "test-token", **option_over
 
     thread = threading.Thread(target=run, name="docrag-discord", daemon=True)
     thread.start()
-    return BotThread(bot, thread, loop)
+    return BotThread(bot, thread, loop, runtime)
 
 
 if __name__ == "__main__":

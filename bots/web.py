@@ -28,13 +28,13 @@ from adapters.web.signin import SignIn, signin_blueprint
 from adapters.web.sources_page import sources_page_blueprint
 from bots.logs import configure_logging
 from bots.web_signin import build_signin
-from bots.wiring import Container, build_container
-from bots.worker import build_slack_services, build_worker_app, open_job_queue
+from bots.wiring import Container, build_container, build_slack_services, open_job_queue, start_background_worker
 from core.tenancy.apikeys import ApiKeys
 from core.config import Settings, load_settings
 from core.ingest.jobs import IngestJobs
 from core.storage.queue import BackgroundWorker
-from core.metrics import QueueDepth
+from core.questions.lifecycle import Lifecycle
+from core.questions.metrics import QueueDepth
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +50,7 @@ class WebRuntime:
 
     container: Container
     jobs: procrastinate.App
+    lifecycle: Lifecycle
     slack: SlackServices | None = None
     worker: BackgroundWorker | None = None
     signin: SignIn | None = None
@@ -155,7 +156,8 @@ def create_app(
         configure_logging(settings.log_level, json_lines=settings.log_json)
         container = build_container(settings, process="web")
     jobs = open_job_queue(container)
-    runtime = WebRuntime(container=container, jobs=jobs, slack=build_slack_services(container, jobs))
+    lifecycle = container.lifecycle(jobs)
+    runtime = WebRuntime(container=container, jobs=jobs, lifecycle=lifecycle, slack=build_slack_services(container, lifecycle))
     app = Flask("docrag")
     trust_proxies(app, container.settings.trusted_proxies)
     app.extensions[EXTENSION] = runtime
@@ -164,7 +166,7 @@ def create_app(
         if blueprint is not None:
             app.register_blueprint(blueprint)
     install_json_errors(app)
-    runtime.worker = start_worker_if_embedded(container, jobs, runtime.slack, start_worker)
+    runtime.worker = start_worker_if_embedded(container, lifecycle, runtime.slack, start_worker)
     log.info("web.started slack=%s embedded_worker=%s", runtime.slack is not None, runtime.worker is not None)
     return app
 
@@ -190,7 +192,7 @@ def shutdown(app: Flask) -> None:
 
 
 def start_worker_if_embedded(
-    container: Container, jobs: procrastinate.App, slack: SlackServices | None, start_worker: bool | None = None
+    container: Container, lifecycle: Lifecycle, slack: SlackServices | None, start_worker: bool | None = None
 ) -> BackgroundWorker | None:
     """Job workers in this process: when asked, or on the embedded default (DOCRAG_EMBEDDED_WORKERS
     and no DATABASE_URL), where a separate worker process would be one more thing to run."""
@@ -198,4 +200,4 @@ def start_worker_if_embedded(
     wanted = start_worker if start_worker is not None else settings.embedded_workers and settings.uses_embedded_database
     if not wanted:
         return None
-    return BackgroundWorker(build_worker_app(container, jobs, slack), concurrency=EMBEDDED_CONCURRENCY).start()
+    return start_background_worker(container, lifecycle, slack, concurrency=EMBEDDED_CONCURRENCY)

@@ -6,6 +6,7 @@ the engine SQLAlchemy's ORM and metrics): a `docrag search` never loads the inge
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
@@ -16,10 +17,19 @@ from core.storage.timeouts import Work
 from core.search.embeddings import Embedder, build_embedder
 
 if TYPE_CHECKING:
+    import procrastinate
+
+    from adapters.discord.services import DiscordServices
+    from adapters.slack.clients import SlackClients
+    from adapters.slack.services import SlackServices
     from core.config import Settings
-    from core.engine import Engine
     from core.ingest.pipeline import Ingestor
+    from core.storage.queue import BackgroundWorker
     from core.answers.llm import Generator
+    from core.questions.engine import Engine
+    from core.questions.follow_up import FollowUpRule
+    from core.questions.lifecycle import Lifecycle
+    from core.questions.ports import DeliveryPort
     from core.sources.registry import Sources
     from core.sources.sync import SourceSyncer
 
@@ -123,32 +133,146 @@ class Container:
 
     @cached_property
     def engine(self) -> Engine:
-        from core.engine import EngineOptions
-        from core.metrics import MeteredEngine
+        """The engine, composed of its pieces; metrics observe it (core/questions/observer.py)."""
+        from core.answers.pipeline import AnswerPipeline, PipelineOptions
+        from core.questions.admission import Admission
+        from core.questions.engine import Engine, EngineOptions
+        from core.questions.metrics import PROMETHEUS
+        from core.questions.store import QuestionStore
         from core.tenancy.ratelimit import RateLimiter, RateLimitPolicy
         from core.search.retrieval import Retriever
 
         s = self.settings
-        return MeteredEngine(
-            sessions=self.database.sessions,
+        sessions = self.database.sessions
+        policy = RateLimitPolicy(
+            s.rate_user_per_min, s.rate_channel_per_min, s.rate_workspace_per_hour, address_per_min=s.rate_address_per_min
+        )
+        pipeline = AnswerPipeline(
+            sessions=sessions,
             embedder=self.embedder,
-            retriever=Retriever(
-                sessions=self.database.sessions, embedder=self.embedder, fusion=s.fusion, vector_weight=s.vector_weight
-            ),
+            retriever=Retriever(sessions=sessions, embedder=self.embedder, fusion=s.fusion, vector_weight=s.vector_weight),
             generator=build_generator(s),
-            limiter=RateLimiter(self.database.sessions),
-            policy=RateLimitPolicy(
-                s.rate_user_per_min, s.rate_channel_per_min, s.rate_workspace_per_hour,
-                address_per_min=s.rate_address_per_min,
-            ),
+            options=PipelineOptions(context_passages=s.context_passages, max_chunks_per_document=s.max_chunks_per_document),
+        )
+        return Engine(
+            store=QuestionStore(sessions),
+            admission=Admission(sessions, RateLimiter(sessions), policy, default_collection=s.default_collection),
+            pipeline=pipeline,
             options=EngineOptions(
                 default_collection=s.default_collection,
                 max_question_chars=s.max_question_chars,
-                context_passages=s.context_passages,
-                max_chunks_per_document=s.max_chunks_per_document,
                 history_token_budget=s.history_token_budget,
             ),
+            observer=PROMETHEUS,
         )
+
+    @cached_property
+    def ports(self) -> dict[str, DeliveryPort]:
+        """A delivery port per configured chat platform (core/questions/ports.py)."""
+        ports: dict[str, DeliveryPort] = {}
+        slack = self.slack_clients
+        if slack is not None:
+            from adapters.slack.delivery import SlackDelivery
+
+            ports["slack"] = SlackDelivery(slack)
+        if self.settings.discord_token is not None:
+            from adapters.discord.delivery import DiscordDelivery
+            from core.questions.claims import claim
+
+            sessions = self.database.sessions
+            ports["discord"] = DiscordDelivery(
+                self.settings.discord_token.get_secret_value(), self.settings.discord_api_base_url,
+                once=lambda key: claim(sessions, "discord", key),
+            )
+        return ports
+
+    @cached_property
+    def slack_clients(self) -> SlackClients | None:
+        """Web API clients per workspace, or None when no Slack workspace is configured."""
+        from adapters.slack.app import oauth_enabled, token_source
+        from adapters.slack.clients import SlackClients
+
+        settings = self.settings
+        if settings.slack_bot_token is None and not oauth_enabled(settings):
+            return None
+        return SlackClients(token_source(settings, self.database.engine), settings.slack_api_url)
+
+    @cached_property
+    def follow_ups(self) -> FollowUpRule:
+        from core.questions.follow_up import FollowUpRule
+
+        return FollowUpRule(self.database.sessions, self.engine.store)
+
+    def lifecycle(self, jobs: procrastinate.App) -> Lifecycle:
+        """The question lifecycle, queueing its jobs on ``jobs`` (opened in this process)."""
+        from core.questions.lifecycle import Lifecycle, LifecycleOptions
+
+        return Lifecycle(self.engine, jobs, self.ports, LifecycleOptions(
+            max_attempts=self.settings.answer_max_attempts,
+            too_old=timedelta(seconds=self.settings.answer_too_old_s),
+        ))
+
+
+def open_job_queue(container: Container) -> procrastinate.App:
+    """A job app opened for deferring from ordinary (synchronous) code in this process."""
+    from core.storage.queue import build_job_app
+
+    jobs = build_job_app(container.database.conninfo)
+    jobs.open()
+    return jobs
+
+
+def build_slack_services(container: Container, lifecycle: Lifecycle) -> SlackServices | None:
+    """Slack collaborators, or None when no Slack workspace is configured."""
+    from adapters.slack.afterack import AfterAck
+    from adapters.slack.services import SlackServices
+
+    if container.slack_clients is None:
+        return None
+    return SlackServices(lifecycle=lifecycle, follow_ups=container.follow_ups, jobs=lifecycle.jobs,
+                         clients=container.slack_clients, after_ack=AfterAck())
+
+
+def build_discord_services(container: Container, lifecycle: Lifecycle) -> DiscordServices:
+    from adapters.discord.services import DiscordServices
+
+    return DiscordServices(lifecycle=lifecycle, follow_ups=container.follow_ups)
+
+
+def build_worker_app(container: Container, lifecycle: Lifecycle, slack: SlackServices | None) -> procrastinate.App:
+    """A job app with every DocRag task registered, for a worker to run; the lifecycle's job app
+    is the opened one the tasks defer follow-up jobs with."""
+    from adapters.slack.tasks import register_tasks as register_slack_tasks
+    from bots.digest_senders import digest_sender
+    from bots.housekeeping import register_housekeeping
+    from core.console.jobs import register_console_tasks
+    from core.ingest.jobs import IngestRunner, register_ingest_task
+    from core.sources.jobs import register_source_tasks
+    from core.storage.queue import build_job_app
+    from core.questions.lifecycle import register_answer_task
+
+    app = build_job_app(container.database.conninfo)
+    register_answer_task(app, lifecycle)
+    if slack is not None:
+        register_slack_tasks(app, slack)
+    register_ingest_task(app, IngestRunner(container.database.sessions, container.ingestor))
+    register_source_tasks(app, container.syncer, lifecycle.jobs)
+    register_housekeeping(app, container, lifecycle.jobs)
+    register_console_tasks(
+        app, container.database.sessions, container.embedder, container.settings.question_retention_days,
+        digest=digest_sender(container.settings, container.database.engine),
+    )
+    return app
+
+
+def start_background_worker(
+    container: Container, lifecycle: Lifecycle, slack: SlackServices | None, *, concurrency: int
+) -> BackgroundWorker:
+    """Job workers on a thread of this process (the embedded default), recovering lost questions too."""
+    from core.storage.queue import BackgroundWorker
+
+    app = build_worker_app(container, lifecycle, slack)
+    return BackgroundWorker(app, concurrency=concurrency, sweeps=[lifecycle.requeue_lost]).start()
 
 
 def build_container(settings: Settings, *, check_schema: bool = True, process: str = "cli") -> Container:

@@ -126,6 +126,11 @@ class Settings(BaseSettings):
     # Console and privacy (docs/console.md): how long questions and answers are kept (0: forever).
     question_retention_days: int = Field(90, ge=0, le=36500, validation_alias=env("DOCRAG_QUESTION_RETENTION_DAYS"))
 
+    # Question lifecycle (core/questions/lifecycle.py): tries of the answer job (crashes included)
+    # before the placeholder becomes an apology, and the age past which a late answer is not given.
+    answer_max_attempts: int = Field(4, ge=1, validation_alias=env("DOCRAG_ANSWER_MAX_ATTEMPTS"))
+    answer_too_old_s: int = Field(3600, ge=10, validation_alias=env("DOCRAG_ANSWER_TOO_OLD_S"))
+
     # Processes
     embedded_workers: bool = Field(True, validation_alias=env("DOCRAG_EMBEDDED_WORKERS"))
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias=env("DOCRAG_LOG_LEVEL"))

@@ -1,7 +1,9 @@
 """The Discord client: mentions open threads, thread follow-ups, DMs, ``/ask``, feedback buttons.
 
-Engine calls block (database, LLM), so they run on a bounded thread pool: the gateway heartbeat
-keeps beating while an answer is generated.
+The gateway process only accepts: every question goes to the lifecycle (core/questions), which
+stores it, shows a placeholder and queues the durable answer job; a worker answers and edits the
+placeholder through the REST API (adapters/discord/delivery.py), so an answer survives a restart
+of this process. Accepting blocks (database), so it runs on a bounded thread pool.
 """
 from __future__ import annotations
 
@@ -17,12 +19,11 @@ from typing import Any, Awaitable, Callable, TypeVar
 import discord
 from discord import app_commands
 
-from adapters.discord import recovery
 from adapters.discord.events import PLATFORM, DiscordQuestion, question_from_interaction, question_from_message, thread_name
-from adapters.discord.feedback import FeedbackButton, feedback_view
-from adapters.discord.render import error_text, split_message, sources_embed
-from core.engine import Engine, PendingQuestion
-from core.types import Answer
+from adapters.discord.feedback import FeedbackButton
+from adapters.discord.render import error_text
+from adapters.discord.services import DiscordServices
+from core.questions.values import Where
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,7 +42,7 @@ class BotOptions:
     dev_guild_id: int | None = None  # sync /ask to this guild only (instant); else globally
     shard_count: int | None = None  # set: AutoShardedClient with this many shards
     guild_ready_timeout: float = 2.0
-    engine_workers: int = 8  # answers generated at the same time
+    engine_workers: int = 8  # questions accepted at the same time
 
 
 def bot_intents(*, message_content: bool) -> discord.Intents:
@@ -53,7 +54,7 @@ def bot_intents(*, message_content: bool) -> discord.Intents:
 class DocRagClient(discord.Client):
     def __init__(
         self,
-        engine: Engine,
+        services: DiscordServices,
         *,
         options: BotOptions,
         intents: discord.Intents,
@@ -69,12 +70,11 @@ class DocRagClient(discord.Client):
             allowed_mentions=discord.AllowedMentions.none(),  # documents may contain @everyone
             **client_options,
         )
-        self.engine = engine
+        self.services = services
+        self.engine = services.lifecycle.engine
         self.options = options
         self.started = started or threading.Event()
         self._executor = executor
-        # Questions accepted live while start-up recovery runs: recovery must not answer them twice.
-        self._live_during_recovery: set[int] | None = set()
         self._did_start = False
         self.tree = app_commands.CommandTree(self)
         add_ask_command(self.tree, self.on_ask)
@@ -95,8 +95,9 @@ class DocRagClient(discord.Client):
         if self._did_start:  # on_ready repeats after a reconnect that could not resume
             return
         self._did_start = True
+        # Questions accepted before a restart need nothing from here: their durable answer job
+        # is finished by a worker, which updates the placeholder (core/questions/lifecycle.py).
         await self._sync_commands()
-        await self._recover_pending()
         self.started.set()
 
     async def _sync_commands(self) -> None:
@@ -114,34 +115,6 @@ class DocRagClient(discord.Client):
             return
         log.info("discord.commands.synced scope=%s commands=%s", scope, [c.name for c in synced])
 
-    async def _recover_pending(self) -> None:
-        """Questions accepted before a restart get their answer (or an apology) now, not silence."""
-        try:
-            pending = await self.call_engine(self.engine.pending_questions, PLATFORM)
-            for question in pending:
-                if question.message_id in (self._live_during_recovery or ()) or not recovery.is_ours(self, question.key):
-                    continue
-                try:
-                    await self._recover(question)
-                except Exception:  # one undeliverable question must not stop the others
-                    log.exception("discord.recovery.question_failed question_id=%s", question.message_id)
-        except Exception:
-            log.exception("discord.recovery.failed")
-        finally:
-            self._live_during_recovery = None
-
-    async def _recover(self, question: PendingQuestion) -> None:
-        target = await recovery.target_for(self, question)
-        if target is None:
-            log.warning("discord.recovery.undeliverable question_id=%s session=%s", question.message_id, question.key)
-            # The channel is gone or out of reach: stop retrying it on every start.
-            await self.call_engine(self.engine.abandon, question.message_id, "channel gone")
-            return
-        log.info("discord.recovery.answering question_id=%s session=%s", question.message_id, question.key)
-        in_place = not isinstance(target, discord.TextChannel)
-        intro = recovery.intro(question, in_place=in_place)
-        await self._answer_into(target, question.message_id, intro=intro, allowed_mentions=recovery.asker_only(question))
-
     # -- messages --------------------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
         if self.user is None:
@@ -151,40 +124,24 @@ class DocRagClient(discord.Client):
             return
         if question.needs_follow_up_check and not await self._is_follow_up(question):
             return
-        question_id = await self._accept(question, message.reply)
-        if question_id is None:
-            return
-        target = await self._answer_target(message, question)
-        await self._answer_into(target, question_id)
+        await self._accept(question, where_for_message(message, question), message.reply)
 
     async def _is_follow_up(self, question: DiscordQuestion) -> bool:
         try:
-            return await self.call_engine(self.engine.is_conversation, question.key)
+            return await self.call_engine(self.services.follow_ups.is_for_us, question.addressing)
         except Exception:  # unknown whether it was meant for DocRag: replying to every thread message would be worse
             log.exception("discord.follow_up_check_failed session=%s", question.key)
             return False
 
-    async def _answer_target(self, message: discord.Message, question: DiscordQuestion) -> discord.abc.Messageable:
-        """A mention in a text channel is answered in a new thread on the message, else in place."""
-        if question.where != "channel" or not isinstance(message.channel, discord.TextChannel):
-            return message.channel
-        try:
-            return await message.create_thread(name=thread_name(question.text), auto_archive_duration=1440)
-        except discord.HTTPException as exc:  # no permission, or a thread exists already
-            log.warning("discord.thread.create_failed message=%s status=%s", message.id, exc.status)
-            return message.channel
-
     # -- /ask --------------------------------------------------------------------------------------
     async def on_ask(self, interaction: discord.Interaction, question_text: str) -> None:
-        try:  # within Discord's 3 s: shows "DocRag is thinking…"
+        try:  # within Discord's 3 s: shows "DocRag is thinking…", the placeholder the answer replaces
             await interaction.response.defer(thinking=True)
         except discord.HTTPException as exc:
             log.warning("discord.ask.defer_failed interaction=%s status=%s", interaction.id, exc.status)
             return
         question = question_from_interaction(interaction, question_text)
-        question_id = await self._accept(question, interaction.followup.send)
-        if question_id is not None:
-            await self._deliver(interaction.followup.send, await self._produce(question_id))
+        await self._accept(question, where_for_interaction(interaction), interaction.followup.send)
 
     # -- feedback ------------------------------------------------------------------------------------
     async def record_feedback_click(self, interaction: discord.Interaction, answer_id: int, score: int) -> None:
@@ -199,48 +156,32 @@ class DocRagClient(discord.Client):
         with contextlib.suppress(discord.HTTPException):
             await interaction.response.send_message(text, ephemeral=True)
 
-    # -- shared steps ------------------------------------------------------------------------------
-    async def _accept(self, question: DiscordQuestion, report: Send) -> int | None:
-        """Validate, rate-limit and store; a refusal is told to the user and returns None."""
+    # -- the one step every door shares ----------------------------------------------------------------
+    async def _accept(self, question: DiscordQuestion, where: Where, report: Send) -> int | None:
+        """Hand the question to the lifecycle (stored, placeholder shown, answer job queued);
+        a refusal is told to the user and returns None."""
         try:
-            question_id = await self.call_engine(self.engine.accept, question.key, question.text)
+            question_id = await self.call_engine(self.services.lifecycle.accept, question.key, question.text, where)
         except Exception as exc:
             log.info("discord.question.refused session=%s reason=%s", question.key, type(exc).__name__)
             await _send_safely(report, content=error_text(exc))
             return None
-        if self._live_during_recovery is not None:
-            self._live_during_recovery.add(question_id)
+        log.info("discord.question.accepted question_id=%s session=%s", question_id, question.key)
         return question_id
 
-    async def _answer_into(
-        self, target: discord.abc.Messageable, question_id: int, *, intro: str = "", **send_options: Any
-    ) -> None:
-        async with contextlib.AsyncExitStack() as stack:
-            await _start_typing(stack, target)
-            outcome = await self._produce(question_id)
-        await self._deliver(target.send, outcome, intro=intro, **send_options)
 
-    async def _produce(self, question_id: int) -> Answer | str:
-        """The answer, or the text that explains why there is none (logged with a reference)."""
-        try:
-            return await self.call_engine(self.engine.answer, question_id)
-        except Exception as exc:
-            log.warning("discord.answer.failed question_id=%s error=%s", question_id, exc)
-            return error_text(exc)
+def where_for_message(message: discord.Message, question: DiscordQuestion) -> Where:
+    """A mention in a text channel is answered in a new thread on the message, else in place."""
+    channel = str(message.channel.id)
+    if question.where == "channel" and isinstance(message.channel, discord.TextChannel):
+        return Where(PLATFORM, {"channel": channel, "message": str(message.id), "thread_name": thread_name(question.text)})
+    return Where(PLATFORM, {"channel": channel})
 
-    async def _deliver(self, send: Send, outcome: Answer | str, *, intro: str = "", **send_options: Any) -> None:
-        text = outcome if isinstance(outcome, str) else outcome.text
-        contents = split_message(f"{intro}\n\n{text}" if intro else text)
-        extras: dict[str, Any] = {}
-        if isinstance(outcome, Answer):
-            embed = sources_embed(outcome.citations, outcome.grounded)
-            extras = {"embed": embed} if embed else {}
-            if outcome.message_id is not None:
-                extras["view"] = feedback_view(outcome.message_id)
-        for index, content in enumerate(contents):
-            last = index == len(contents) - 1
-            if not await _send_safely(send, content=content, **(extras if last else {}), **send_options):
-                return
+
+def where_for_interaction(interaction: discord.Interaction) -> Where:
+    """``/ask``: the deferred response is edited through the interaction's webhook (15 minutes)."""
+    return Where(PLATFORM, {"application": str(interaction.application_id), "token": interaction.token,
+                            "channel": str(interaction.channel_id or "")})
 
 
 def add_ask_command(tree: app_commands.CommandTree, handler: Callable[[discord.Interaction, str], Awaitable[None]]) -> None:
@@ -252,13 +193,6 @@ def add_ask_command(tree: app_commands.CommandTree, handler: Callable[[discord.I
 
 class ShardedDocRagClient(DocRagClient, discord.AutoShardedClient):
     """Same behaviour, several gateway shards in one process (for bots in many guilds)."""
-
-
-async def _start_typing(stack: contextlib.AsyncExitStack, channel: discord.abc.Messageable) -> None:
-    try:
-        await stack.enter_async_context(channel.typing())
-    except discord.HTTPException as exc:  # no typing indicator is no reason to skip the answer
-        log.info("discord.typing_failed status=%s", exc.status)
 
 
 async def _send_safely(send: Send, **kwargs: Any) -> bool:
@@ -273,8 +207,8 @@ async def _send_safely(send: Send, **kwargs: Any) -> bool:
 class DiscordBot:
     """Runs a client; if Discord refuses the Message Content intent, runs again without it."""
 
-    def __init__(self, engine: Engine, options: BotOptions | None = None) -> None:
-        self.engine = engine
+    def __init__(self, services: DiscordServices, options: BotOptions | None = None) -> None:
+        self.services = services
         self.options = options or BotOptions()
         self.client: DocRagClient | None = None
         self.started = threading.Event()  # set once commands are synced and pending questions handled
@@ -311,5 +245,5 @@ class DiscordBot:
             started=self.started,
         )
         if self.options.shard_count:
-            return ShardedDocRagClient(self.engine, shard_count=self.options.shard_count, **common)
-        return DocRagClient(self.engine, **common)
+            return ShardedDocRagClient(self.services, shard_count=self.options.shard_count, **common)
+        return DocRagClient(self.services, **common)

@@ -1,7 +1,7 @@
 """Discord messages and interactions -> DiscordQuestion (or None when DocRag should stay quiet).
 
 Pure translation: no network, no engine. Deciding whether a plain thread message is a follow-up
-needs the database (``Engine.is_conversation``), so that check is left to the client.
+needs the database (the shared ``FollowUpRule``), so that check is left to the client.
 """
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 
 import discord
 
+from core.questions.follow_up import Addressing
 from core.types import SessionKey
 
 PLATFORM = "discord"
@@ -29,8 +30,12 @@ class DiscordQuestion:
 
     @property
     def needs_follow_up_check(self) -> bool:
-        """A plain thread message is answered only where DocRag already has a conversation."""
+        """A plain thread message may be a follow-up: the shared rule decides (core/questions/follow_up.py)."""
         return self.where == "thread" and not self.mentioned
+
+    @property
+    def addressing(self) -> Addressing:
+        return Addressing(self.key, direct=self.where == "dm", mentioned=self.mentioned, in_thread=self.where == "thread")
 
 
 def question_from_message(message: discord.Message, bot_user_id: int) -> DiscordQuestion | None:

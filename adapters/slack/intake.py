@@ -4,8 +4,8 @@ Inside the request (before Slack gets its HTTP 200) only two quick things happen
 whether the message is for DocRag, and queueing a durable *backstop* job that holds the
 delivery. Right after the acknowledgement, off the request thread, the same process takes the
 delivery in hand: claim it in the database (retries and double deliveries stop here, in every
-process), accept the question (validation, rate limits, storage), show a placeholder and queue
-the answer job. If the process died before doing so, the backstop job does it ~30 s later; if
+process) and hand the question to the lifecycle (core/questions/lifecycle.py: validation, rate
+limits, storage, the placeholder, the answer job). If the process died before doing so, the backstop job does it ~30 s later; if
 the process did it, the backstop finds the claim taken and does nothing.
 """
 from __future__ import annotations
@@ -17,14 +17,15 @@ from typing import Any, Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack.delivery import where_of
 from adapters.slack.events import PLATFORM, SlackCommand, SlackQuestion, parse_command
-from adapters.slack.messages import post, post_placeholder, respond, tell_user
-from adapters.slack.queue import defer_answer, defer_intake, drop_intake
+from adapters.slack.messages import post, respond, tell_user
+from adapters.slack.queue import defer_intake, drop_intake
 from adapters.slack.render import USAGE, render_notice, render_question
 from adapters.slack.services import SlackServices
-from core.tenancy.channels import mentions_only
-from core.dedupe import claim, release
 from core.errors import DocRagError, InvalidQuestion, NotFound
+from core.questions.claims import AlreadyClaimed, claim, is_claimed, release
+from core.questions.follow_up import Addressing
 
 log = logging.getLogger(__name__)
 
@@ -69,41 +70,46 @@ class Intake:
         self.services.after_ack.submit(self.take_in_hand, command, client, backstop)
 
     def _is_for_us(self, question: SlackQuestion) -> bool:
-        if question.is_dm or question.mentioned or not question.in_thread:
-            return True
-        # An unmentioned reply in a thread: a follow-up only where DocRag takes part, unless the
-        # channel asked for mentions only.
-        with self.services.sessions() as session:
-            if mentions_only(session, PLATFORM, question.team_id, question.channel):
-                return False
-        return self.engine.is_conversation(question.key)
+        return self.services.follow_ups.is_for_us(
+            Addressing(question.key, direct=question.is_dm, mentioned=question.mentioned, in_thread=question.in_thread)
+        )
 
     # -- after the ack (or from the backstop job) ---------------------------------------------------
-    def take_in_hand(self, delivery: SlackQuestion | SlackCommand, client: WebClient, backstop: int | None) -> str:
+    def take_in_hand(
+        self, delivery: SlackQuestion | SlackCommand, client: WebClient, backstop: int | None, *, late: bool = False
+    ) -> str:
         """Right after the ack: handle the delivery, then drop its backstop job (it was not needed).
-        If this raises, the backstop stays queued and handles the delivery later."""
+        If this raises, the backstop stays queued and handles the delivery later (``late``)."""
         if isinstance(delivery, SlackQuestion):
-            outcome = self.take_question(delivery, client)
+            outcome = self.take_question(delivery, client, late=late)
         else:
             outcome = self.take_command(delivery, client)
         if backstop is not None:
             drop_intake(self.services.jobs, backstop)
         return outcome
 
-    def take_question(self, question: SlackQuestion, client: WebClient) -> str:
+    def take_question(self, question: SlackQuestion, client: WebClient, *, late: bool = False) -> str:
+        """Claim the delivery, then accept it. The question is stored with a ``handled`` mark in one
+        transaction, so the backstop (``late``) can tell a delivery whose process died between the
+        claim and the acceptance from one that was handled, and finish it."""
         keys = question.dedupe_keys()
+        handled = f"handled:{question.message_key}"
         if not claim(self.services.sessions, PLATFORM, *keys):
-            return "duplicate"
+            if not late or is_claimed(self.services.sessions, PLATFORM, handled):
+                return "duplicate"
+            log.warning("slack.taking_over_claimed_delivery message=%s", question.message_key)
         try:
-            question_id = self.engine.accept(question.key, question.text)
-        except DocRagError as exc:  # invalid, rate limited, no collection: the user is told why
-            tell_user(client, channel=question.channel, user=question.user, thread_ts=question.thread_ts,
-                      reply=render_notice(str(exc), emoji=":information_source:"), is_dm=question.is_dm)
+            self._start_answer(question, once=handled)
+        except AlreadyClaimed:
+            return "duplicate"
+        except DocRagError as exc:  # invalid, rate limited, no collection: the user is told why, once
+            if claim(self.services.sessions, PLATFORM, handled):
+                tell_user(client, channel=question.channel, user=question.user, thread_ts=question.thread_ts,
+                          reply=render_notice(str(exc), emoji=":information_source:"), is_dm=question.is_dm)
             return "refused"
         except Exception:
             release(self.services.sessions, PLATFORM, *keys)  # leave it to the backstop job
             raise
-        self._start_answer(client, question, question_id)
         return "accepted"
 
     def take_command(self, command: SlackCommand, client: WebClient) -> str:
@@ -120,26 +126,18 @@ class Intake:
                                  channel=command.channel, user=command.user, text=command.text,
                                  ts=ts, thread_ts=ts, is_dm=command.is_dm)
         try:
-            question_id = self.engine.accept(question.key, question.text)
+            self._start_answer(question)
         except DocRagError as exc:
             client.chat_delete(channel=command.channel, ts=ts)  # keep the channel free of unanswered posts
             respond(command.response_url, str(exc))
             return "refused"
-        self._start_answer(client, question, question_id)
         return "accepted"
 
-    def _start_answer(self, client: WebClient, question: SlackQuestion, question_id: int) -> None:
+    def _start_answer(self, question: SlackQuestion, *, once: str | None = None) -> int:
+        """Accepted, placeholder shown, answer job queued (core/questions/lifecycle.py)."""
+        question_id = self.services.lifecycle.accept(question.key, question.text, where_of(question), once=once)
         log.info("slack.question_accepted question_id=%s session=%s", question_id, question.key)
-        placeholder_ts = post_placeholder(client, question.channel, question.thread_ts)
-        defer_answer(
-            self.services.jobs,
-            question_id=question_id,
-            team_id=question.team_id,
-            enterprise_id=question.enterprise_id,
-            channel=question.channel,
-            thread_ts=question.thread_ts,
-            placeholder_ts=placeholder_ts,
-        )
+        return question_id
 
     # -- 👍 / 👎 ----------------------------------------------------------------------------------
     def feedback(self, ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any], score: int) -> None:

@@ -1,4 +1,6 @@
-"""The Slack jobs' names and how they are queued (durably, in PostgreSQL, through procrastinate)."""
+"""The Slack intake backstop job: its name and how it is queued (durably, in PostgreSQL).
+
+The answer job is the lifecycle's own, for every platform (core/questions/lifecycle.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,9 +10,7 @@ from procrastinate.exceptions import AlreadyEnqueued
 
 from core.storage.queue import QUEUE_ANSWERS
 
-ANSWER_TASK = "slack.answer"
 INTAKE_TASK = "slack.intake"
-RECOVER_TASK = "slack.recover_pending"
 # The web process takes a delivery in hand right after acknowledging it (and then deletes the
 # backstop job); the backstop is the safety net for a process that died first, so it waits long
 # enough never to race it.
@@ -37,33 +37,3 @@ def defer_intake(jobs: procrastinate.App, *, kind: str, payload: dict[str, Any],
 def drop_intake(jobs: procrastinate.App, job_id: int) -> None:
     """Delete a backstop that is no longer needed (its delivery was taken in hand), if still waiting."""
     jobs.job_manager.cancel_job_by_id(job_id, delete_job=True)
-
-
-def defer_answer(
-    jobs: procrastinate.App,
-    *,
-    question_id: int,
-    team_id: str,
-    channel: str,
-    thread_ts: str,
-    placeholder_ts: str | None = None,
-    enterprise_id: str | None = None,
-) -> None:
-    """Queue the answer job; a job already waiting for this question is enough.
-
-    No procrastinate ``lock``: it makes every fetch compare each waiting job with all the others
-    (quadratic in a backlog), and two jobs for one question are harmless anyway (one reply).
-    """
-    try:
-        jobs.configure_task(
-            ANSWER_TASK, queue=QUEUE_ANSWERS, queueing_lock=f"slack-answer-{question_id}",
-        ).defer(
-            question_id=question_id,
-            team_id=team_id,
-            enterprise_id=enterprise_id,
-            channel=channel,
-            thread_ts=thread_ts,
-            placeholder_ts=placeholder_ts,
-        )
-    except AlreadyEnqueued:
-        pass

@@ -46,7 +46,7 @@ from adapters.web.validation import (
     text,
     web_url,
 )
-from core.engine import Engine
+from core.questions.engine import Engine
 from core.errors import InvalidQuestion
 from core.errors import NotFound as Missing
 from core.ingest import catalog

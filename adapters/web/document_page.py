@@ -16,7 +16,7 @@ from urllib.parse import quote, unquote, urlsplit
 
 from flask import Blueprint, abort, render_template
 
-from core.engine import Engine
+from core.questions.engine import Engine
 from core.ingest import catalog
 
 ROUTE_PREFIX = "/docs"

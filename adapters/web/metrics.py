@@ -5,7 +5,7 @@ from typing import Any
 
 from flask import Blueprint, Response
 
-from core.metrics import exposition
+from core.questions.metrics import exposition
 
 
 def metrics_blueprint(*collectors: Any, multiprocess_dir: str | None = None) -> Blueprint:

@@ -30,7 +30,7 @@ from adapters.web.render import answer_html, safe_href
 from adapters.web.signin.viewer import current_viewer, viewer_refusal
 from adapters.web.sse import finish_unseen
 from core.answers.edit_buffer import coalesced
-from core.engine import Engine
+from core.questions.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
 from core.questions import transcripts

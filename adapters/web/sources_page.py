@@ -13,7 +13,7 @@ from flask import Blueprint, Response, render_template
 from adapters.web.playground import PLATFORM, WORKSPACE, _secure
 from adapters.web.signin.viewer import current_viewer, viewer_refusal
 from core.tenancy.collections import collection_name_for
-from core.engine import Engine
+from core.questions.engine import Engine
 from core.sources.registry import Sources, SourceView
 
 

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generator as Gen, Iterator, Protocol, Sequence
 
-from core.conversations import Turn
+from core.questions.conversations import Turn
 from core.errors import UpstreamUnavailable
 from core.types import Passage
 

@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from core.conversations import find_conversation
+from core.questions.conversations import find_conversation
 from core.storage.models import Collection, Conversation, Message
 from core.types import SessionKey
 

@@ -383,4 +383,26 @@ class DigestChannel(Base):
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"))
     # The Monday of the last week whose digest this channel was sent: the claim that makes it once a week.
     last_week: Mapped[Any] = mapped_column(Date, nullable=True)
+
+class QuestionDelivery(Base):
+    """Where an accepted question is answered, and whether it was (see core/questions/lifecycle.py).
+
+    One row per question a chat platform awaits an answer to: the serialisable way back to its
+    thread, the placeholder to replace, and the attempts made, so any worker can finish the job
+    after a crash. Questions asked over HTTP or the CLI (the caller waits) have none.
+    """
+
+    __tablename__ = "question_deliveries"
+    __table_args__ = (
+        Index("ix_question_deliveries_undelivered", "created_at", postgresql_where="delivered_at IS NULL"),
+    )
+
+    question_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    platform: Mapped[str] = mapped_column(String(32))
+    where: Mapped[dict[str, Any]] = mapped_column()
+    placeholder: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = created_at_column()

@@ -3,14 +3,15 @@
 Adapters register their tasks on the app this module builds; `docrag worker` processes (or, on
 the embedded default, a thread inside the web process) run them. A job survives a crash: it
 stays in the table until a worker finishes it, and jobs held by a worker that stopped sending
-heartbeats are put back in the queue when any worker starts.
+heartbeats are put back in the queue by any live worker within seconds (``watch``: every
+WATCH_INTERVAL_S, not only when a worker starts).
 """
 from __future__ import annotations
 
 import asyncio
 import logging
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable, Sequence
 
 if TYPE_CHECKING:
     import procrastinate
@@ -21,8 +22,12 @@ log = logging.getLogger(__name__)
 
 QUEUE_ANSWERS = "answers"
 QUEUE_INGEST = "ingest"
-# A worker that has not sent a heartbeat for this long is presumed dead.
-STALLED_AFTER_S = 60
+# Workers beat every HEARTBEAT_S; one silent for STALLED_AFTER_S is presumed dead and its jobs
+# are put back. A live worker that misses a few beats (a loaded machine) only makes a job run
+# twice, which every DocRag job survives (answers and deliveries are idempotent).
+HEARTBEAT_S = 2
+STALLED_AFTER_S = 10
+WATCH_INTERVAL_S = 3
 
 
 def database_retry() -> procrastinate.RetryStrategy:
@@ -49,34 +54,63 @@ async def requeue_stalled_jobs(app: procrastinate.App) -> int:
     return len(stalled)
 
 
-async def run_worker(app: procrastinate.App, *, concurrency: int = 4, stop: asyncio.Event | None = None) -> None:
+async def run_worker(
+    app: procrastinate.App,
+    *,
+    concurrency: int = 4,
+    stop: asyncio.Event | None = None,
+    sweeps: Sequence[Callable[[], object]] = (),
+) -> None:
+    """Run jobs until stopped; meanwhile ``watch`` puts back stalled jobs and runs ``sweeps``."""
     async with app.open_async():
         await requeue_stalled_jobs(app)
+        watcher = asyncio.create_task(watch(app, sweeps))
         worker = asyncio.create_task(
             app.run_worker_async(
                 concurrency=concurrency,
                 install_signal_handlers=stop is None,
-                update_heartbeat_interval=10,
+                update_heartbeat_interval=HEARTBEAT_S,
                 stalled_worker_timeout=STALLED_AFTER_S,
             )
         )
-        if stop is None:
-            await worker
-            return
-        await stop.wait()
-        worker.cancel()
         try:
-            await worker
+            if stop is None:
+                await worker
+                return
+            await stop.wait()
+            worker.cancel()
+            try:
+                await worker
+            except asyncio.CancelledError:
+                pass
+        finally:
+            watcher.cancel()
+
+
+async def watch(app: procrastinate.App, sweeps: Sequence[Callable[[], object]] = ()) -> None:
+    """Every WATCH_INTERVAL_S: put back the jobs of dead workers, then run each sweep (in a thread:
+    they are synchronous database work)."""
+    while True:
+        await asyncio.sleep(WATCH_INTERVAL_S)
+        try:
+            await requeue_stalled_jobs(app)
+            for sweep in sweeps:
+                await asyncio.to_thread(sweep)
         except asyncio.CancelledError:
-            pass
+            raise
+        except Exception:  # the database may be down for a while: try again at the next tick
+            log.warning("jobs.watch_failed", exc_info=True)
 
 
 class BackgroundWorker:
     """Runs a worker on its own event loop in a daemon thread (the embedded default)."""
 
-    def __init__(self, app: procrastinate.App, *, concurrency: int = 4) -> None:
+    def __init__(
+        self, app: procrastinate.App, *, concurrency: int = 4, sweeps: Sequence[Callable[[], object]] = ()
+    ) -> None:
         self.app = app
         self.concurrency = concurrency
+        self.sweeps = sweeps
         self._loop = asyncio.new_event_loop()
         self._stop: asyncio.Event | None = None
         self._thread = threading.Thread(target=self._run, name="docrag-worker", daemon=True)
@@ -89,7 +123,7 @@ class BackgroundWorker:
         asyncio.set_event_loop(self._loop)
         self._stop = asyncio.Event()
         try:
-            self._loop.run_until_complete(run_worker(self.app, concurrency=self.concurrency, stop=self._stop))
+            self._loop.run_until_complete(run_worker(self.app, concurrency=self.concurrency, stop=self._stop, sweeps=self.sweeps))
         except Exception:  # a dead worker thread must be visible in the logs
             log.exception("jobs.worker_crashed")
 

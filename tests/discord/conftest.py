@@ -6,12 +6,14 @@ then use fresh channels/threads/users and ``clean_conversations`` so they stay i
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
 
+from adapters.discord.delivery import PLACEHOLDER
 from bots.discord_gateway import BotThread, run_in_thread
 from bots.wiring import Container
 from core.config import Settings
@@ -32,7 +34,7 @@ def fake_discord() -> Iterator[FakeDiscord]:
 
 def discord_settings(fake: FakeDiscord) -> dict[str, Any]:
     """Point the bot at the fake through the same settings production uses."""
-    return {"discord_api_base_url": fake.api_base, "discord_gateway_url": fake.gateway_url}
+    return {"discord_api_base_url": fake.api_base, "discord_gateway_url": fake.gateway_url, "discord_token": "test-token"}
 
 
 @pytest.fixture(scope="module")
@@ -88,16 +90,33 @@ def posts_to(channel_id: int) -> Callable[[Call], bool]:
     return lambda call: call.method == "POST" and call.path == f"/channels/{channel_id}/messages"
 
 
+def writes_to(channel_id: int) -> Callable[[Call], bool]:
+    """A message posted in the channel, or one of its messages edited (a placeholder replaced)."""
+    return lambda call: call.method in ("POST", "PATCH") and call.path.startswith(f"/channels/{channel_id}/messages")
+
+
+def settled(fake: FakeDiscord, channel_id: int) -> list[dict[str, Any]]:
+    """The bot's messages in the channel, once none of them is still a placeholder."""
+    return [m for m in fake.sent_messages(channel_id) if not m["content"].startswith(PLACEHOLDER)]
+
+
 def wait_posts(fake: FakeDiscord, channel_id: int, count: int = 1, timeout: float = 15.0) -> list[dict[str, Any]]:
-    """Wait until the bot posted ``count`` messages in the channel; return them (what Discord stored)."""
-    fake.wait_for(posts_to(channel_id), count=count, timeout=timeout)
-    return fake.sent_messages(channel_id)
+    """Wait until the bot has ``count`` messages in the channel that are not placeholders (an
+    answer replaces its placeholder); return them all (what Discord stored)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        messages = fake.sent_messages(channel_id)
+        if len(messages) >= count and len(settled(fake, channel_id)) == len(messages):
+            return messages
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"waited {timeout}s for {count} settled message(s) in {channel_id}: {messages}")
+        time.sleep(0.02)
 
 
 def wait_answer(fake: FakeDiscord, channel_id: int, timeout: float = 15.0) -> dict[str, Any]:
     """Wait for an answer's last message (it carries the feedback buttons) and return it."""
-    fake.wait_for(lambda c: posts_to(channel_id)(c) and bool((c.json or {}).get("components")), timeout=timeout)
-    return fake.sent_messages(channel_id)[-1]
+    fake.wait_for(lambda c: writes_to(channel_id)(c) and bool((c.json or {}).get("components")), timeout=timeout)
+    return [m for m in fake.sent_messages(channel_id) if m.get("components")][-1]
 
 
 def button_ids(message: dict[str, Any]) -> list[str]:

@@ -20,6 +20,7 @@ from tests.discord.conftest import (
     running_bot,
     stored_turns,
     wait_answer,
+    writes_to,
     wait_posts,
     write_doc,
 )
@@ -82,7 +83,7 @@ def test_mention_opens_a_thread_and_answers_in_it(world: World, channel: int) ->
     answer = wait_answer(fake, question_id)  # a thread started on a message has the message's id
 
     assert created.json["name"] == "how do I ingest a sitemap?"
-    assert fake.calls_to("POST", rf"/channels/{question_id}/typing")
+    [placeholder] = fake.calls_to("POST", rf"/channels/{question_id}/messages$")  # shown at once, then replaced
     assert 0 < len(answer["content"]) <= 2000
     assert "sitemap" in answer["content"].lower()
     [embed] = answer["embeds"]
@@ -114,11 +115,11 @@ def test_slash_ask_defers_at_once_then_follows_up(world: World, channel: int) ->
 
     ref = fake.send_slash_command("ask", {"question": "how do I ingest a sitemap?"}, channel_id=channel)
     [callback] = fake.wait_for(f"POST /interactions/{ref.id}/")
-    fake.wait_for(f"POST /webhooks/{fake.application_id}/{ref.token}$")
+    fake.wait_for(f"PATCH /webhooks/{fake.application_id}/{ref.token}/messages/@original")
 
     assert callback.json["type"] == 5  # deferred: "DocRag is thinking…"
     state = fake.interaction(ref)
-    answer = fake.message(state["original_id"])  # the follow-up replaced the thinking message
+    answer = fake.message(state["original_id"])  # the answer replaced the thinking message
     assert "sitemap" in answer["content"].lower() and len(answer["content"]) <= 2000
     assert answer["embeds"] and button_ids(answer)
     assert _conversation_threads(world.container) == [(str(world.guild), str(channel), f"ask-{ref.id}")]
@@ -131,7 +132,7 @@ def test_direct_messages_are_answered_as_one_conversation(world: World) -> None:
     fake.send_dm("how do I ingest a sitemap?", author=user)
     wait_answer(fake, dm)
     fake.send_dm("how do I rotate the Discord token?", author=user)
-    fake.wait_for(lambda c: c.path == f"/channels/{dm}/messages" and bool((c.json or {}).get("components")), count=2)
+    fake.wait_for(lambda c: writes_to(dm)(c) and bool((c.json or {}).get("components")), count=2)
 
     assert len(fake.sent_messages(dm)) == 2
     assert _conversation_threads(world.container) == [("dm", str(dm), str(dm))]
@@ -151,7 +152,7 @@ def test_other_bots_itself_and_everyone_are_ignored(world: World, channel: int) 
     fake.send_message(thread, "@here how do I rotate the Discord token?", mention_everyone=True)
     fake.send_message(thread, "how do I rotate the Discord token?", author=robot)
     fake.send_message(thread, "and how do I rotate the Discord token?")  # a real follow-up, answered last
-    fake.wait_for(lambda c: c.path == f"/channels/{thread}/messages" and bool((c.json or {}).get("components")), count=2)
+    fake.wait_for(lambda c: writes_to(thread)(c) and bool((c.json or {}).get("components")), count=2)
 
     assert [t for _, _, t in _conversation_threads(world.container)] == [str(thread)]
     assert [role for role, _ in stored_turns(world.container)] == ["user", "assistant"] * 2

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from bots.wiring import Container
 from core.storage.models import Message
-from tests.discord.conftest import discord_settings, ingest_docs, running_bot, stored_turns, wait_answer, wait_posts
+from tests.discord.conftest import discord_settings, ingest_docs, running_bot, stored_turns, wait_answer, wait_posts, writes_to
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -63,7 +63,7 @@ def test_follow_up_in_the_thread_needs_no_mention_and_uses_the_history(world: Wo
     thread = fake.send_message(channel, f"{fake.bot_mention} how do I ingest a sitemap?")
     first = wait_answer(fake, thread)
     fake.send_message(thread, "and how do I drop pages that were removed?")  # no mention
-    fake.wait_for(lambda c: c.path == f"/channels/{thread}/messages" and bool((c.json or {}).get("components")), count=2)
+    fake.wait_for(lambda c: writes_to(thread)(c) and bool((c.json or {}).get("components")), count=2)
     second = fake.sent_messages(thread)[-1]
 
     assert first["content"].startswith("You asked: how do I ingest a sitemap?")
@@ -129,7 +129,7 @@ def test_slash_ask_in_a_docrag_thread_continues_that_conversation(world: World, 
     wait_answer(fake, thread)
 
     ref = fake.send_slash_command("ask", {"question": "and how do I drop removed pages?"}, channel_id=thread)
-    fake.wait_for(f"POST /webhooks/{fake.application_id}/{ref.token}$")
+    fake.wait_for(f"PATCH /webhooks/{fake.application_id}/{ref.token}/messages/@original")
 
     answer = fake.message(fake.interaction(ref)["original_id"])
     assert answer["content"].startswith("You asked: and how do I drop removed pages?")

@@ -138,12 +138,14 @@ def test_llm_outage_becomes_a_typed_error_with_a_reference(llm_container, fake_l
     else:
         fake_llm.fail_next(5, status=500)
 
+    engine = llm_container.engine
+    question_id = engine.accept(key("t-fail"), "How do I set up the Slack app?")
     with pytest.raises(UpstreamUnavailable) as raised:
-        llm_container.engine.ask(key("t-fail"), "How do I set up the Slack app?")
+        engine.answer(question_id)
 
     assert len(raised.value.reference) == 8
     assert raised.value.reference in str(raised.value)
-    assert llm_container.engine.pending_questions("test") == []  # recorded as failed, not left pending
+    assert engine.store.is_settled(question_id)  # recorded as failed, not left pending
 
 
 @pytest.mark.parametrize(

@@ -164,7 +164,7 @@ def test_an_llm_answer_citing_only_its_third_source_shows_it_as_one(make_contain
 
 
 def test_the_not_covered_answer_with_no_passages_at_all_says_so():
-    from core.engine import not_covered
+    from core.answers.pipeline import not_covered
 
     answer = not_covered([])
     assert isinstance(answer, Answer) and not answer.grounded and not answer.citations

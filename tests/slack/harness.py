@@ -106,12 +106,12 @@ class SlackHarness:
         """Answer and intake jobs that are due and not finished (backstops wait 30 s: not due)."""
         with self.container.database.engine.connect() as conn:
             return conn.execute(sa.text(
-                "SELECT count(*) FROM procrastinate_jobs WHERE task_name IN ('slack.answer', 'slack.intake') "
+                "SELECT count(*) FROM procrastinate_jobs WHERE task_name IN ('questions.answer', 'slack.intake') "
                 "AND status IN ('todo', 'doing') AND (scheduled_at IS NULL OR scheduled_at <= now())"
             )).scalar_one()
 
     def answer_jobs(self) -> int:
-        return self.jobs_of("slack.answer")
+        return self.jobs_of("questions.answer")
 
     def intake_jobs(self) -> int:
         """Backstop jobs holding deliveries (one per message taken in hand)."""

@@ -160,24 +160,18 @@ def test_socket_mode_serves_the_same_listeners_without_signatures(make_container
 def test_worker_registers_every_job_and_prunes_old_claims(make_container, slack, database):
     from datetime import datetime, timedelta, timezone
 
-    from bots.worker import (
-        PRUNE_RATE_LIMITS_TASK,
-        PRUNE_TASK,
-        REMOVE_JOBS_TASK,
-        REQUEUE_INGEST_TASK,
-        build_slack_services,
-        build_worker_app,
-        open_job_queue,
-    )
-    from core.dedupe import claim
+    from bots.housekeeping import PRUNE_RATE_LIMITS_TASK, PRUNE_TASK, REMOVE_JOBS_TASK, REQUEUE_INGEST_TASK
+    from bots.wiring import build_slack_services, build_worker_app, open_job_queue
+    from core.questions.claims import claim
     from core.storage.models import ProcessedEvent, RateLimit
     from core.tenancy.ratelimit import Limit, RateLimiter
 
     container = make_container(slack_bot_token=slack.token, slack_api_url=slack.api_url)
     jobs = open_job_queue(container)
     try:
-        app = build_worker_app(container, jobs, build_slack_services(container, jobs))
-        assert {"slack.answer", "slack.intake", "slack.recover_pending", "docrag.ingest", PRUNE_TASK,
+        lifecycle = container.lifecycle(jobs)
+        app = build_worker_app(container, lifecycle, build_slack_services(container, lifecycle))
+        assert {"questions.answer", "slack.intake", "docrag.ingest", PRUNE_TASK,
                 PRUNE_RATE_LIMITS_TASK, REMOVE_JOBS_TASK, REQUEUE_INGEST_TASK} <= set(app.tasks)
         assert claim(database.sessions, "slack", "old") and claim(database.sessions, "slack", "new")
         with database.sessions.begin() as session:

@@ -1,15 +1,16 @@
 """Exactly one answer per question, nothing from forged requests, and errors that speak."""
 from __future__ import annotations
 
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from adapters.slack.queue import ANSWER_TASK
-from adapters.slack.tasks import recover_pending
+from adapters.slack.delivery import where_of
+from adapters.slack.events import SlackQuestion
 from bots.web import start_worker_if_embedded
+from core.questions.lifecycle import ANSWER_TASK
 from core.storage.models import Feedback, Message
 from core.types import SessionKey
 from tests.fakes.openai_server import FakeOpenAI
@@ -65,11 +66,11 @@ def test_an_answer_job_that_runs_twice_posts_once(harness):
     harness.settle()
     job = _answer_job_args(harness)
     harness.runtime.jobs.configure_task(ANSWER_TASK, queue="answers").defer(**job)  # e.g. a retry after a crash
-    harness.runtime.jobs.configure_task(ANSWER_TASK, queue="answers").defer(**{**job, "placeholder_ts": None})
+    harness.runtime.jobs.configure_task(ANSWER_TASK, queue="answers").defer(**job)
     harness.settle()
     assert harness.answer_jobs() == 3
     assert len(harness.answers(CHANNEL, event["ts"])) == 1
-    assert len(harness.slack.calls_to("chat.update")) == 1
+    assert len(harness.slack.calls_to("chat.update")) == 1  # delivered once: the replays find it done
     assert len(harness.slack.calls_to("chat.postMessage")) == 1  # the placeholder, and nothing else
 
 
@@ -178,20 +179,24 @@ def test_rate_limited_user_is_told_when_to_ask_again(make_harness):
     assert harness.answer_jobs() == 1
 
 
-def test_a_question_whose_job_was_lost_is_answered_by_the_recovery_job(make_harness):
-    harness = make_harness(start_worker=False)  # no periodic recovery racing the one run here
+def test_a_question_whose_job_was_lost_is_answered_by_the_sweep_in_its_placeholder(make_harness):
+    harness = make_harness(start_worker=False)
     event = harness.user_message(QUESTION, channel=DM)
-    key = SessionKey("slack", harness.slack.team_id, DM, event["ts"], USER)
-    question_id = harness.container.engine.accept(key, QUESTION)  # accepted, then the process died
+    question = SlackQuestion(team_id=harness.slack.team_id, channel=DM, user=USER, text=QUESTION, ts=event["ts"],
+                             thread_ts=event["ts"], is_dm=True)
+    lifecycle = harness.runtime.lifecycle
+    # Accepted and its placeholder shown, then the process died before queueing the job.
+    question_id = harness.container.engine.accept(question.key, QUESTION, where=where_of(question))
+    lifecycle._show_placeholder(question_id, where_of(question))
     with harness.container.database.sessions.begin() as session:
-        session.execute(sa.update(Message).where(Message.id == question_id)
-                        .values(created_at=datetime.now(timezone.utc) - timedelta(minutes=5)))
-    assert harness.runtime.slack is not None
-    assert recover_pending(harness.runtime.slack) == 1
-    assert recover_pending(harness.runtime.slack) == 0  # recovered once
-    harness.runtime.worker = start_worker_if_embedded(harness.container, harness.runtime.jobs, harness.runtime.slack, True)
+        session.execute(sa.text("UPDATE question_deliveries SET created_at = now() - interval '1 minute'"))
+    assert lifecycle.requeue_lost() == 1
+    assert lifecycle.requeue_lost() == 0  # its job is queued now
+    harness.runtime.worker = start_worker_if_embedded(harness.container, lifecycle, harness.runtime.slack, True)
     harness.settle()
-    assert len(harness.answers(DM, event["ts"])) == 1
+    [answer] = harness.bot_replies(DM, event["ts"])
+    assert feedback_value(answer) is not None  # the placeholder became the answer
+    assert len(harness.slack.calls_to("chat.postMessage")) == 1  # the placeholder only: no second message
 
 
 # -- feedback -----------------------------------------------------------------------------------------
@@ -285,3 +290,66 @@ def test_the_backstop_does_nothing_when_the_web_process_took_the_delivery(harnes
     for mention in mentions:
         assert len(harness.answers(CHANNEL, mention["ts"])) == 1
         assert len(harness.bot_replies(CHANNEL, mention["ts"])) == 1
+
+
+def test_retries_used_up_turn_the_placeholder_into_an_apology_with_a_reference(make_harness):
+    harness = make_harness(start_worker=False)
+    event = harness.mention(QUESTION)
+    harness.event(event)
+    harness.runtime.slack.after_ack.wait_idle()
+    [placeholder] = harness.bot_replies(CHANNEL, event["ts"])
+    with harness.container.database.sessions.begin() as session:  # every earlier run died mid-answer
+        session.execute(sa.text("UPDATE question_deliveries SET attempts = :n"),
+                        {"n": harness.runtime.lifecycle.options.max_attempts})
+    harness.runtime.worker = start_worker_if_embedded(harness.container, harness.runtime.lifecycle,
+                                                      harness.runtime.slack, True)
+    harness.settle()
+    [reply] = harness.bot_replies(CHANNEL, event["ts"])
+    assert reply["ts"] == placeholder["ts"]  # the placeholder itself, updated: no other message
+    text = block_text(reply)
+    assert "Sorry" in text and re.search(r"reference: [0-9a-f]{8}", text)
+    with harness.container.database.engine.connect() as conn:
+        stored = conn.execute(sa.select(Message.text).where(Message.role == "error")).scalar_one()
+    assert text.rsplit("reference: ", 1)[1].strip() in stored
+    assert len(harness.slack.calls_to("chat.postMessage")) == 1
+
+
+def test_the_follow_up_rule_is_shared_a_mentions_only_channel_is_quiet_on_every_platform(harness):
+    from adapters.discord.events import DiscordQuestion
+    from core.tenancy.channels import set_mentions_only
+    from core.questions.follow_up import Addressing
+
+    rule = harness.runtime.slack.follow_ups
+    slack_reply = SessionKey("slack", harness.slack.team_id, CHANNEL, "1.0", USER)
+    discord_reply = SessionKey("discord", "42", "7", "99", "5")
+    for key in (slack_reply, discord_reply):  # DocRag takes part in both threads
+        harness.container.engine.accept(key, QUESTION)
+        assert rule.is_for_us(Addressing(key, in_thread=True))
+    with harness.container.database.sessions.begin() as session:
+        set_mentions_only(session, "slack", harness.slack.team_id, CHANNEL, True)
+        set_mentions_only(session, "discord", "42", "7", True)
+    discord_follow_up = DiscordQuestion(discord_reply, "and for Windows?", mentioned=False, where="thread")
+    assert not rule.is_for_us(discord_follow_up.addressing)  # Discord reads the same rule as Slack
+    assert not rule.is_for_us(Addressing(slack_reply, in_thread=True))
+    assert rule.is_for_us(Addressing(slack_reply, in_thread=True, mentioned=True))
+
+
+def test_a_process_killed_between_claiming_and_accepting_is_finished_by_the_backstop(harness, monkeypatch):
+    from core.questions.claims import claim
+
+    monkeypatch.setattr("adapters.slack.queue.INTAKE_BACKSTOP_S", 0)
+    after_ack = harness.runtime.slack.after_ack
+    real_submit = after_ack.submit
+
+    def claim_then_die(work, *args, **kwargs):  # SIGKILL right after the claim: no acceptance, no release
+        if getattr(work, "__name__", "") == "take_in_hand":
+            claim(harness.container.database.sessions, "slack", *args[0].dedupe_keys())
+            return
+        real_submit(work, *args, **kwargs)
+
+    monkeypatch.setattr(after_ack, "submit", claim_then_die)
+    mention = harness.mention(QUESTION)
+    assert harness.event(mention).status_code == 200
+    harness.settle()
+    assert len(harness.answers(CHANNEL, mention["ts"])) == 1
+    assert len(harness.bot_replies(CHANNEL, mention["ts"])) == 1

@@ -1,8 +1,8 @@
 """Which questions lean on the thread before them, and which stand alone (a new topic)."""
 import pytest
 
-from core.conversations import Turn, heuristic_standalone_query
-from core.follow_ups import depends_on_history, follow_up_signal
+from core.questions.conversations import Turn, heuristic_standalone_query
+from core.questions.follow_ups import depends_on_history, follow_up_signal
 
 
 @pytest.mark.parametrize(

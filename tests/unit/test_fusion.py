@@ -98,7 +98,7 @@ def test_a_configured_vector_weight_overrides_the_embedder_kind(monkeypatch, tmp
     assert settings.vector_weight == 1.0
     container = Container(settings=settings, database=SimpleNamespace(sessions=sessionmaker()))
     container.__dict__["embedder"] = HashingEmbedder()  # what the cached property would build
-    fused = container.engine.retriever.fuse(SURE_VECTOR, SURE_TEXT)
+    fused = container.engine.pipeline.retriever.fuse(SURE_VECTOR, SURE_TEXT)
     assert order(fused) == order(SURE_VECTOR) + [4]  # the text leg no longer counts, except to add its own
 
     assert order(_retriever(HashingEmbedder().name, vector_weight=0.0).fuse(SURE_VECTOR, SURE_TEXT))[0] == 2

@@ -25,7 +25,7 @@ from bots.wiring import Container
 from core.tenancy.apikeys import ApiKeys, NewKey
 from core.ingest.jobs import IngestJobs, IngestRunner
 from core.storage.queue import build_job_app
-from core.metrics import QueueDepth, metered
+from core.questions.metrics import QueueDepth
 from tests.builders import SAMPLE_DOCS, write_docs
 
 COLLECTION = "docs"
@@ -75,7 +75,7 @@ class Web:
 
 def build_app(container: Container, jobs: procrastinate.App, *, limits: ApiLimits | None = None) -> Flask:
     """The web door's blueprints as bots/web.py would mount them."""
-    engine = metered(container.engine)
+    engine = container.engine  # counted: the container's engine has the Prometheus observer
     sessions = container.database.sessions
     services = ApiServices(
         engine=engine, database=container.database, keys=ApiKeys(sessions), ingest=IngestJobs(sessions, jobs),

@@ -16,7 +16,7 @@ from adapters.web.metrics import metrics_blueprint
 from adapters.web.playground import playground_blueprint
 from core.tenancy.apikeys import ApiKeys
 from core.ingest.jobs import IngestJobs
-from core.metrics import QueueDepth
+from core.questions.metrics import QueueDepth
 from tests.web.conftest import COLLECTION
 
 

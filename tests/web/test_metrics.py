@@ -8,7 +8,7 @@ import sys
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from core.metrics import REGISTRY, exposition, metered, platform_api_error
+from core.questions.metrics import PROMETHEUS, REGISTRY, exposition, platform_api_error
 from core.types import SessionKey
 from tests.conftest import REPO
 from tests.web.conftest import COLLECTION
@@ -63,7 +63,7 @@ def test_refusals_errors_and_queue_depth_are_exposed(make_web):
 
 def test_a_replayed_answer_is_counted_once(container):
     """Jobs may run twice; the engine then returns the stored answer, which is not a new answer."""
-    engine = metered(container.engine)
+    engine = container.engine
     container.ingestor.ingest_items([], collection="default")
     question_id = engine.accept(SessionKey("test", "w", "c", "t", "u"), "anything at all?")
 
@@ -77,14 +77,17 @@ def test_a_replayed_answer_is_counted_once(container):
     assert answers() == counted
 
 
-def test_a_metered_engine_is_not_wrapped_twice(container):
-    engine = metered(container.engine)
-    assert metered(engine) is engine
+def test_metrics_observe_the_engine_without_replacing_it(container):
+    """Counting is an observer of the engine (no subclass, no copy of its collaborators)."""
+    engine = container.engine
+    assert type(engine).__name__ == "Engine" and PROMETHEUS in engine.observers.observers
+    engine.observers.add(PROMETHEUS)  # adding it again does not count twice
+    assert engine.observers.observers.count(PROMETHEUS) == 1
 
 
 def test_values_from_several_processes_are_merged(tmp_path):
     """Under gunicorn each worker writes its values to PROMETHEUS_MULTIPROC_DIR; a scrape adds them up."""
-    script = "from core.metrics import QUESTIONS; QUESTIONS.labels('api').inc()"
+    script = "from core.questions.metrics import QUESTIONS; QUESTIONS.labels('api').inc()"
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
     for _ in range(2):
         subprocess.run([sys.executable, "-c", script], env=env, check=True, cwd=REPO)

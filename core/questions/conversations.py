@@ -7,7 +7,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from core.follow_ups import depends_on_history
+from core.questions.follow_ups import depends_on_history
 from core.ingest.chunking import count_tokens
 from core.storage.models import Conversation, Message
 from core.types import SessionKey

@@ -44,6 +44,28 @@ def claim(
     return len(inserted) == len(keys)
 
 
+class AlreadyClaimed(Exception):
+    """The key was claimed by someone else first."""
+
+
+def claim_in(session: Session, platform: str, key: str) -> bool:
+    """Claim ``key`` inside the caller's transaction (it commits or rolls back with the rest)."""
+    inserted = session.scalars(
+        insert(ProcessedEvent).values(platform=platform, key=key)
+        .on_conflict_do_nothing(index_elements=[ProcessedEvent.platform, ProcessedEvent.key])
+        .returning(ProcessedEvent.key)
+    ).all()
+    return bool(inserted)
+
+
+def is_claimed(sessions: sessionmaker[Session], platform: str, key: str) -> bool:
+    with sessions() as session:
+        found = session.scalar(
+            sa.select(ProcessedEvent.key).where(ProcessedEvent.platform == platform, ProcessedEvent.key == key)
+        )
+    return found is not None
+
+
 def release(sessions: sessionmaker[Session], platform: str, *keys: str) -> None:
     """Forget claims whose work failed before it had any effect, so a redelivery can do it."""
     with sessions.begin() as session:

@@ -1,26 +1,23 @@
 """Prometheus metrics: questions and answers by platform, stage latencies, errors, queue depth.
 
-Counting happens in :class:`MeteredEngine`, an :class:`Engine` that records around ``accept``
-and ``answer``, so every door is counted the same way without knowing about metrics. Under
+Counting happens in :class:`PrometheusObserver`, which the engine tells of each step of the
+lifecycle, so every door is counted the same way without knowing about metrics. Under
 gunicorn (several processes) prometheus_client keeps values in files under
 ``PROMETHEUS_MULTIPROC_DIR``; :func:`exposition` then merges them (pass that directory).
 """
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator
 from typing import Any, Iterable, Iterator
 
 import sqlalchemy as sa
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 from prometheus_client.core import GaugeMetricFamily, Metric
 
-from core.engine import Engine
-from core.errors import RateLimited, UpstreamUnavailable
+from core.errors import DocRagError, RateLimited, UpstreamUnavailable
 from core.storage.queue import QUEUE_ANSWERS, QUEUE_INGEST
 from core.observability.registry import REGISTRY
-from core.storage.models import Conversation, Message
-from core.types import Answer, SessionKey
+from core.types import Answer
 
 log = logging.getLogger(__name__)
 
@@ -61,66 +58,26 @@ def observe_answer(platform: str, answer: Answer) -> None:
             STAGE_SECONDS.labels(stage).observe(answer.timings_ms[key] / 1000)
 
 
-class MeteredEngine(Engine):
-    """The engine, counted. Build it like an Engine, or wrap one with :func:`metered`."""
+class PrometheusObserver:
+    """Counts the lifecycle as the engine reports it (core/questions/observer.py): no subclass
+    of the engine, no copy of its collaborators, no query of its own."""
 
-    def accept(self, key: SessionKey, question: str, *, collection: str | None = None) -> int:
-        try:
-            message_id = super().accept(key, question, collection=collection)
-        except RateLimited as exc:
-            RATE_LIMITED.labels(key.platform, exc.scope).inc()
-            raise
-        QUESTIONS.labels(key.platform).inc()
-        return message_id
+    def accepted(self, platform: str, question_id: int) -> None:
+        QUESTIONS.labels(platform).inc()
 
-    def answer(self, question_id: int) -> Answer:
-        platform, answered_before = self._platform_and_state(question_id)
-        try:
-            answer = super().answer(question_id)
-        except UpstreamUnavailable as exc:
-            UPSTREAM_ERRORS.labels(exc.service).inc()
-            raise
-        if not answered_before:  # a replayed job gets the stored answer: count each answer once
-            observe_answer(platform, answer)
-        return answer
+    def refused(self, platform: str, error: DocRagError) -> None:
+        if isinstance(error, RateLimited):
+            RATE_LIMITED.labels(platform, error.scope).inc()
 
-    def answer_stream(self, question_id: int) -> Generator[str, None, Answer]:
-        platform, answered_before = self._platform_and_state(question_id)
-        try:
-            answer = yield from super().answer_stream(question_id)
-        except UpstreamUnavailable as exc:
-            UPSTREAM_ERRORS.labels(exc.service).inc()
-            raise
-        if not answered_before:
-            observe_answer(platform, answer)
-        return answer
+    def answered(self, platform: str, answer: Answer) -> None:
+        observe_answer(platform, answer)
 
-    def _platform_and_state(self, question_id: int) -> tuple[str, bool]:
-        reply = sa.orm.aliased(Message)
-        with self.sessions() as session:
-            row = session.execute(
-                sa.select(Conversation.platform, reply.id)
-                .select_from(Message)
-                .join(Conversation, Conversation.id == Message.conversation_id)
-                .outerjoin(reply, reply.reply_to_id == Message.id)
-                .where(Message.id == question_id)
-            ).first()
-        return (row[0], row[1] is not None) if row else ("unknown", False)
+    def failed(self, platform: str, error: DocRagError) -> None:
+        if isinstance(error, UpstreamUnavailable):
+            UPSTREAM_ERRORS.labels(error.service).inc()
 
 
-def metered(engine: Engine) -> MeteredEngine:
-    """The same engine (same collaborators), counted; an engine already counted is returned as is."""
-    if isinstance(engine, MeteredEngine):
-        return engine
-    return MeteredEngine(
-        sessions=engine.sessions,
-        embedder=engine.embedder,
-        retriever=engine.retriever,
-        generator=engine.generator,
-        limiter=engine.limiter,
-        policy=engine.policy,
-        options=engine.options,
-    )
+PROMETHEUS = PrometheusObserver()
 
 
 class QueueDepth:

@@ -1,0 +1,27 @@
+"""What each chat platform provides the lifecycle: a small delivery port.
+
+A port is built from settings alone (tokens, API URLs), so a worker in any process can deliver
+a question accepted by another one that has since died. Every call is given the question's
+``Where`` (stored with it) rather than live platform objects.
+"""
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from core.questions.values import Reply, Where
+
+
+@runtime_checkable
+class DeliveryPort(Protocol):
+    platform: str
+
+    def post_placeholder(self, where: Where) -> str | None:
+        """Show that the question was heard ("Searching the docs…"); the placeholder's reference
+        (stored, so the answer replaces it even after a restart), or None if it could not be shown."""
+
+    def replace(self, where: Where, placeholder: str, reply: Reply) -> bool:
+        """Replace the placeholder with ``reply``: safe to repeat (the same content again).
+        False when the placeholder is gone (deleted by someone)."""
+
+    def post(self, where: Where, reply: Reply) -> None:
+        """Post ``reply`` as a new message in the question's thread (no placeholder to replace)."""
