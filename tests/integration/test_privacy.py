@@ -44,7 +44,7 @@ def test_the_daily_purge_job_removes_questions_past_retention_and_keeps_the_coun
     age(asked, 100)
     asked.engine.ask(key("new"), QUESTION)
     container = make_container(question_retention_days=90)
-    worker_app = build_worker_app(container, None, None)  # no deferring app: the purge defers nothing
+    worker_app = build_worker_app(container, container.lifecycle(None), None)  # no opened job app: the purge defers nothing
 
     worker_app.tasks[PURGE_TASK](timestamp=0)
 
@@ -59,7 +59,7 @@ def test_retention_zero_keeps_everything(asked, make_container):
     asked.engine.ask(key("old"), QUESTION)
     age(asked, 4000)
     container = make_container(question_retention_days=0)
-    build_worker_app(container, None, None).tasks[PURGE_TASK](timestamp=0)
+    build_worker_app(container, container.lifecycle(None), None).tasks[PURGE_TASK](timestamp=0)
     assert count(asked, "SELECT count(*) FROM question_traces") == 1
 
 
