@@ -92,14 +92,7 @@ def playground_blueprint(engine: Engine, *, collection: str | None = None, viewe
     blueprint.register_error_handler(Exception, _unexpected_error_page)
 
     def served_collection() -> str:
-        """The collection the page answers from (and whose documents it serves)."""
-        viewer = current_viewer()
-        if viewer is not None and viewer.signed_in:
-            return viewer.home_collection
-        if collection:
-            return collection
-        with engine.sessions() as session:
-            return collection_name_for(session, PLATFORM, WORKSPACE, engine.options.default_collection)
+        return served_collection_for(engine, collection)
 
     add_document_page(blueprint, engine, served_collection)
 
@@ -191,6 +184,18 @@ def _origin(url: str) -> tuple[str, str]:
 
 def _limit_body() -> None:
     request.max_content_length = MAX_FORM_BYTES
+
+
+def served_collection_for(engine: Engine, collection: str | None = None) -> str:
+    """The collection the playground answers from (and whose documents and sources it shows): a
+    signed-in person's workspace's, else ``collection``, else the playground workspace's mapping."""
+    viewer = current_viewer()
+    if viewer is not None and viewer.signed_in:
+        return viewer.home_collection
+    if collection:
+        return collection
+    with engine.sessions() as session:
+        return collection_name_for(session, PLATFORM, WORKSPACE, engine.options.default_collection)
 
 
 def _viewers_only() -> Response | None:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, render_template
 
-from adapters.web.playground import PLATFORM, WORKSPACE, _secure
-from adapters.web.signin.viewer import current_viewer, viewer_refusal
-from core.tenancy.collections import collection_name_for
+from adapters.web.playground import _secure, served_collection_for
+from adapters.web.signin.viewer import viewer_refusal
 from core.questions.engine import Engine
 from core.sources.registry import Sources, SourceView
 
@@ -25,18 +24,9 @@ def sources_page_blueprint(
     if viewers_only:  # as the playground: bots/web.py mounts both so
         blueprint.before_request(lambda: viewer_refusal(public_ok=True))
 
-    def served_collection() -> str:
-        viewer = current_viewer()
-        if viewer is not None and viewer.signed_in:
-            return viewer.home_collection
-        if collection:
-            return collection
-        with engine.sessions() as session:
-            return collection_name_for(session, PLATFORM, WORKSPACE, engine.options.default_collection)
-
     @blueprint.get("/sources")
     def page() -> Response:
-        name = served_collection()
+        name = served_collection_for(engine, collection)
         rows = [_row(v) for v in sources.list([name])]
         return Response(render_template("sources_page.html", collection=name, sources=rows))
 
