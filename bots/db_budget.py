@@ -87,6 +87,20 @@ def deployment_connections(settings: Settings) -> dict[str, int]:
     return planned
 
 
+# Beyond the long-running processes: a few `docrag` commands at once, and the server's reserve
+# for superusers (PostgreSQL's default superuser_reserved_connections).
+COMMAND_HEADROOM = 10
+SUPERUSER_RESERVED = 3
+
+
+def embedded_max_connections(settings: Settings) -> int:
+    """The max_connections the embedded server needs for this machine's deployment: every
+    process's worst case (deployment_connections), some CLI commands, and the superuser reserve.
+    On two cores that is under PostgreSQL's default of 100; on more, gunicorn runs more workers
+    and the server is sized up instead of warning about itself."""
+    return sum(deployment_connections(settings).values()) + COMMAND_HEADROOM + SUPERUSER_RESERVED
+
+
 def connection_profile(settings: Settings, process: str) -> ConnectionProfile:
     if process not in PROCESS_KINDS:
         raise ValueError(f"unknown process kind {process!r}")

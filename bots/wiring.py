@@ -10,7 +10,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from bots.db_budget import connection_profile, warn_if_over_capacity
+from bots.db_budget import connection_profile, embedded_max_connections, warn_if_over_capacity
 from core.storage import schema
 from core.storage.db import Database, check_pgvector, connect, resolve_database_url
 from core.storage.timeouts import Work
@@ -39,7 +39,10 @@ def open_database(settings: Settings, *, check_schema: bool = True, process: str
     of process (bots/db_budget.py); refuse an out-of-date schema."""
     database = connect(
         resolve_database_url(
-            settings.database_url, settings.data_dir, shared_buffers_mb=settings.embedded_shared_buffers_mb
+            settings.database_url,
+            settings.data_dir,
+            shared_buffers_mb=settings.embedded_shared_buffers_mb,
+            max_connections=embedded_max_connections(settings),
         ),
         profile=connection_profile(settings, process),
     )

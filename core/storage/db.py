@@ -53,9 +53,15 @@ class Database:
         self.engine.dispose()
 
 
-def resolve_database_url(database_url: str | None, data_dir: Path, *, shared_buffers_mb: int | None = None) -> str:
+def resolve_database_url(
+    database_url: str | None,
+    data_dir: Path,
+    *,
+    shared_buffers_mb: int | None = None,
+    max_connections: int | None = None,
+) -> str:
     if not database_url:
-        return start_embedded_postgres(data_dir, shared_buffers_mb=shared_buffers_mb)
+        return start_embedded_postgres(data_dir, shared_buffers_mb=shared_buffers_mb, max_connections=max_connections)
     url = make_url(database_url)
     if url.drivername in ("postgres", "postgresql"):
         url = url.set(drivername="postgresql+psycopg2")

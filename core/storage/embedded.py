@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 EMBEDDED_DATABASE = "docrag"
 CREATE_DATABASE_LOCK = 7263_0001  # any constant: the advisory lock key for creating the database
 MAX_AUTO_SHARED_BUFFERS_MB = 4096
+PG_DEFAULT_MAX_CONNECTIONS = 100
 # Written inside the data folder once the server has DocRag's settings and database; while it
 # matches, a process starting (`docrag search`...) skips that preparation: two admin
 # connections, a machine-wide lock and a configuration reload.
@@ -35,7 +36,11 @@ READY_MARKER = "docrag-ready.json"
 
 
 def start_embedded_postgres(
-    data_dir: Path, *, cleanup_mode: str | None = "stop", shared_buffers_mb: int | None = None
+    data_dir: Path,
+    *,
+    cleanup_mode: str | None = "stop",
+    shared_buffers_mb: int | None = None,
+    max_connections: int | None = None,
 ) -> str:
     """Start (or reuse) the private server in ``data_dir`` and return a URL to DocRag's database."""
     with warnings.catch_warnings():  # it warns at import about XDG_RUNTIME_DIR, harmlessly
@@ -47,7 +52,7 @@ def start_embedded_postgres(
     # The same driver as DocRag's own connections: importing a second one costs a noticeable
     # part of a command's start-up.
     admin_url = make_url(server.get_uri()).set(drivername="postgresql+psycopg2")
-    wanted = server_settings(shared_buffers_mb)
+    wanted = server_settings(shared_buffers_mb, max_connections)
     ready = {"server_settings": wanted, "database": EMBEDDED_DATABASE}
     marker = Path(server.pgdata) / READY_MARKER
     if _read_marker(marker) != ready:  # first start, or other settings: prepare the server once
@@ -65,11 +70,17 @@ def _read_marker(path: Path) -> object:
         return None
 
 
-def server_settings(shared_buffers_mb: int | None = None) -> dict[str, str]:
-    """postgresql.conf values for a server DocRag owns; shared buffers default to a quarter of RAM."""
+def server_settings(shared_buffers_mb: int | None = None, max_connections: int | None = None) -> dict[str, str]:
+    """postgresql.conf values for a server DocRag owns; shared buffers default to a quarter of RAM.
+
+    ``max_connections`` is what DocRag's own processes may hold (bots/db_budget.py); it is raised
+    above PostgreSQL's default only when that budget needs it, so a small machine's data folder
+    keeps its settings and is never restarted for it.
+    """
     if shared_buffers_mb is None:
         shared_buffers_mb = max(128, min(_physical_memory_mb() // 4, MAX_AUTO_SHARED_BUFFERS_MB))
-    return {
+    raised = {"max_connections": str(max_connections)} if max_connections and max_connections > PG_DEFAULT_MAX_CONNECTIONS else {}
+    return raised | {
         "shared_buffers": f"{shared_buffers_mb}MB",
         # Ingesting a large folder writes gigabytes of WAL (index pages); checkpoints every
         # 1 GB would each force full-page images of every page touched again.
@@ -115,11 +126,12 @@ def _apply_server_settings(server, admin_url: str, wanted: dict[str, str]) -> bo
                         conn.execute(sa.text(f"ALTER SYSTEM SET {name} = '{value}'"))
                 conn.execute(sa.text("SELECT pg_reload_conf()"))
                 # Compared with the live values, not pg_settings.pending_restart, which a reload
-                # (asynchronous) may not have updated yet. Memory settings only: all this sets.
+                # (asynchronous) may not have updated yet. Sizes and counts only: all this sets
+                # (a count has no unit, so it compares as itself).
                 pending = conn.execute(
                     sa.text(
                         "SELECT count(*) FROM pg_settings s JOIN json_each_text(CAST(:wanted AS json)) w ON w.key = s.name "
-                        "WHERE s.context = 'postmaster' AND pg_size_bytes(w.value) <> s.setting::bigint * pg_size_bytes(s.unit)"
+                        "WHERE s.context = 'postmaster' AND pg_size_bytes(w.value) <> s.setting::bigint * COALESCE(pg_size_bytes(s.unit), 1)"
                     ),
                     {"wanted": json.dumps(wanted)},
                 ).scalar()
@@ -130,7 +142,7 @@ def _apply_server_settings(server, admin_url: str, wanted: dict[str, str]) -> bo
                     )
                 ).scalar()
             if pending and not others:
-                log.info("Restarting the embedded PostgreSQL to apply its memory settings (once per data folder)")
+                log.info("Restarting the embedded PostgreSQL to apply its memory and connection settings (once per data folder)")
                 pgexec(
                     "pg_ctl",
                     ("-w", "-D", str(server.pgdata), "-l", str(server.log), "-m", "fast", "restart"),
@@ -139,7 +151,7 @@ def _apply_server_settings(server, admin_url: str, wanted: dict[str, str]) -> bo
                 )
                 server.ensure_postgres_running()  # pgserver notes the new postmaster, to stop it at exit
             elif pending:
-                log.info("The embedded PostgreSQL's new memory settings apply at its next start")
+                log.info("The embedded PostgreSQL's new memory and connection settings apply at its next start")
                 return True
             return False
     finally:

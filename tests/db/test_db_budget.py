@@ -82,3 +82,19 @@ def test_each_kind_of_work_runs_under_its_own_limits(make_settings, database):
         assert limits(db.sessions) == ("5s", "2s", "docrag-web")  # SET LOCAL ended with its transaction
     finally:
         db.dispose()
+
+
+def test_the_embedded_server_is_sized_up_only_when_the_machine_runs_more_web_workers(monkeypatch):
+    from core.storage.embedded import PG_DEFAULT_MAX_CONNECTIONS, server_settings
+
+    monkeypatch.setattr(gunicorn_conf, "workers", 2)  # two cores: PostgreSQL's default suffices
+    small = db_budget.embedded_max_connections(settings())
+    assert small <= PG_DEFAULT_MAX_CONNECTIONS
+    assert "max_connections" not in server_settings(128, small)  # an existing data folder is not restarted
+
+    monkeypatch.setattr(gunicorn_conf, "workers", 4)  # four cores and more: four web workers
+    planned = sum(db_budget.deployment_connections(settings()).values())
+    large = db_budget.embedded_max_connections(settings())
+    assert planned > PG_DEFAULT_MAX_CONNECTIONS - db_budget.SUPERUSER_RESERVED  # what used to warn
+    assert large >= planned + db_budget.SUPERUSER_RESERVED
+    assert server_settings(128, large)["max_connections"] == str(large)

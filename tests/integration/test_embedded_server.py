@@ -91,3 +91,35 @@ def test_settings_left_for_the_next_start_are_applied_by_it(tmp_path):
 
     alone = subprocess.run([sys.executable, "-c", SIZED, str(tmp_path), "256"], capture_output=True, text=True, timeout=120)
     assert alone.stdout.strip() == "256MB", alone.stderr[-2000:]
+
+
+FOUR_CORES = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    import sqlalchemy as sa
+    from bots import db_budget, gunicorn_conf
+    from core.config import Settings
+    from core.storage.embedded import start_embedded_postgres
+
+    gunicorn_conf.workers = 4  # what a four-core machine runs
+    settings = Settings(_env_file=None)
+    url = start_embedded_postgres(
+        Path(sys.argv[1]), shared_buffers_mb=128, max_connections=db_budget.embedded_max_connections(settings)
+    )
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        print(conn.execute(sa.text("SHOW max_connections")).scalar(), flush=True)
+    print(db_budget.warn_if_over_capacity(engine, settings), flush=True)
+    print(db_budget.embedded_max_connections(settings), flush=True)
+    """
+)
+
+
+def test_on_a_larger_machine_the_embedded_server_is_sized_for_docrags_own_processes(tmp_path):
+    run = subprocess.run([sys.executable, "-c", FOUR_CORES, str(tmp_path)], capture_output=True, text=True, timeout=120)
+    lines = run.stdout.splitlines()
+    assert len(lines) == 3, run.stderr[-2000:]
+    shown, warning, wanted = lines
+    assert int(shown) == int(wanted) > 100, run.stderr[-2000:]
+    assert warning == "None"  # no start-up warning about a server DocRag itself sized too small
