@@ -39,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 import sqlalchemy as sa  # noqa: E402
 
 from bench._common import fresh_database, machine, table  # noqa: E402
+from tests.builders import CountingEmbedder  # noqa: E402
 
 GIT_ENV = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com", "GIT_COMMITTER_NAME": "b",
            "GIT_COMMITTER_EMAIL": "b@example.com"}
@@ -82,19 +83,6 @@ def cli(env: dict[str, str], *args: str) -> tuple[float, str]:
     if done.returncode != 0:
         raise SystemExit(f"`docrag {' '.join(args)}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     return seconds, done.stdout
-
-
-class CountingEmbedder:
-    def __init__(self, inner) -> None:
-        self.inner, self.texts = inner, 0
-        self.name, self.dimension = inner.name, inner.dimension
-
-    def embed_documents(self, texts):
-        self.texts += len(texts)
-        return self.inner.embed_documents(texts)
-
-    def embed_query(self, text):
-        return self.inner.embed_query(text)
 
 
 def container_for(url: str, data_dir: Path):

@@ -1,4 +1,4 @@
-"""Test documents built on the fly: Markdown folders and minimal PDFs."""
+"""Test documents built on the fly (Markdown folders, minimal PDFs), and an embedder that counts."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -62,3 +62,18 @@ def make_pdf(pages: list[str], title: str | None = None) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R%s >>\nstartxref\n%d\n%%%%EOF\n" % (len(objs) + 1, info, xref)
     return bytes(out)
+
+
+class CountingEmbedder:
+    """The configured embedder, counting the texts it is asked to embed: what a sync re-embeds."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.texts = inner, 0
+        self.name, self.dimension = inner.name, inner.dimension
+
+    def embed_documents(self, texts):
+        self.texts += len(texts)
+        return self.inner.embed_documents(texts)
+
+    def embed_query(self, text):
+        return self.inner.embed_query(text)

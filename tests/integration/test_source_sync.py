@@ -13,22 +13,8 @@ from core.sources.jobs import defer_sync, queue_due_syncs, register_source_tasks
 from core.sources.registry import SourceSpec
 from core.storage.models import Document, Source
 from core.storage.queue import BackgroundWorker, build_job_app
+from tests.builders import CountingEmbedder
 from tests.fakes.site_server import FakeSite
-
-
-class CountingEmbedder:
-    """The configured embedder, counting what it is asked to embed."""
-
-    def __init__(self, inner) -> None:
-        self.inner, self.texts = inner, 0
-        self.name, self.dimension = inner.name, inner.dimension
-
-    def embed_documents(self, texts):
-        self.texts += len(texts)
-        return self.inner.embed_documents(texts)
-
-    def embed_query(self, text):
-        return self.inner.embed_query(text)
 
 
 @pytest.fixture
