@@ -86,6 +86,27 @@ def session_database(_session_database: Database) -> Database:
     return _session_database
 
 
+@pytest.fixture
+def empty_database(database_url: str) -> Iterator[Callable[[str], str]]:
+    """Make an empty database of the given name on the session's server (its URL); each is
+    dropped afterwards, connections and all."""
+    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
+    made: list[str] = []
+
+    def make(name: str) -> str:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        made.append(name)
+        return sa.engine.make_url(database_url).set(database=name).render_as_string(hide_password=False)
+
+    yield make
+    with admin.connect() as conn:
+        for name in made:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def truncate_all(database: Database) -> None:
     with database.engine.begin() as conn:
         existing = set(sa.inspect(conn).get_table_names())

@@ -13,17 +13,9 @@ from core.errors import ConfigurationError, SchemaOutOfDate
 
 
 @pytest.fixture
-def scratch_database(database_url):
+def scratch_database(empty_database):
     """A second, empty database on the session's server, dropped afterwards."""
-    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text("DROP DATABASE IF EXISTS scratch"))
-        conn.execute(sa.text("CREATE DATABASE scratch"))
-    url = sa.engine.make_url(database_url).set(database="scratch").render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text("DROP DATABASE scratch WITH (FORCE)"))
-    admin.dispose()
+    return empty_database("scratch")
 
 
 def tables(url):

@@ -105,17 +105,9 @@ def run_previous_release(code: Path, url: str, folder: Path, phase: str, *collec
 
 
 @pytest.fixture
-def window_database(database_url):
+def window_database(empty_database):
     """A database of its own on the session's server, dropped afterwards."""
-    admin = sa.create_engine(database_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text("DROP DATABASE IF EXISTS upgrade_window WITH (FORCE)"))
-        conn.execute(sa.text("CREATE DATABASE upgrade_window"))
-    url = sa.engine.make_url(database_url).set(database="upgrade_window").render_as_string(hide_password=False)
-    yield url
-    with admin.connect() as conn:
-        conn.execute(sa.text("DROP DATABASE upgrade_window WITH (FORCE)"))
-    admin.dispose()
+    return empty_database("upgrade_window")
 
 
 def test_the_previous_release_keeps_working_on_the_new_schema(window_database, make_settings, tmp_path):
