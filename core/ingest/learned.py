@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.ingest.learned_label import learned_title
 from core.ingest.sources import SourceItem
 from core.search.term_stats import refresh_term_stats
 from core.storage.models import Collection, Document
@@ -74,7 +75,7 @@ def why_not_learned(session: Session, thread: ResolvedThread, *, grounded: bool)
 def learned_item(thread: ResolvedThread, *, ttl_days: int = DEFAULT_TTL_DAYS) -> SourceItem:
     """The thread as a document: one section holding the question and the accepted answer."""
     day = thread.confirmed_at.date().isoformat()
-    title = f"Answered in #{thread.channel_name} on {day}: {_one_line(thread.question, 80)}"
+    title = learned_title(thread.channel_name, day, _one_line(thread.question, 80))
     # The title as front matter, not a heading: a heading would add an anchor to the thread's link.
     front_matter_title = json.dumps(title.replace('"', "'"), ensure_ascii=False)
     text = (
