@@ -160,8 +160,10 @@ def test_the_expiry_job_removes_expired_learned_answers(harness):
         conn.execute(sa.text("UPDATE documents SET metadata = jsonb_set(metadata, '{learned,expires_at}', "
                              "to_jsonb(CAST(:past AS text))) WHERE id = :id"),
                      {"past": (datetime.now(timezone.utc) - timedelta(days=1)).isoformat(), "id": row.id})
-    jobs = harness.runtime.jobs
-    jobs.configure_task(EXPIRE_TASK).defer(timestamp=int(time.time()))
+    worker_app = harness.runtime.worker.app
+    [periodic] = [p for p in worker_app.periodic_registry.periodic_tasks.values() if p.task.name == EXPIRE_TASK]
+    assert periodic.cron == "43 * * * *"  # hourly, on every worker; procrastinate defers it once per period
+    harness.runtime.jobs.configure_task(EXPIRE_TASK).defer(timestamp=int(time.time()))  # as the scheduler does
     deadline = time.monotonic() + 20
     while learned(harness) and time.monotonic() < deadline:
         time.sleep(0.05)
