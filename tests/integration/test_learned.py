@@ -97,3 +97,13 @@ def test_operators_list_remove_and_turn_off_learning_from_the_command_line(docs,
     off = runner.invoke(main, ["learned", "channel", "C1", "--workspace", "T1", "--off"])
     assert off.exit_code == 0
     assert learn(docs.ingestor, resolved(), collection="default", grounded=True) is Learned.TURNED_OFF
+
+
+def test_learned_answers_belong_to_the_workspace_s_learned_source_and_go_with_it(docs):
+    learn(docs.ingestor, resolved(), collection="default", grounded=True)
+    learn(docs.ingestor, resolved(thread="2"), collection="default", grounded=True)
+    [source] = [s for s in docs.sources.list() if s.kind == "learned"]
+    assert source.documents == 2 and source.name == "learned from slack T1"
+    docs.sources.remove(source.id)
+    assert list_learned(docs.database.sessions) == []
+    assert "invoices every month" in ask(docs, "When does billing send invoices?").text  # the docs stay
