@@ -277,7 +277,8 @@ def learning_runner(container: Container):  # type: ignore[no-untyped-def]
         from adapters.slack.learning import SlackThreadFacts
 
         facts["slack"] = SlackThreadFacts(container.slack_clients)
-    return LearningRunner(container.database.sessions, lambda: container.ingestor, facts)
+    return LearningRunner(container.database.sessions, lambda: container.ingestor, facts,
+                          ttl_days=container.settings.learned_ttl_days)
 
 
 def start_background_worker(

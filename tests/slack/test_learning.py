@@ -168,3 +168,14 @@ def test_the_expiry_job_removes_expired_learned_answers(harness):
     while learned(harness) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert learned(harness) == []
+
+
+def test_a_learned_answer_expires_after_the_configured_days(make_harness):
+    harness = make_harness(learned_ttl_days=7)
+    harness.slack.add_channel(CHANNEL, name="support")
+    _, answer = ask(harness)
+    harness.click("docrag_feedback_up", feedback_value(answer), message_ts=answer["ts"])
+    settle_learning(harness)
+    [row] = learned(harness)
+    expected = (datetime.now(timezone.utc) + timedelta(days=7)).date().isoformat()
+    assert row.expires_at[:10] == expected
