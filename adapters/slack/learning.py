@@ -28,6 +28,7 @@ from adapters.slack.events import PLATFORM, bot_user_id
 from adapters.slack.render import FEEDBACK_UP
 from adapters.slack.services import SlackServices
 from adapters.slack.streaming import feedback_from_action
+from core.ingest.learned import Learned
 from core.ingest.learned_jobs import Confirmation, ThreadFacts, defer_learning, now_iso
 from core.ingest.learned_threads import AcceptedAnswer, Target
 
@@ -35,6 +36,13 @@ log = logging.getLogger(__name__)
 
 THUMBS_UP = frozenset({"+1", "thumbsup"})
 RESOLVED_REACTIONS = frozenset({"white_check_mark", "heavy_check_mark", "ballot_box_with_check"})
+TOLD = {
+    Learned.LEARNED: "Thanks! I'll keep this answer for the next person who asks, cited as this thread.",
+    Learned.PRIVATE: "Noted. Answers from private conversations are never shared with the whole workspace, "
+                     "so I won't keep this one.",
+    Learned.TURNED_OFF: "Noted. Learning from resolved threads is turned off in this channel.",
+    Learned.NOT_COVERED: "Noted. The answer here did not come from the documentation, so there is nothing to keep.",
+}
 RESOLVED_TEXT = re.compile(r"^\s*(?:<@[A-Z0-9]+(?:\|[^>]*)?>\s*)?resolved\s*[.!]*\s*$", re.IGNORECASE)
 
 
@@ -132,6 +140,12 @@ class SlackThreadFacts:
             private, name = True, channel
         private = private or channel.startswith(("D", "G"))  # DMs and legacy private groups, whatever Slack said
         return ThreadFacts(name, private, self._permalink(client, channel, thread_ts), self._name(client, confirmation.user))
+
+    def tell(self, confirmation: Confirmation, answer: AcceptedAnswer, outcome: Learned) -> None:
+        """An ephemeral note in the thread, to the person who marked it resolved."""
+        client = self.clients.for_team(answer.key.workspace)
+        client.chat_postEphemeral(channel=answer.key.channel, user=confirmation.user, thread_ts=answer.key.thread,
+                                  text=TOLD[outcome])
 
     @staticmethod
     def _permalink(client: Any, channel: str, ts: str) -> str:

@@ -70,9 +70,12 @@ def now_iso() -> str:
 
 
 class FactsPort(Protocol):
-    """What one platform knows about the thread an accepted answer is in."""
+    """What one platform knows about the thread an accepted answer is in, and how it tells the
+    person who confirmed it what became of it."""
 
     def facts(self, confirmation: Confirmation, answer: AcceptedAnswer) -> ThreadFacts: ...
+
+    def tell(self, confirmation: Confirmation, answer: AcceptedAnswer, outcome: Learned) -> None: ...
 
 
 def defer_learning(jobs: procrastinate.App, confirmation: Confirmation) -> bool:
@@ -113,6 +116,12 @@ class LearningRunner:
         outcome = learn(self.ingestor(), thread, collection=answer.collection, grounded=answer.grounded,
                         ttl_days=self.ttl_days)
         log.info("learned.outcome answer_id=%s how=%s outcome=%s", answer.answer_id, confirmation.how, outcome.name)
+        port = self.facts.get(answer.key.platform)
+        if port is not None and confirmation.how != "thumbs_up":  # a 👍 click is thanked by the feedback itself
+            try:
+                port.tell(confirmation, answer, outcome)
+            except Exception:  # what was learned stays learned; the note is a courtesy
+                log.warning("learned.tell_failed answer_id=%s", answer.answer_id, exc_info=True)
         return outcome
 
     def _ask_platform(self, confirmation: Confirmation, answer: AcceptedAnswer) -> ThreadFacts | None:

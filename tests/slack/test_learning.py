@@ -109,6 +109,8 @@ def test_a_resolved_reply_in_the_thread_is_learned_and_not_answered_as_a_questio
     settle_learning(harness)
     assert len(learned(harness)) == 1
     assert len(harness.answers(CHANNEL, event["ts"])) == 1  # "resolved" got no answer of its own
+    [note] = harness.slack.ephemeral_messages()
+    assert note["user"] == OTHER_USER and note["thread_ts"] == event["ts"] and "keep this answer" in note["text"]
 
 
 def test_reactions_that_do_not_count_learn_nothing(harness):
@@ -137,6 +139,8 @@ def test_a_private_channel_never_feeds_the_shared_collection(harness):
     settle_learning(harness)
     assert learned(harness) == []
     assert harness.slack.calls_to("conversations.info")  # it was asked, and said private
+    [note] = harness.slack.ephemeral_messages()  # to the ✅ (a click is thanked by the feedback reply)
+    assert "private conversations are never shared" in note["text"]
 
 
 def test_a_channel_that_turned_learning_off_learns_nothing(harness):
