@@ -101,10 +101,14 @@ def register_learning(app: App, services: SlackServices) -> None:
         if body.get("type") == "block_actions":
             for action in body.get("actions") or []:
                 answer_id = helpful_answer_id(action)
-                if answer_id is not None:
-                    channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", ""))
+                if answer_id is None:
+                    continue
+                channel = str((body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id", ""))
+                try:
                     queue(Confirmation(Target(PLATFORM, _team(body), channel, answer_id=answer_id),
                                        str((body.get("user") or {}).get("id", "")), "thumbs_up", now_iso()))
+                except Exception:  # the click's own feedback must still be recorded and acknowledged
+                    log.exception("slack.learning_not_queued answer_id=%s", answer_id)
         return next()
 
     @app.event("reaction_added")
