@@ -74,7 +74,13 @@ def terminal() -> Console:
 def _source_line(citation: Citation):
     from rich.text import Text
 
+    from core.ingest.learned_label import NOT_THE_DOCS, learned_label
+
     line = Text(f"  [{citation.n}] ")
+    learned = learned_label(citation)
+    if learned is not None:  # told apart from the documentation
+        line.append(_link_text(learned.text, citation.source)).append(f" ({NOT_THE_DOCS})", style="italic")
+        return line.append("\n      ").append(citation.source, style="dim")
     line.append(_link_text(citation.title or citation.source, citation.source))
     if citation.heading:
         line.append(f" — {citation.heading}")

@@ -250,6 +250,7 @@ def build_worker_app(container: Container, lifecycle: Lifecycle, slack: SlackSer
     from bots.housekeeping import register_housekeeping
     from core.console.jobs import register_console_tasks
     from core.ingest.jobs import IngestRunner, register_ingest_task
+    from core.ingest.learned_jobs import register_learning_tasks
     from core.sources.jobs import register_source_tasks
     from core.storage.queue import build_job_app
     from core.questions.lifecycle import register_answer_task
@@ -261,11 +262,26 @@ def build_worker_app(container: Container, lifecycle: Lifecycle, slack: SlackSer
     register_ingest_task(app, IngestRunner(container.database.sessions, container.ingestor))
     register_source_tasks(app, container.syncer, lifecycle.jobs)
     register_housekeeping(app, container, lifecycle.jobs)
+    register_learning_tasks(app, learning_runner(container))
     register_console_tasks(
         app, container.database.sessions, container.embedder, container.settings.question_retention_days,
         digest=digest_sender(container.settings, container.database.engine),
     )
     return app
+
+
+def learning_runner(container: Container):  # type: ignore[no-untyped-def]
+    """Learning from resolved threads (core/ingest/learned_jobs.py): Slack is asked about its
+    threads in the job; Discord's gateway sends what it knows with the confirmation."""
+    from core.ingest.learned_jobs import FactsPort, LearningRunner
+
+    facts: dict[str, FactsPort] = {}
+    if container.slack_clients is not None:
+        from adapters.slack.learning import SlackThreadFacts
+
+        facts["slack"] = SlackThreadFacts(container.slack_clients)
+    return LearningRunner(container.database.sessions, lambda: container.ingestor, facts,
+                          ttl_days=container.settings.learned_ttl_days)
 
 
 def start_background_worker(

@@ -125,6 +125,8 @@ class Settings(BaseSettings):
 
     # Console and privacy (docs/console.md): how long questions and answers are kept (0: forever).
     question_retention_days: int = Field(90, ge=0, le=36500, validation_alias=env("DOCRAG_QUESTION_RETENTION_DAYS"))
+    # Answers learned from resolved threads (docs/learned-answers.md) expire this long after confirmation.
+    learned_ttl_days: int = Field(180, ge=1, le=3650, validation_alias=env("DOCRAG_LEARNED_TTL_DAYS"))
 
     # Question lifecycle (core/questions/lifecycle.py): tries of the answer job (crashes included)
     # before the placeholder becomes an apology, and the age past which a late answer is not given.

@@ -21,6 +21,7 @@ from discord import app_commands
 
 from adapters.discord.events import PLATFORM, DiscordQuestion, question_from_interaction, question_from_message, thread_name
 from adapters.discord.feedback import FeedbackButton
+from adapters.discord.learning import LearningListener
 from adapters.discord.render import error_text
 from adapters.discord.services import DiscordServices
 from core.questions.values import Where
@@ -51,7 +52,7 @@ def bot_intents(*, message_content: bool) -> discord.Intents:
     return intents
 
 
-class DocRagClient(discord.Client):
+class DocRagClient(LearningListener, discord.Client):  # resolved threads are learned (adapters/discord/learning.py)
     def __init__(
         self,
         services: DiscordServices,
@@ -117,7 +118,7 @@ class DocRagClient(discord.Client):
 
     # -- messages --------------------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
-        if self.user is None:
+        if self.user is None or await self.learn_if_resolved(message):
             return
         question = question_from_message(message, self.user.id)
         if question is None:

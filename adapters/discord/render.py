@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import discord
 
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
+from core.ingest.learned_label import NOT_THE_DOCS, learned_label
 from core.types import Citation
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,10 @@ def sources_embed(citations: list[Citation], grounded: bool = True) -> discord.E
 
 
 def _citation_line(citation: Citation) -> str:
+    learned = learned_label(citation)
+    if learned is not None:  # told apart from the documentation: where and when people settled it
+        shown = f"[{learned.text}]({_link_target(citation.source)})" if citation.source.startswith("https://") else learned.text
+        return f"**[{citation.n}]** 💬 {shown} *({NOT_THE_DOCS})*"
     label = citation.title or citation.source
     if citation.heading and citation.heading != citation.title:
         label = f"{label} — {citation.heading}"

@@ -15,6 +15,7 @@ from adapters.slack.clients import (
     build_web_client,
 )
 from adapters.slack.intake import Intake
+from adapters.slack.learning import register_learning
 from adapters.slack.listeners import register_listeners
 from adapters.slack.services import SlackServices
 from core.config import Settings
@@ -23,7 +24,9 @@ from core.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 # Kept in step with slack-manifest.yml.
-BOT_SCOPES = ["app_mentions:read", "channels:history", "chat:write", "commands", "groups:history", "im:history"]
+BOT_SCOPES = ["app_mentions:read", "channels:history", "chat:write", "commands", "groups:history", "im:history",
+              # learning from resolved threads (adapters/slack/learning.py): reactions, privacy, names
+              "reactions:read", "channels:read", "groups:read", "im:read", "mpim:read", "users:read"]
 OAUTH_STATE_TTL_S = 600
 
 
@@ -76,6 +79,7 @@ def build_bolt_app(
     )
     if isinstance(tokens, InstalledWorkspaces):
         app.enable_token_revocation_listeners()
+    register_learning(app, services)  # first: Bolt runs the first listener that matches
     register_listeners(app, Intake(services))
     return app
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from adapters.slack.mrkdwn import escape, link, split, to_mrkdwn
+from core.ingest.learned_label import NOT_THE_DOCS, learned_label
 from core.types import Answer, Citation
 
 SECTION_LIMIT = 3000
@@ -120,6 +121,10 @@ def _sources_block(citations: list[Citation]) -> dict[str, Any]:
 
 
 def _source(citation: Citation) -> str:
+    learned = learned_label(citation)
+    if learned is not None:  # told apart from the documentation: where and when people settled it
+        shown = link(citation.source, learned.text) if citation.source.startswith("https://") else escape(learned.text)
+        return f"[{citation.n}] :speech_balloon: {shown} _({NOT_THE_DOCS})_"
     title = citation.title or citation.source
     if citation.heading and citation.heading != title:
         title = f"{title} — {citation.heading}"

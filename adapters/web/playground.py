@@ -33,6 +33,7 @@ from core.answers.edit_buffer import coalesced
 from core.questions.engine import Engine
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
+from core.ingest.learned_label import learned_label
 from core.questions import transcripts
 from core.tenancy.collections import collection_name_for
 from core.types import Answer, SessionKey
@@ -275,11 +276,18 @@ def _view(turn: dict[str, Any], collection: str) -> dict[str, Any]:
     document with no web address links to its page here)."""
     anchor = f"m{int(turn['id'])}"
     citations = [
-        {**c, "anchor": f"{anchor}-{int(c['n'])}", "href": _source_href(collection, str(c.get("source", "")))}
+        {**c, "anchor": f"{anchor}-{int(c['n'])}", "href": _source_href(collection, str(c.get("source", ""))),
+         "learned": _learned_text(c)}
         for c in turn["citations"]
     ]
     html = answer_html(turn["text"], anchor_prefix=anchor, citations=[int(c["n"]) for c in citations])
     return {**turn, "html": html, "sources": citations}
+
+
+def _learned_text(citation: dict[str, Any]) -> str | None:
+    """"answered in #channel on DATE" for an answer learned from a chat thread, else None."""
+    label = learned_label(str(citation.get("title", "")))
+    return label.text if label is not None else None
 
 
 def _source_href(collection: str, source: str) -> str | None:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
+from core.ingest.learned_label import learned_label
 from core.types import Passage
 
 EXTRACT_NOTE = "_This is an extract from the documents; no language model is configured to write a summary._"
@@ -363,6 +364,9 @@ def _supporting(scored: list[_Scored], best: _Scored, span: list[_Unit]) -> list
 
 
 def _shown_path(path: tuple[str, ...], passage: Passage) -> str:
+    learned = learned_label(passage.title)
+    if learned is not None:  # not a document: say where people settled it (core/ingest/learned.py)
+        return f"the thread {learned.text}"
     return " › ".join(_escape_emphasis(p) for p in path) or _escape_emphasis(passage.title) or passage.source
 
 

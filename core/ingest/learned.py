@@ -19,11 +19,13 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.ingest.learned_label import learned_title
 from core.ingest.sources import SourceItem
 from core.search.term_stats import refresh_term_stats
-from core.storage.models import Collection, Document
+from core.storage.models import Collection, Document, Source
 from core.tenancy.channels import learns_from_threads
 from core.types import SessionKey
 
@@ -31,6 +33,7 @@ if TYPE_CHECKING:
     from core.ingest.pipeline import Ingestor
 
 LEARNED_SCHEME = "learned://"
+LEARNED_KIND = "learned"  # the kind of the source learned answers belong to (never synced: they come from chat)
 DEFAULT_TTL_DAYS = 180
 
 
@@ -74,7 +77,7 @@ def why_not_learned(session: Session, thread: ResolvedThread, *, grounded: bool)
 def learned_item(thread: ResolvedThread, *, ttl_days: int = DEFAULT_TTL_DAYS) -> SourceItem:
     """The thread as a document: one section holding the question and the accepted answer."""
     day = thread.confirmed_at.date().isoformat()
-    title = f"Answered in #{thread.channel_name} on {day}: {_one_line(thread.question, 80)}"
+    title = learned_title(thread.channel_name, day, _one_line(thread.question, 80))
     # The title as front matter, not a heading: a heading would add an anchor to the thread's link.
     front_matter_title = json.dumps(title.replace('"', "'"), ensure_ascii=False)
     text = (
@@ -177,5 +180,26 @@ def learn(
         reason = why_not_learned(session, thread, grounded=grounded)
     if reason is not None:
         return reason
-    ingestor.ingest_items([learned_item(thread, ttl_days=ttl_days)], collection=collection)
+    item = learned_item(thread, ttl_days=ttl_days)
+    source_id = learned_source(ingestor.sessions, collection, thread.key)
+    ingestor.ingest_items([item], collection=collection, sources={item.root: source_id} if source_id else None)
     return Learned.LEARNED
+
+
+def learned_source(sessions: sessionmaker[Session], collection: str, key: SessionKey) -> int | None:
+    """The "learned" source of one workspace in ``collection`` (created once), so learned answers
+    show in `docrag source list` and the sources page, and `docrag source remove` removes them all.
+    None when the collection does not exist yet (the ingest creates it; the document has no source)."""
+    root = learned_root(key)
+    with sessions.begin() as session:
+        collection_id = session.scalar(sa.select(Collection.id).where(Collection.name == collection))
+        if collection_id is None:
+            return None
+        session.execute(
+            insert(Source)
+            .values(collection_id=collection_id, name=f"learned from {key.platform} {key.workspace}"[:200],
+                    kind=LEARNED_KIND, target=root)
+            .on_conflict_do_nothing(constraint="uq_sources_collection_name")
+        )
+        return session.scalar(sa.select(Source.id).where(
+            Source.collection_id == collection_id, Source.kind == LEARNED_KIND, Source.target == root))

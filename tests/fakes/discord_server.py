@@ -87,7 +87,9 @@ class Intents:
     GUILD_MEMBERS = 1 << 1
     GUILD_PRESENCES = 1 << 8
     GUILD_MESSAGES = 1 << 9
+    GUILD_MESSAGE_REACTIONS = 1 << 10
     DIRECT_MESSAGES = 1 << 12
+    DIRECT_MESSAGE_REACTIONS = 1 << 13
     MESSAGE_CONTENT = 1 << 15
     PRIVILEGED = GUILD_MEMBERS | GUILD_PRESENCES | MESSAGE_CONTENT
 
@@ -676,6 +678,23 @@ class FakeDiscord:
         self._run(self._dispatch("MESSAGE_CREATE", msg))
         return int(msg["id"])
 
+    def add_reaction(self, message_id: int, emoji: str, *, user: int | str | None = None) -> None:
+        """A user reacts to a message with a unicode emoji: push MESSAGE_REACTION_ADD."""
+        with self._lock:
+            msg = self._messages[message_id]
+            reactor = self._resolve_user(user)
+            data: dict[str, Any] = {
+                "user_id": reactor["id"], "channel_id": msg["channel_id"], "message_id": str(message_id),
+                "emoji": {"id": None, "name": emoji}, "message_author_id": msg["author"]["id"],
+                "burst": False, "burst_colors": [], "type": 0,
+            }
+            guild_id = msg.get("guild_id") or self._guild_of(int(msg["channel_id"]))
+            if guild_id:
+                data["guild_id"] = str(guild_id)
+                joined = self._guilds.get(int(guild_id), {}).get("joined_at", _now_iso())
+                data["member"] = _member_payload(reactor, joined_at=joined)
+        self._run(self._dispatch("MESSAGE_REACTION_ADD", data))
+
     def send_dm(self, content: str, *, author: int | str | None = None) -> int:
         """Push a DM from ``author`` (default user) to the bot; returns the message id."""
         return self.send_message(self.open_dm(author), content, author=author)
@@ -1116,6 +1135,8 @@ class FakeDiscord:
 
     @staticmethod
     def _required_intent(event: str, data: dict[str, Any]) -> int | None:
+        if event.startswith("MESSAGE_REACTION_"):
+            return Intents.GUILD_MESSAGE_REACTIONS if data.get("guild_id") else Intents.DIRECT_MESSAGE_REACTIONS
         if event.startswith("MESSAGE_"):
             return Intents.GUILD_MESSAGES if data.get("guild_id") else Intents.DIRECT_MESSAGES
         if event.startswith(("THREAD_", "CHANNEL_")):

@@ -770,6 +770,13 @@ class FakeSlack:
             "response_metadata": {"next_cursor": str(start + limit) if has_more else ""},
         }
 
+    def _chat_get_permalink(self, ws: Workspace, params: dict) -> dict:
+        channel, ts = params.get("channel"), params.get("message_ts")
+        if not channel or not ts or self._find_message(channel, ts) is None:
+            return {"ok": False, "error": "message_not_found"}
+        return {"ok": True, "channel": channel,
+                "permalink": f"https://{ws.team_domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"}
+
     def _users_info(self, ws: Workspace, params: dict) -> dict:
         user = params.get("user")
         if not user:
@@ -833,6 +840,7 @@ _METHODS: dict[str, Callable[..., dict]] = {
     "reactions.remove": FakeSlack._reactions_remove,
     "conversations.info": FakeSlack._conversations_info,
     "conversations.replies": FakeSlack._conversations_replies,
+    "chat.getPermalink": FakeSlack._chat_get_permalink,
     "users.info": FakeSlack._users_info,
     "oauth.v2.access": None,  # type: ignore[dict-item]  # handled specially (Basic auth, no bot token)
 }

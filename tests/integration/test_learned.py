@@ -97,3 +97,44 @@ def test_operators_list_remove_and_turn_off_learning_from_the_command_line(docs,
     off = runner.invoke(main, ["learned", "channel", "C1", "--workspace", "T1", "--off"])
     assert off.exit_code == 0
     assert learn(docs.ingestor, resolved(), collection="default", grounded=True) is Learned.TURNED_OFF
+
+
+def test_learned_answers_belong_to_the_workspace_s_learned_source_and_go_with_it(docs):
+    learn(docs.ingestor, resolved(), collection="default", grounded=True)
+    learn(docs.ingestor, resolved(thread="2"), collection="default", grounded=True)
+    [source] = [s for s in docs.sources.list() if s.kind == "learned"]
+    assert source.documents == 2 and source.name == "learned from slack T1"
+    docs.sources.remove(source.id)
+    assert list_learned(docs.database.sessions) == []
+    assert "invoices every month" in ask(docs, "When does billing send invoices?").text  # the docs stay
+
+
+def test_the_learning_job_run_twice_for_one_confirmation_stores_one_document(docs):
+    """A retried job (a worker died after storing, before finishing) must not duplicate the answer."""
+    from core.ingest.learned_jobs import Confirmation, LearningRunner, ThreadFacts, now_iso
+    from core.ingest.learned_threads import Target
+
+    answer = ask(docs, "When does billing send invoices?")
+    assert answer.grounded and answer.message_id is not None
+    facts = ThreadFacts("support", False, "https://discord.com/channels/1/2", "Ada")
+    confirmation = Confirmation(Target("slack", "T1", "C2", answer_id=answer.message_id), "U8", "thumbs_up",
+                                now_iso(), facts)
+    runner = LearningRunner(docs.database.sessions, lambda: docs.ingestor, {})
+    replayed = Confirmation.from_json(confirmation.as_json())  # as the queue hands it back
+    assert runner.run(replayed) is Learned.LEARNED
+    assert runner.run(replayed) is Learned.LEARNED
+    [only] = list_learned(docs.database.sessions)
+    assert only.title.startswith("Answered in #support on ") and only.confirmed_by == "Ada"
+    assert only.link == "https://discord.com/channels/1/2"
+
+
+def test_a_confirmation_from_another_workspace_never_reaches_this_one_s_answer(docs):
+    from core.ingest.learned_jobs import Confirmation, LearningRunner, ThreadFacts, now_iso
+    from core.ingest.learned_threads import Target
+
+    answer = ask(docs, "When does billing send invoices?")
+    facts = ThreadFacts("support", False, "https://example.invalid/t", "Eve")
+    stranger = Confirmation(Target("slack", "T_OTHER", "C2", answer_id=answer.message_id), "U8", "thumbs_up",
+                            now_iso(), facts)
+    assert LearningRunner(docs.database.sessions, lambda: docs.ingestor, {}).run(stranger) is None
+    assert list_learned(docs.database.sessions) == []

@@ -120,8 +120,10 @@ def test_manifest_asks_for_the_scopes_and_events_the_code_uses():
 
     manifest = yaml.safe_load((REPO / "slack-manifest.yml").read_text())
     assert sorted(manifest["oauth_config"]["scopes"]["bot"]) == sorted(BOT_SCOPES)
-    assert {"app_mention", "message.channels", "message.groups", "message.im"} <= set(
+    # reaction_added: a 👍 or ✅ makes a thread a learned answer (adapters/slack/learning.py)
+    assert {"app_mention", "message.channels", "message.groups", "message.im", "reaction_added"} <= set(
         manifest["settings"]["event_subscriptions"]["bot_events"])
+    assert {"reactions:read", "channels:read", "groups:read"} <= set(BOT_SCOPES)
     [command] = manifest["features"]["slash_commands"]
     urls = {command["url"], manifest["settings"]["event_subscriptions"]["request_url"],
             manifest["settings"]["interactivity"]["request_url"]}
