@@ -8,9 +8,12 @@ one streamed piece), the fake Slack and the fake Discord. For each door the benc
 and measures, from the moment the question is asked (so retrieval is included):
 
 - first words: until the first words are visible (REST: the first ``delta`` event read by the
-  client; playground: the first chunk with draft text; Slack: chat.startStream returned; Discord:
-  the first message sent);
-- calls: platform calls for the answer (events or chunks written on the web; Slack/Discord API calls);
+  client; playground: the first chunk with draft text; Slack: the fake answered chat.startStream;
+  Discord: the fake received the first edit of the placeholder with answer text);
+- calls: platform calls for the answer (events or chunks written on the web; Slack: every chat.*
+  call, the placeholder's postMessage included; Discord: every message POST/PATCH, placeholder
+  included). Slack and Discord go through the wired delivery path: the delivery port's placeholder,
+  then the answer job's body (``Lifecycle.run``), run directly, so the queue's pick-up is not counted;
 - complete: until the finished answer is in place; overhead: complete vs the model's own time
   (``OpenAIChat.stream`` read directly from the same fake, no retrieval, no door).
 
@@ -19,7 +22,6 @@ Goals (issue 12): first words under 1.5 s; overhead under 5 %.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import http.client
 import json
 import logging
@@ -75,7 +77,7 @@ class World:
 def model_only(world: World) -> dict[str, float]:
     from core.answers.llm import build_answer_messages
 
-    generator = world.engine.generator
+    generator = world.engine.pipeline.generator
     started = time.perf_counter()
     first = None
     pieces = generator.stream(build_answer_messages(QUESTION, [], []))  # type: ignore[union-attr]
@@ -159,76 +161,86 @@ def playground(address: str) -> dict[str, float]:
     return {"first": first or 0.0, "complete": time.perf_counter() - started, "calls": chunks}
 
 
-# -- Slack and Discord ---------------------------------------------------------------------------------
+# -- Slack and Discord: the wired delivery path -------------------------------------------------------
+# Each question goes the way a chat question goes: the engine accepts it with its Where, the
+# lifecycle shows the placeholder through the platform's delivery port, then runs the answer job's
+# body (Lifecycle.run: the live reply streams, the stop or the replace finishes). The job is run
+# here directly, so the queue's pick-up delay (a notify away in a live worker) is not included.
+def _lifecycle(world: World, **platform: Any) -> Any:
+    from core.questions.lifecycle import Lifecycle
+
+    settings = world.container.settings.model_copy(update=platform)
+    container = Container(settings=settings, database=world.container.database)
+    container.__dict__["engine"] = world.engine  # the same warmed engine (cached_property)
+    return Lifecycle(world.engine, None, container.ports)  # type: ignore[arg-type]
+
+
+def _ask(world: World, lifecycle: Any, platform: str, where: Any) -> tuple[float, float, int]:
+    """(started, finished) perf_counter marks of one question through accept + placeholder + run,
+    and the question's id."""
+    started = time.perf_counter()
+    question_id = world.engine.accept(world.key(platform), QUESTION, where=where)
+    lifecycle._show_placeholder(question_id, where)
+    lifecycle.run(question_id)
+    return started, time.perf_counter(), question_id
+
+
 def slack(world: World) -> dict[str, float]:
-    from adapters.slack.clients import build_web_client
-    from adapters.slack.streaming import SlackStreamer, StreamTarget
+    from pydantic import SecretStr
+
+    from core.questions.values import Where
     from tests.fakes.slack_server import FakeSlack
 
     with FakeSlack() as fake:
-        client = build_web_client(fake.api_url, fake.token)
-        marks: dict[str, float] = {}
-        start_stream = client.chat_startStream
-
-        def timed_start(**kwargs: Any) -> Any:
-            response = start_stream(**kwargs)
-            marks.setdefault("first", time.perf_counter())
-            return response
-
-        client.chat_startStream = timed_start  # type: ignore[method-assign]
+        lifecycle = _lifecycle(world, slack_bot_token=SecretStr(fake.token), slack_api_url=fake.api_url)
         thread = fake.add_message("C0BENCH", QUESTION, user="U0BENCH")
-        started = time.perf_counter()
-        question_id = world.engine.accept(world.key("slack"), QUESTION)
-        streamer = SlackStreamer(client, StreamTarget("C0BENCH", thread, user_id="U0BENCH", team_id=fake.team_id))
-        answer = streamer.deliver(world.engine.answer_stream(question_id))
-        complete = time.perf_counter() - started
+        where = Where("slack", {"team": fake.team_id, "channel": "C0BENCH", "thread_ts": thread, "user": "U0BENCH"})
+        marks: dict[str, float] = {}
+
+        def watch() -> None:  # woken by the fake as soon as it has answered chat.startStream
+            fake.wait_for("chat.startStream", where=lambda c: c.ok, timeout=120)
+            marks["first"] = time.perf_counter()
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        started, finished, question_id = _ask(world, lifecycle, "slack", where)
+        watcher.join(5)
         [reply] = [m for m in fake.thread("C0BENCH", thread) if m.get("bot_id")]
-        assert reply["text"] == answer.text, "the streamed message is the finished answer"
-        return {"first": marks["first"] - started, "complete": complete, "calls": streamer.calls}
+        stored = world.engine.store.stored_answer(question_id)
+        assert stored is not None and reply["text"] == stored.text, "the streamed message is the finished answer"
+        assert _slack_answer_id(reply) == str(stored.message_id), "its feedback_buttons are tied to the answer"
+        assert "first" in marks, "the answer was not streamed"
+        calls = [c for c in fake.calls if c.method.startswith("chat.")]
+        return {"first": marks["first"] - started, "complete": finished - started, "calls": len(calls)}
+
+
+def _slack_answer_id(reply: dict[str, Any]) -> str:
+    [buttons] = [b for b in reply["blocks"] if b["type"] == "context_actions"]
+    return str(buttons["elements"][0]["positive_button"]["value"]).partition(":")[2]
 
 
 def discord_door(world: World) -> dict[str, float]:
-    import discord
+    from pydantic import SecretStr
 
-    from adapters.discord.streaming import DiscordStreamer
+    from adapters.discord.delivery import PLACEHOLDER
+    from core.questions.values import Where
     from tests.fakes.discord_server import FakeDiscord
 
-    with FakeDiscord() as fake, fake.patch_discord():
+    with FakeDiscord() as fake:
         guild = fake.add_guild(name="Bench", channels=["general"])
         channel_id = fake.channel_by_name("general", guild)
         fake.limit_channel_messages(limit=5, per_s=5.0)  # Discord's own bucket for message writes
-
-        async def main() -> dict[str, float]:
-            client = discord.Client(intents=discord.Intents.none())
-            await client.login("bench-token")
-            try:
-                channel = await client.fetch_channel(channel_id)
-                marks: dict[str, float] = {}
-
-                async def timed_send(**kwargs: Any) -> discord.Message:
-                    message = await channel.send(**kwargs)
-                    marks.setdefault("first", time.perf_counter())
-                    return message
-
-                loop = asyncio.get_running_loop()
-
-                async def run_blocking(fn: Callable[..., Any], *args: Any) -> Any:
-                    return await loop.run_in_executor(None, fn, *args)
-
-                started = time.perf_counter()
-                question_id = await run_blocking(world.engine.accept, world.key("discord"), QUESTION)
-                streamer = DiscordStreamer(timed_send)
-                outcome = await streamer.deliver(world.engine.answer_stream(question_id), run_blocking)
-                complete = time.perf_counter() - started
-                assert not isinstance(outcome, str), f"the answer failed: {outcome}"
-                assert fake.sent_messages(channel_id)[0]["content"].startswith("word0"), "the finished answer is shown"
-                limited = [c for c in fake.calls if c.status == 429]
-                assert not limited, f"{len(limited)} rate-limited calls"
-                return {"first": marks["first"] - started, "complete": complete, "calls": streamer.calls}
-            finally:
-                await client.close()
-
-        return asyncio.run(main())
+        lifecycle = _lifecycle(world, discord_token=SecretStr("bench-token"), discord_api_base_url=fake.api_base)
+        where = Where("discord", {"channel": str(channel_id)})
+        started_mono = time.monotonic()
+        started, finished, _ = _ask(world, lifecycle, "discord", where)
+        writes = [c for c in fake.calls if c.path.startswith(f"/channels/{channel_id}/messages")
+                  and c.method in ("POST", "PATCH")]
+        shown = [c for c in writes if c.method == "PATCH" and (c.json or {}).get("content") not in (None, PLACEHOLDER)]
+        limited = [c for c in fake.calls if c.status == 429]
+        assert not limited, f"{len(limited)} rate-limited calls"
+        assert fake.sent_messages(channel_id)[0]["content"].startswith("word0"), "the finished answer is shown"
+        return {"first": shown[0].at - started_mono, "complete": finished - started, "calls": len(writes)}
 
 
 def main() -> None:

@@ -11,6 +11,8 @@ A placeholder is ``<channel id>/<message id>``, or ``@original`` for an interact
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from typing import Any, Callable
 
 import httpx
@@ -18,6 +20,7 @@ import httpx
 from adapters.discord.events import PLATFORM
 from adapters.discord.feedback import custom_id
 from adapters.discord.render import EMBED_DESCRIPTION_LIMIT, split_message, sources_embed
+from core.answers.edit_buffer import EditBuffer
 from core.questions.values import Apology, Notice, NoticeKind, Reply, Where
 from core.types import Answer
 
@@ -27,6 +30,8 @@ PLACEHOLDER = "🔎 Searching the docs…"
 ORIGINAL = "@original"
 TIMEOUT_S = 15
 _NO_PINGS = {"parse": []}  # documents may contain @everyone
+EDIT_INTERVAL_S = 1.2  # Discord allows about 5 message writes per 5 s per channel
+MAX_RATE_WAIT_S = 30.0
 
 
 def render(reply: Reply) -> list[dict[str, Any]]:
@@ -67,6 +72,7 @@ class DiscordDelivery:
             timeout=TIMEOUT_S,
         )
         self._once = once
+        self.buckets = Buckets()
 
     def post_placeholder(self, where: Where) -> str | None:
         if where.get("token"):
@@ -134,15 +140,114 @@ class DiscordDelivery:
         channel, message = placeholder.split("/", 1)
         return f"channels/{channel}/messages/{message}"
 
-    def _call(self, method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        response = self._http.request(method, path, json=body)
-        if response.status_code == 429:  # Discord says how long to wait; the job's retry waits longer
+    def open_stream(self, where: Where, placeholder: str | None, remember: Callable[[str], None]) -> DiscordLive | None:
+        """Edit the placeholder as the answer grows; it stays the reference, so nothing to remember."""
+        if placeholder is None:
+            return None
+        return DiscordLive(self, where, placeholder)
+
+    def edit_if_free(self, where: Where, placeholder: str, content: str) -> bool:
+        """One live edit, only if the route's bucket has room now (else False: the text waits)."""
+        path = self._message_path(where, placeholder)
+        if self.buckets.wait_s(path) > 0:
+            return False
+        try:
+            self._call("PATCH", path, {"content": content, "allowed_mentions": _NO_PINGS}, wait=False)
+        except (httpx.HTTPError, RateLimitedNow) as exc:
+            log.info("discord.live_edit_skipped error=%s", type(exc).__name__)
+            return False
+        return True
+
+    def _call(self, method: str, path: str, body: dict[str, Any], *, wait: bool = True) -> dict[str, Any]:
+        """One REST call within Discord's rate limits: it waits while the route's bucket is empty
+        (``X-RateLimit-Remaining``/``-Reset-After`` of the last reply, as discord.py does) and on a 429
+        for its ``Retry-After``, a few times; ``wait=False`` raises RateLimitedNow instead."""
+        for _ in range(4):
+            delay = self.buckets.wait_s(path)
+            if delay > 0:
+                if not wait:
+                    raise RateLimitedNow(path)
+                time.sleep(min(delay, MAX_RATE_WAIT_S))
+            response = self._http.request(method, path, json=body)
+            self.buckets.learn(path, response)
+            if response.status_code != 429:
+                response.raise_for_status()
+                return response.json() if response.content else {}
             log.warning("discord.rate_limited path=%s retry_after=%s", path, response.headers.get("Retry-After"))
-        response.raise_for_status()
-        return response.json() if response.content else {}
+            if not wait:
+                raise RateLimitedNow(path)
+            time.sleep(min(float(response.headers.get("Retry-After") or 1), MAX_RATE_WAIT_S))
+        response.raise_for_status()  # still limited: the job's retry comes back later
+        return {}
 
     def close(self) -> None:
         self._http.close()
+
+
+class RateLimitedNow(Exception):
+    """A call that would have to wait for its rate-limit bucket (live edits skip instead)."""
+
+
+class Buckets:
+    """What Discord's last reply on each route said about its bucket (the ``X-RateLimit-*``
+    headers). Routes are keyed by channel (or webhook), Discord's major parameter for messages."""
+
+    def __init__(self) -> None:
+        self._free_at: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _key(path: str) -> str:
+        return "/".join(path.split("/")[:3 if path.startswith("webhooks/") else 2])
+
+    def wait_s(self, path: str) -> float:
+        with self._lock:
+            return max(0.0, self._free_at.get(self._key(path), 0.0) - time.monotonic())
+
+    def learn(self, path: str, response: httpx.Response) -> None:
+        headers = response.headers
+        remaining, reset_after = headers.get("X-RateLimit-Remaining"), headers.get("X-RateLimit-Reset-After")
+        if response.status_code == 429:
+            remaining, reset_after = "0", headers.get("Retry-After") or reset_after
+        if remaining is None or reset_after is None:
+            return
+        with self._lock:
+            key = self._key(path)
+            if int(float(remaining)) <= 0:
+                self._free_at[key] = time.monotonic() + float(reset_after)
+            else:
+                self._free_at.pop(key, None)
+
+
+class DiscordLive:
+    """The lifecycle's live reply on Discord: the placeholder edited as the answer grows, at most
+    once per ``EDIT_INTERVAL_S`` and only while the bucket has room; past 2,000 characters the
+    first part (cut at a paragraph boundary) is shown and the rest waits for the finished answer,
+    which the lifecycle puts in place (``replace``: the final text, the sources embed and the
+    buttons, and the continuation message)."""
+
+    def __init__(self, port: DiscordDelivery, where: Where, placeholder: str, *,
+                 interval_s: float = EDIT_INTERVAL_S) -> None:
+        self.port, self.where, self.placeholder = port, where, placeholder
+        self.shown = ""
+        self.edits = 0
+        self.buffer = EditBuffer(self._show, interval_s=interval_s)
+
+    def add(self, piece: str) -> None:
+        self.buffer.add(piece)
+
+    def _show(self, _new: str, full: str) -> bool:
+        first = split_message(full)[0]
+        if first == self.shown:
+            return True
+        self.edits += 1
+        if self.port.edit_if_free(self.where, self.placeholder, first):
+            self.shown = first
+            return True
+        return False
+
+    def finish(self, reply: Reply) -> bool:
+        return False  # the lifecycle's replace writes the finished answer (one PATCH, parts posted once)
 
 
 __all__ = ["DiscordDelivery", "EMBED_DESCRIPTION_LIMIT", "render"]

@@ -14,6 +14,7 @@ from slack_sdk import WebClient
 from adapters.slack.events import parse_event
 from adapters.slack.intake import Intake
 from adapters.slack.render import FEEDBACK_DOWN, FEEDBACK_UP
+from adapters.slack.streaming import FEEDBACK_BUTTONS, feedback_from_action
 
 ANY = re.compile(".*")
 
@@ -35,6 +36,15 @@ def register_listeners(app: App, intake: Intake) -> None:
     @app.action(FEEDBACK_DOWN)
     def not_helpful(ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any]) -> None:
         intake.feedback(ack, body, action, -1)
+
+    @app.action(FEEDBACK_BUTTONS)  # Slack's feedback_buttons under a streamed answer
+    def feedback_buttons(ack: Callable[..., Any], body: dict[str, Any], action: dict[str, Any]) -> None:
+        vote = feedback_from_action(action)
+        if vote is None:
+            ack()
+            return
+        message_id, score = vote
+        intake.feedback(ack, body, {**action, "value": str(message_id)}, score)
 
     _acknowledge_everything_else(app)
 

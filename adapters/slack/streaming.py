@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Generator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -57,9 +57,11 @@ class StreamTarget:
 
 
 class SlackStreamer:
-    def __init__(self, client: WebClient, target: StreamTarget, *, interval_s: float = INTERVAL_S) -> None:
+    def __init__(self, client: WebClient, target: StreamTarget, *, interval_s: float = INTERVAL_S,
+                 on_started: Callable[[str], None] | None = None) -> None:
         self.client = client
         self.target = target
+        self.on_started = on_started  # told the streamed message's ts before the placeholder goes
         self.ts: str | None = None  # the streamed message, once started
         self.streaming = False  # appends are still accepted
         self.user_stopped = False
@@ -97,6 +99,23 @@ class SlackStreamer:
             return
         self._replace_or_post(render_answer(answer))  # stop refused, or the text changed: one full answer
 
+    def settle(self, answer: Answer | None) -> bool:
+        """Finish for the question lifecycle, which posts and replaces itself: True when the stream
+        now holds the finished ``answer`` (or the user stopped it); False when the lifecycle must
+        replace the streamed message or the placeholder (nothing streamed, refused, text changed,
+        or no answer: an apology). A stream still open is stopped first, so it can be replaced."""
+        if self.user_stopped:
+            return True
+        if self.ts is None:
+            return False
+        if answer is not None and not self.gave_up:
+            sent = self.buffer.sent
+            if answer.text.startswith(sent) and self._stop(answer.text[len(sent):], _final_blocks(answer)):
+                return True
+        if self.streaming:
+            self._stop("", None)
+        return False
+
     def fail(self, apology: Reply) -> None:
         """Put the apology in place of whatever was shown."""
         if self.user_stopped:
@@ -118,6 +137,11 @@ class SlackStreamer:
             "chat_startStream", channel=self.target.channel, thread_ts=self.target.thread_ts, markdown_text=text,
             recipient_user_id=self.target.user_id, recipient_team_id=self.target.team_id,
         )
+        if started and self.on_started is not None and self.ts is not None:
+            try:
+                self.on_started(self.ts)
+            except Exception:  # the answer still arrives; only a crash now would leave the partial one
+                log.warning("slack.stream_not_remembered ts=%s", self.ts, exc_info=True)
         if started and self.target.placeholder_ts:
             self._delete_placeholder()
         return started

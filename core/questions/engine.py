@@ -96,6 +96,11 @@ class Engine:
             return self._settled(question, composed)
 
     # -- streaming (issue 12): the same answer, shown while it is written -------------------------
+    @property
+    def streams(self) -> bool:
+        """A model that can stream writes the answers (without one, the extract is immediate)."""
+        return callable(getattr(self.pipeline.generator, "stream", None))
+
     def answer_stream(self, question_id: int) -> Streamed[str, None, Answer]:
         """:meth:`answer`, yielding the answer's text as the model writes it (already with its final
         citation numbers), then returning the stored Answer. Nothing is yielded when no model is

@@ -25,7 +25,7 @@ from core.storage.queue import QUEUE_ANSWERS
 from core.observability.logcontext import question_context
 from core.questions.claims import claim, release
 from core.questions.engine import Engine
-from core.questions.ports import DeliveryPort
+from core.questions.ports import DeliveryPort, LiveReply, StreamingPort
 from core.questions.values import Apology, Delivery, Notice, Reply, Where
 from core.types import Answer, SessionKey
 
@@ -107,14 +107,31 @@ class Lifecycle:
             port = self.ports.get(delivery.platform)
             if port is None:
                 raise DocRagError(f"No delivery port for {delivery.platform} in this worker.")
-            reply = self.compose(delivery)
-            self.deliver(port, delivery, reply)
+            live = self._open_stream(port, delivery)
+            reply = self.compose(delivery, live)
+            if live is None or not live.finish(reply):
+                # Today's post-then-replace; a stream that started remembered its message as the placeholder.
+                current = (self.store.delivery(question_id) or delivery) if live else delivery
+                self.deliver(port, current, reply)
             self.store.mark_delivered(question_id)
             log.info("questions.delivered question_id=%s attempts=%s kind=%s",
                      question_id, delivery.attempts, type(reply).__name__)
 
-    def compose(self, delivery: Delivery) -> Reply:
-        """The answer, or the reply that says why there is none: never silence."""
+    def _open_stream(self, port: DeliveryPort, delivery: Delivery) -> LiveReply | None:
+        """A live reply when the port streams and a model writes (issue 12); None: deliver once done."""
+        if not isinstance(port, StreamingPort) or not self.engine.streams:
+            return None
+        question_id = delivery.question_id
+        try:
+            return port.open_stream(delivery.where, delivery.placeholder,
+                                    lambda reference: self.store.set_placeholder(question_id, reference))
+        except Exception:  # streaming is a nicety: the answer is delivered the usual way
+            log.warning("questions.stream_unavailable question_id=%s", question_id, exc_info=True)
+            return None
+
+    def compose(self, delivery: Delivery, live: LiveReply | None = None) -> Reply:
+        """The answer, or the reply that says why there is none: never silence. With ``live``, the
+        answer's text is handed to it as the model writes it."""
         question_id = delivery.question_id
         last_try = delivery.attempts >= self.options.max_attempts
         try:
@@ -125,7 +142,7 @@ class Lifecycle:
                 return self._give_up(question_id, "I kept failing to answer this one")
             if datetime.now(timezone.utc) - delivery.created_at > self.options.too_old:
                 return self._give_up(question_id, "I was down for too long to answer it in time")
-            return self.engine.answer(question_id)
+            return self._answer(question_id, live)
         except UpstreamUnavailable as exc:
             if isinstance(exc, DatabaseUnavailable) and not last_try:
                 raise  # the job's retry comes back when the database does
@@ -139,6 +156,18 @@ class Lifecycle:
             log.exception("questions.answer_failed question_id=%s reference=%s", question_id, reference)
             self.store.save_failure(question_id, f"failed (reference {reference})")
             return Apology(reference, "something went wrong on my side")
+
+    def _answer(self, question_id: int, live: LiveReply | None) -> Answer:
+        if live is None:
+            return self.engine.answer(question_id)
+        stream = self.engine.answer_stream(question_id)
+        while True:
+            try:
+                piece = next(stream)
+            except StopIteration as done:
+                answer: Answer = done.value
+                return answer
+            live.add(piece)
 
     def _give_up(self, question_id: int, reason: str) -> Apology:
         reference = new_reference()

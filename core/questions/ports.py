@@ -6,7 +6,7 @@ a question accepted by another one that has since died. Every call is given the 
 """
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Callable, Protocol, runtime_checkable
 
 from core.questions.values import Reply, Where
 
@@ -25,3 +25,27 @@ class DeliveryPort(Protocol):
 
     def post(self, where: Where, reply: Reply) -> None:
         """Post ``reply`` as a new message in the question's thread (no placeholder to replace)."""
+
+
+class LiveReply(Protocol):
+    """An answer shown while the model writes it (issue 12), in the question's thread."""
+
+    def add(self, piece: str) -> None:
+        """More of the answer's text; the port decides when to show it (coalesced, within the
+        platform's rate limits). Never raises for a platform error: the finished reply settles it."""
+
+    def finish(self, reply: Reply) -> bool:
+        """Put the finished ``reply`` in place of what was streamed. False when the port did not
+        (nothing was streamed, streaming was refused, the text changed, an apology): the lifecycle
+        then delivers ``reply`` as usual, replacing the reference the stream remembered."""
+
+
+@runtime_checkable
+class StreamingPort(Protocol):
+    """A delivery port that can also stream (optional: the lifecycle checks with isinstance)."""
+
+    def open_stream(self, where: Where, placeholder: str | None, remember: Callable[[str], None]) -> LiveReply | None:
+        """A live reply for this delivery, or None where the port will not stream (for instance a
+        recovery whose placeholder is a partly streamed message: the finished answer replaces it).
+        ``remember(reference)`` stores the streamed message's reference as the placeholder, before
+        the old one is removed, so a crash mid-stream still finds the message to replace."""

@@ -129,7 +129,9 @@ def test_slash_ask_in_a_docrag_thread_continues_that_conversation(world: World, 
     wait_answer(fake, thread)
 
     ref = fake.send_slash_command("ask", {"question": "and how do I drop removed pages?"}, channel_id=thread)
-    fake.wait_for(f"PATCH /webhooks/{fake.application_id}/{ref.token}/messages/@original")
+    original = f"/webhooks/{fake.application_id}/{ref.token}/messages/@original"
+    # The answer streams into the deferred response; the finished one carries the buttons.
+    fake.wait_for(lambda c: c.method == "PATCH" and c.path == original and bool((c.json or {}).get("components")))
 
     answer = fake.message(fake.interaction(ref)["original_id"])
     assert answer["content"].startswith("You asked: and how do I drop removed pages?")

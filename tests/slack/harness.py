@@ -136,6 +136,8 @@ def feedback_value(message: dict[str, Any]) -> str | None:
     for block in message.get("blocks") or []:
         if block.get("type") == "actions":
             return block["elements"][0]["value"]
+        if block.get("type") == "context_actions":  # Slack's feedback_buttons under a streamed answer
+            return block["elements"][0]["positive_button"]["value"].partition(":")[2]
     return None
 
 

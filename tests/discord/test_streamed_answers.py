@@ -1,0 +1,119 @@
+"""Answers streamed into Discord through the question lifecycle (issue 12): the real discord.py
+gateway client against the fake Discord, a fake OpenAI that streams, the durable answer job whose
+delivery port edits the placeholder over REST within the bucket the rate-limit headers describe."""
+from __future__ import annotations
+
+import time
+from typing import Iterator
+
+import pytest
+
+from adapters.discord.delivery import PLACEHOLDER
+from adapters.discord.render import MESSAGE_LIMIT
+from core.storage.models import Message
+from tests.discord.conftest import discord_settings, ingest_docs, running_bot, wait_answer
+from tests.fakes.discord_server import FakeDiscord
+from tests.fakes.openai_server import FakeOpenAI
+
+QUESTION = "how do I ingest a sitemap?"
+ANSWER = ("Point the ingest command at the sitemap's URL [1]. Every page it lists is fetched and "
+          "chunked [1].\n\nRun it again to pick up new pages; unchanged ones are skipped [1].")
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeDiscord]:
+    with FakeDiscord() as fake, fake.patch_discord():
+        yield fake
+
+
+@pytest.fixture
+def llm() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as llm:
+        llm.chat_responder = lambda _body: ANSWER
+        yield llm
+
+
+@pytest.fixture
+def container(make_container, fake, llm):
+    container = make_container(**discord_settings(fake), llm="openai", openai_base_url=llm.base_url,
+                               openai_api_key="sk-test", llm_max_retries=0)
+    ingest_docs(container)
+    fake.add_guild(name="Docs", channels=["general"])
+    return container
+
+
+def until(condition, what: str, timeout: float = 20.0):
+    """Wait for something the system does by itself (a guard against hanging, not a timing)."""
+    deadline = time.monotonic() + timeout
+    while not (found := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting for {what}")
+        time.sleep(0.02)
+    return found
+
+
+def live_edits(fake: FakeDiscord, thread: int) -> list:
+    return [c for c in fake.calls if c.method == "PATCH" and c.path.startswith(f"/channels/{thread}/messages/")
+            and not (c.json or {}).get("components")]
+
+
+def stored_text(container, message_id: int) -> str:
+    with container.database.sessions() as session:
+        return session.get(Message, message_id).text
+
+
+def test_the_placeholder_shows_the_first_words_while_the_model_writes_then_the_whole_answer(container, fake, llm):
+    release = llm.pause_next_stream(after=4)
+    with running_bot(container):
+        thread = fake.send_message(fake.channel_by_name("general"), f"{fake.bot_mention} {QUESTION}")
+        [edit] = until(lambda: live_edits(fake, thread), "a live edit of the placeholder")
+        shown = edit.json["content"]
+        assert shown and shown != PLACEHOLDER and ANSWER.startswith(shown), "first words, model still writing"
+        assert not fake.calls_to("POST", rf"/channels/{thread}/messages$")[1:], "the placeholder is edited, no new post"
+        release.set()
+        answer = wait_answer(fake, thread)
+
+    [only] = fake.sent_messages(thread)
+    assert only["id"] == answer["id"], "one message: the placeholder became the answer"
+    message_id = int(answer["components"][0]["components"][0]["custom_id"].rsplit(":", 1)[-1])
+    assert answer["content"] == stored_text(container, message_id) == ANSWER, "final text as written unstreamed"
+    assert answer["embeds"][0]["title"] == "Sources"
+
+
+def test_edits_stay_within_the_channels_bucket_never_a_429(container, fake, llm):
+    llm.chat_responder = lambda _body: " ".join(f"word{i}" for i in range(120)) + " [1]."
+    llm.token_delay_s = 0.01
+    fake.limit_channel_messages(limit=2, per_s=1.0)  # tighter than Discord's 5 per 5 s
+    with running_bot(container):
+        thread = fake.send_message(fake.channel_by_name("general"), f"{fake.bot_mention} {QUESTION}")
+        answer = wait_answer(fake, thread, timeout=30)
+
+    assert [c for c in fake.calls if c.status == 429] == [], "the bucket headers were respected"
+    assert answer["content"].startswith("word0 word1") and answer["content"].endswith("word119 [1].")
+    assert len(live_edits(fake, thread)) <= 1 + 120 * 0.01 / 1.2 + 2, "edits are coalesced, not one per token"
+
+
+def test_an_answer_past_2000_characters_continues_in_a_second_message_at_a_paragraph(container, fake, llm):
+    paragraphs = [f"Paragraph {i}: " + "sitemap pages are fetched and chunked. " * 9 + "[1]" for i in range(8)]
+    llm.chat_responder = lambda _body: "\n\n".join(paragraphs)
+    with running_bot(container):
+        thread = fake.send_message(fake.channel_by_name("general"), f"{fake.bot_mention} {QUESTION}")
+        wait_answer(fake, thread)
+
+    first, second = fake.sent_messages(thread)
+    assert len(first["content"]) <= MESSAGE_LIMIT and len(second["content"]) <= MESSAGE_LIMIT
+    assert first["content"].endswith("[1]") and second["content"].startswith("Paragraph ")
+    assert second["components"] and not first.get("components"), "the buttons go on the last part"
+    assert f"{first['content']}\n\n{second['content']}" == "\n\n".join(paragraphs)
+
+
+def test_without_a_model_the_extract_replaces_the_placeholder_in_one_edit(make_container, fake):
+    container = make_container(**discord_settings(fake))
+    ingest_docs(container)
+    fake.add_guild(name="Docs", channels=["general"])
+    with running_bot(container):
+        thread = fake.send_message(fake.channel_by_name("general"), f"{fake.bot_mention} {QUESTION}")
+        wait_answer(fake, thread)
+
+    assert live_edits(fake, thread) == [], "no fake streaming"
+    assert len(fake.calls_to("PATCH", rf"/channels/{thread}/messages/\d+$")) == 1
