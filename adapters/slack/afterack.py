@@ -13,12 +13,16 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Callable
 
+from core.storage.queue import lower_this_thread
+
 log = logging.getLogger(__name__)
 
 
 class AfterAck:
     def __init__(self, *, max_workers: int = 8) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="slack-after-ack")
+        # Below the request threads: work after an ack never delays the next ack.
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="slack-after-ack",
+                                        initializer=lower_this_thread)
         self._pending: set[Future[Any]] = set()
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)

@@ -1,6 +1,7 @@
 """Flask blueprint: ``POST /slack/events`` (events, commands, interactivity) and the OAuth pages."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -10,7 +11,9 @@ from slack_bolt.adapter.flask.handler import to_flask_response
 from slack_bolt.request import BoltRequest
 from slack_bolt.request.internals import build_context
 
-FORM = "application/x-www-form-urlencoded"
+from adapters.slack.bodies import FORM, malformed_reason
+
+log = logging.getLogger(__name__)
 
 
 def slack_blueprint(bolt: App) -> Blueprint:
@@ -18,6 +21,10 @@ def slack_blueprint(bolt: App) -> Blueprint:
 
     @blueprint.post("/slack/events")
     def events() -> Response:
+        reason = malformed_reason(request.get_data(as_text=True), request.content_type)
+        if reason is not None:  # Bolt's parser would raise (a 500 and a traceback): say what is wrong
+            log.info("slack.malformed_request reason=%s", reason)
+            return Response(f"Bad request: {reason}.\n", status=400, mimetype="text/plain")
         return to_flask_response(bolt.dispatch(to_bolt_request(request)))
 
     flow = bolt.oauth_flow

@@ -1,12 +1,15 @@
 """From a Slack delivery to an accepted question with its answer job queued.
 
-Inside the request (before Slack gets its HTTP 200) only two quick things happen: deciding
-whether the message is for DocRag, and queueing a durable *backstop* job that holds the
-delivery. Right after the acknowledgement, off the request thread, the same process takes the
-delivery in hand: claim it in the database (retries and double deliveries stop here, in every
-process) and hand the question to the lifecycle (core/questions/lifecycle.py: validation, rate
-limits, storage, the placeholder, the answer job). If the process died before doing so, the backstop job does it ~30 s later; if
-the process did it, the backstop finds the claim taken and does nothing.
+The ack path does the minimum. Inside the request (before Slack gets its HTTP 200), after Bolt
+verified the signature and timestamp, only one thing touches the database: ONE INSERT of a durable
+*backstop* job that holds the delivery. Its queueing lock names the message, so a retry or a
+double delivery arriving while it waits is refused by that same INSERT. Right after the ack, on a
+lowered-priority thread (adapters/slack/afterack.py), the same process takes the delivery in hand:
+is it for DocRag (the follow-up rule, which may read the conversation), claim it in the database
+(retries and double deliveries stop here, in every process), hand the question to the lifecycle
+(core/questions/lifecycle.py: validation, rate limits, storage, the placeholder, the answer job).
+If the process died before doing so, the backstop job does it ~30 s later; if the process did
+it, the backstop finds the claim taken and does nothing.
 """
 from __future__ import annotations
 
@@ -44,8 +47,9 @@ class Intake:
 
     # -- in the request: decide, hold durably, hand over --------------------------------------------
     def receive(self, question: SlackQuestion | None, client: WebClient) -> str:
-        """Handle one message event before it is acknowledged; returns what happened (logs, tests)."""
-        if question is None or not self._is_for_us(question):
+        """Handle one message event before it is acknowledged; returns what happened (logs, tests).
+        Only pure checks and one INSERT here: the follow-up rule's lookups wait until after the ack."""
+        if question is None:
             return "ignored"
         payload = dataclasses.asdict(question)
         backstop = defer_intake(self.services.jobs, kind=EVENT, payload=payload, lock=question.message_key)
@@ -81,7 +85,7 @@ class Intake:
         """Right after the ack: handle the delivery, then drop its backstop job (it was not needed).
         If this raises, the backstop stays queued and handles the delivery later (``late``)."""
         if isinstance(delivery, SlackQuestion):
-            outcome = self.take_question(delivery, client, late=late)
+            outcome = self.take_question(delivery, client, late=late) if self._is_for_us(delivery) else "ignored"
         else:
             outcome = self.take_command(delivery, client)
         if backstop is not None:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable, Sequence
 
 if TYPE_CHECKING:
@@ -28,6 +30,29 @@ QUEUE_INGEST = "ingest"
 HEARTBEAT_S = 2
 STALLED_AFTER_S = 10
 WATCH_INTERVAL_S = 3
+# Job work (answers above all) runs at this niceness in a process that also serves requests (the
+# embedded default): request threads stay at 0, so the kernel gives an ack the CPU first and an
+# answer waits a little instead of the ack (see docs/question-lifecycle.md, "Fast acks").
+BACKGROUND_NICENESS = 10
+
+
+def lower_this_thread(niceness: int = BACKGROUND_NICENESS) -> int:
+    """Run the calling thread (and the threads it starts) at ``niceness``; returns the niceness
+    it has. Linux sets a thread's priority on its own thread id; raising one's own niceness needs
+    no privilege. Never raises: a platform that refuses leaves the thread as it was."""
+    tid = threading.get_native_id()
+    try:
+        if os.getpriority(os.PRIO_PROCESS, tid) < niceness:
+            os.setpriority(os.PRIO_PROCESS, tid, niceness)
+        return os.getpriority(os.PRIO_PROCESS, tid)
+    except (AttributeError, OSError):
+        log.warning("jobs.cannot_lower_priority niceness=%s", niceness)
+        return 0
+
+
+def thread_niceness() -> int:
+    """The calling thread's niceness (tests, logs)."""
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
 def database_retry() -> procrastinate.RetryStrategy:
@@ -120,6 +145,10 @@ class BackgroundWorker:
         return self
 
     def _run(self) -> None:
+        lower_this_thread()  # the loop and every job: below the request threads of this process
+        self._loop.set_default_executor(  # where procrastinate runs synchronous jobs (answers)
+            ThreadPoolExecutor(thread_name_prefix="docrag-job", initializer=lower_this_thread)
+        )
         asyncio.set_event_loop(self._loop)
         self._stop = asyncio.Event()
         try:
