@@ -6,14 +6,14 @@ its question instead of asking again. A nullable column with a unique index: the
 release's INSERTs (which leave it out) keep working, and nothing is rewritten.
 
 Revision ID: 0016
-Revises: 0015
+Revises: 0014
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
