@@ -175,8 +175,7 @@ def _request_key(body: dict[str, Any]) -> str | None:
         raise FieldError("request_id", "must be 1-64 letters, digits, '.', '-' or '_'")
     if header is not None and not _IDEMPOTENCY.fullmatch(header):
         raise FieldError("Idempotency-Key", "must be 1-64 letters, digits, '.', '-' or '_'")
-    if header is not None and field_value is not None and header != field_value:
-        raise FieldError("request_id", "differs from the Idempotency-Key header")
+    # Both sent: the header wins (a proxy or client library sets it; the body's is the caller's own).
     chosen = header if header is not None else field_value
     return f"{PLATFORM}:{current_key().id}:{chosen}" if chosen else None
 
@@ -193,11 +192,11 @@ def _accept(door: WaitingDoor, key: SessionKey, question: str, collection: str, 
 
 
 class KeyReused(Exception):
-    """A retried request key that named another question (answered 422)."""
+    """A retried request key that named another question (answered 409)."""
 
 
 def _key_reused(exc: KeyReused) -> Response:
-    return error_response(422, "idempotency_key_reused",
+    return error_response(409, "idempotency_key_reused",
                           "This request id (Idempotency-Key) was used for another question; use a new one.")
 
 

@@ -94,7 +94,7 @@ def test_the_same_key_for_another_question_is_refused(llm_web):
     reused = llm_web.ask("and how do I delete a document?", request_id="r-8")
     bad = llm_web.ask(QUESTION, request_id="not a key!")
 
-    assert reused.status_code == 422 and reused.get_json()["error"]["code"] == "idempotency_key_reused"
+    assert reused.status_code == 409 and reused.get_json()["error"]["code"] == "idempotency_key_reused"
     assert bad.status_code == 400 and bad.get_json()["error"]["field"] == "request_id"
 
 
