@@ -3,7 +3,8 @@
 Doors whose caller waits (REST API, playground, CLI) now record a delivery too, with the
 client's key (``Idempotency-Key`` / ``request_id``, scoped to who asked): a retried request finds
 its question instead of asking again. A nullable column with a unique index: the previous
-release's INSERTs (which leave it out) keep working, and nothing is rewritten.
+release's INSERTs (which leave it out) keep working, nothing is rewritten, and the index is built
+concurrently.
 
 Revision ID: 0016
 Revises: 0014
@@ -19,8 +20,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("question_deliveries", sa.Column("request_key", sa.String(200), nullable=True))
-    op.create_index("uq_question_deliveries_request_key", "question_deliveries", ["request_key"], unique=True)
+    op.execute("ALTER TABLE question_deliveries ADD COLUMN IF NOT EXISTS request_key varchar(200)")
+    with op.get_context().autocommit_block():  # built beside live traffic, not under a table lock
+        op.create_index("uq_question_deliveries_request_key", "question_deliveries", ["request_key"], unique=True,
+                        postgresql_concurrently=True, if_not_exists=True)
 
 
 def downgrade() -> None:
