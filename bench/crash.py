@@ -1,6 +1,6 @@
 """Crash recovery: SIGKILL the web process, a worker and the Discord gateway mid-answer.
 
-    python bench/crash.py [--kills 20] [--answer-s 3] [--scenarios web,worker,discord] [--json]
+    python bench/crash.py [--kills 20] [--answer-s 3] [--scenarios web,worker,discord,api] [--json]
 
 Starts, all on 127.0.0.1: a private embedded PostgreSQL (documents: the repository's docs/), fake
 Slack, Discord and OpenAI servers (tests/fakes; the LLM takes --answer-s seconds per answer), and
@@ -12,6 +12,10 @@ process at a random moment, restarts it at once, and waits (at most 120 s) for t
   again as Slack does (X-Slack-Retry-Num).
 - worker: the web process acknowledges and accepts; a `bots.worker` process answers and is
   killed at a random point from the placeholder's appearance to the end of the answer.
+- api: `POST /api/v1/ask` with an Idempotency-Key to the web process (job workers inside it),
+  killed at a random point from 0 s to the end of the answer; the client then retries with the
+  same key and, while told 202, fetches `GET /api/v1/questions/<id>` (the seconds are until the
+  client holds the answer). Exactly once: one stored question and one stored answer.
 - discord: a mention to the gateway (job workers inside it), killed at a random point after the
   question was accepted (its placeholder shown) and before the answer; Discord does not redeliver
   a message the gateway never handled, so a kill before that loses the message on any bot.
@@ -237,6 +241,81 @@ def run_worker(trials: int, answer_s: float, rng: random.Random, ctx: dict) -> S
     return scenario
 
 
+def api_call(port: int, method: str, path: str, key: str, body: dict | None = None,
+             idempotency: str | None = None) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT_S)
+    headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
+    if idempotency:
+        headers["Idempotency-Key"] = idempotency
+    conn.request(method, path, json.dumps(body) if body is not None else None, headers)
+    response = conn.getresponse()
+    return response.status, json.loads(response.read() or b"{}")
+
+
+def api_answer(port: int, key: str, text: str, idempotency: str) -> dict | None:
+    """What a demanding client does after losing its reply: retry with the same key; while the
+    retry says 202, fetch the question until it is answered."""
+    status, body = api_call(port, "POST", "/api/v1/ask", key, {"question": text}, idempotency)
+    if status == 200:
+        return body
+    if status != 202:
+        return None
+    question_id = body["question"]["id"]
+    deadline = time.monotonic() + WAIT_S
+    while time.monotonic() < deadline:
+        _, found = api_call(port, "GET", f"/api/v1/questions/{question_id}", key)
+        if found["question"]["state"] != "answering":
+            return found["question"]["answer"]
+        time.sleep(0.2)
+    return None
+
+
+def run_api(trials: int, answer_s: float, rng: random.Random, ctx: dict) -> Scenario:
+    import threading
+
+    import sqlalchemy as sa
+
+    from core.tenancy.apikeys import ApiKeys
+
+    env, tmp, url = ctx["env"], ctx["tmp"], ctx["env"]["DATABASE_URL"]
+    database = connect(url)
+    key = ApiKeys(database.sessions).create(["default"], name="bench").key
+    port = free_port()
+    web = Child(["web", str(port)], env, tmp / "api.log", port)
+    web.start()
+    web.wait_http()
+    scenario = Scenario("api (REST, workers inside)")
+    for i in range(trials):
+        text, idempotency = f"{QUESTION} (api #{i})?", f"bench-{i}"
+        first = threading.Thread(target=lambda: _lost(port, key, text, idempotency), daemon=True)
+        kill_after = rng.uniform(0, answer_s + 1.0)
+        trial = Trial(round(kill_after, 2))
+        first.start()
+        time.sleep(kill_after)
+        web.kill()
+        restarted = web.start()
+        web.wait_http()
+        answer = api_answer(port, key, text, idempotency)
+        trial.restart_to_answer_s = time.monotonic() - restarted if answer else None
+        with database.engine.connect() as conn:
+            asked, answered = conn.execute(sa.text(
+                "SELECT count(*), count(r.id) FROM messages q LEFT JOIN messages r ON r.reply_to_id = q.id "
+                "AND r.role = 'assistant' WHERE q.role = 'user' AND q.text = :t"), {"t": text}).one()
+        trial.outcome = "unanswered" if not answer else "once" if (asked, answered) == (1, 1) else "second"
+        scenario.trials.append(trial)
+        print(f"  api #{i}: kill after {kill_after:.2f}s -> {trial.outcome} {trial.restart_to_answer_s}", flush=True)
+    web.stop()
+    database.dispose()
+    return scenario
+
+
+def _lost(port: int, key: str, text: str, idempotency: str) -> None:
+    try:
+        api_call(port, "POST", "/api/v1/ask", key, {"question": text}, idempotency)
+    except OSError:
+        pass  # the process died under it
+
+
 def run_discord(trials: int, answer_s: float, rng: random.Random, ctx: dict) -> Scenario:
     discord, env, tmp = ctx["discord"], ctx["env"], ctx["tmp"]
     discord.add_guild(name="Docs", channels=["general"])
@@ -291,7 +370,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     rng = random.Random(args.seed)
-    runners = {"web": run_web, "worker": run_worker, "discord": run_discord}
+    runners = {"web": run_web, "worker": run_worker, "discord": run_discord, "api": run_api}
     with tempfile.TemporaryDirectory(prefix="docrag-crash-") as tmp_name, FakeSlack() as slack, \
             FakeDiscord() as discord, FakeOpenAI(require_auth=False) as llm:
         tmp = Path(tmp_name)

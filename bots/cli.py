@@ -18,15 +18,17 @@ from bots.cli_common import friendly_errors, settings_of
 from bots.cli_db import db_status
 from bots.cli_learned import learned_group
 from bots.cli_privacy import PRIVACY_COMMANDS
+from bots.cli_questions import ask_once, request_id_option, waiting_door
 from bots.cli_render import render_answer, render_passages
 from bots.cli_slack import serve, slack_group, worker, workspace_group
 from bots.cli_sources import source_group
-from core.errors import DocRagError, UpstreamUnavailable
-from core.types import Answer, SessionKey
+from core.errors import DocRagError
+from core.types import SessionKey
 
 if TYPE_CHECKING:
     from bots.wiring import Container, Database
     from core.config import Settings
+    from core.questions.waiting import WaitingDoor
 
 
 def settings_from(ctx: click.Context) -> Settings:
@@ -200,14 +202,20 @@ def cli_session(thread: str) -> SessionKey:
 @click.argument("question")
 @click.option("--collection", "-c", default=None)
 @click.option("--thread", default=None, help="Reuse a thread id to ask a follow-up.")
+@click.option("--request-id", default=None, callback=request_id_option,
+              help="Ask at most once per id: run again, it prints the answer this id got.")
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @friendly_errors
-def ask(ctx: click.Context, question: str, collection: str | None, thread: str | None, as_json: bool) -> None:
+def ask(
+    ctx: click.Context, question: str, collection: str | None, thread: str | None, request_id: str | None,
+    as_json: bool,
+) -> None:
     """Answer QUESTION from the documents, with sources."""
     container = container_from(ctx)
-    key = cli_session(thread or uuid.uuid4().hex[:12])
-    answer = _answer_or_apology(container, key, question, collection)
+    with waiting_door(container) as door:
+        answer, key = ask_once(door, cli_session(thread or uuid.uuid4().hex[:12]), question,
+                               collection=collection, request_id=request_id)
     if as_json:
         payload = {
             "answer": answer.text,
@@ -221,13 +229,6 @@ def ask(ctx: click.Context, question: str, collection: str | None, thread: str |
         click.echo(f"\n(thread {key.thread}: pass --thread {key.thread} to follow up)", err=True)
 
 
-def _answer_or_apology(container: Container, key: SessionKey, question: str, collection: str | None) -> Answer:
-    try:
-        return container.engine.ask(key, question, collection=collection)
-    except UpstreamUnavailable as exc:
-        raise click.ClickException(f"Sorry, I couldn't answer: {exc}.") from None
-
-
 @main.command()
 @click.option("--collection", "-c", default=None)
 @click.pass_context
@@ -237,6 +238,11 @@ def chat(ctx: click.Context, collection: str | None) -> None:
     container = container_from(ctx)
     key = cli_session("chat-" + uuid.uuid4().hex[:12])
     click.echo("Ask a question about the documents (Ctrl-D or 'exit' to leave).")
+    with waiting_door(container) as door:
+        _converse(door, key, collection)
+
+
+def _converse(door: WaitingDoor, key: SessionKey, collection: str | None) -> None:
     while True:
         try:
             question = click.prompt("\nyou", prompt_suffix="> ", default="", show_default=False)
@@ -248,7 +254,8 @@ def chat(ctx: click.Context, collection: str | None) -> None:
         if not question.strip():
             continue
         try:
-            answer = container.engine.ask(key, question, collection=collection)
+            accepted = door.accept(key, question, collection=collection)
+            answer = door.answer(accepted)
         except DocRagError as exc:  # a bad question or an outage should not end the chat
             click.echo(f"\n{exc}", err=True)
             continue

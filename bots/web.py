@@ -97,6 +97,7 @@ def api_blueprint_for(runtime: WebRuntime) -> Blueprint:
             ingest=IngestJobs(sessions, runtime.jobs),
             jobs=runtime.jobs,
             sources=container.sources,
+            door=container.waiting_door(runtime.jobs),
         )
     )
 
@@ -114,7 +115,8 @@ def signin_blueprint_for(runtime: WebRuntime) -> Blueprint:
 
 def playground_blueprint_for(runtime: WebRuntime) -> Blueprint:
     # Viewers only: signed in (signin_blueprint_for), or anyone when the playground is public.
-    return playground_blueprint(runtime.container.engine, viewers_only=True)
+    container = runtime.container
+    return playground_blueprint(container.engine, door=container.waiting_door(runtime.jobs), viewers_only=True)
 
 
 def sources_page_blueprint_for(runtime: WebRuntime) -> Blueprint:

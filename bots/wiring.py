@@ -29,7 +29,9 @@ if TYPE_CHECKING:
     from core.questions.engine import Engine
     from core.questions.follow_up import FollowUpRule
     from core.questions.lifecycle import Lifecycle
+    from core.questions.leases import Leases
     from core.questions.ports import DeliveryPort
+    from core.questions.waiting import WaitingDoor
     from core.sources.registry import Sources
     from core.sources.sync import SourceSyncer
 
@@ -171,8 +173,11 @@ class Container:
 
     @cached_property
     def ports(self) -> dict[str, DeliveryPort]:
-        """A delivery port per configured chat platform (core/questions/ports.py)."""
-        ports: dict[str, DeliveryPort] = {}
+        """A delivery port per configured chat platform (core/questions/ports.py), and the
+        caller's port for each door whose caller waits (core/questions/waiting.py)."""
+        from core.questions.waiting import WAITING_PLATFORMS, CallerPort
+
+        ports: dict[str, DeliveryPort] = {platform: CallerPort(platform) for platform in WAITING_PLATFORMS}
         slack = self.slack_clients
         if slack is not None:
             from adapters.slack.delivery import SlackDelivery
@@ -214,6 +219,18 @@ class Container:
             max_attempts=self.settings.answer_max_attempts,
             too_old=timedelta(seconds=self.settings.answer_too_old_s),
         ))
+
+    def waiting_door(self, jobs: procrastinate.App) -> WaitingDoor:
+        """The lifecycle for the REST API, the playground and the CLI, holding its jobs on ``jobs``."""
+        from core.questions.waiting import WaitingDoor
+
+        return WaitingDoor(self.engine, jobs, self.leases)
+
+    @cached_property
+    def leases(self) -> Leases:
+        from core.questions.leases import Leases
+
+        return Leases(self.database.sessions)
 
 
 def open_job_queue(container: Container) -> procrastinate.App:

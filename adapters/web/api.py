@@ -28,7 +28,7 @@ from adapters.web.auth import (
     key_checker,
     visible_collection,
 )
-from adapters.web.errors import FieldError, add_json_errors
+from adapters.web.errors import FieldError, add_json_errors, error_response
 from adapters.web.openapi import (
     MAX_URL_CHARS,
     NAME_PATTERN,
@@ -47,6 +47,7 @@ from adapters.web.validation import (
     web_url,
 )
 from core.questions.engine import Engine
+from core.questions.waiting import Accepted, IdempotencyKeyReused, Outcome, State, WaitingDoor
 from core.errors import InvalidQuestion
 from core.errors import NotFound as Missing
 from core.ingest import catalog
@@ -68,6 +69,7 @@ PLATFORM = "api"
 _NAME = re.compile(NAME_PATTERN)
 _SESSION = re.compile(SESSION_PATTERN)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_IDEMPOTENCY = _REQUEST_ID  # the same characters as a request id: a UUID, a ULID, a counter
 _FORM_OVERHEAD = 64 * 1024  # multipart boundaries and the small fields next to the file
 
 
@@ -87,11 +89,13 @@ class ApiServices:
     jobs: procrastinate.App  # opened for deferring; readiness asks it whether the queue is reachable
     limits: ApiLimits = field(default_factory=ApiLimits)
     sources: Sources | None = None  # /sources (adapters/web/sources_api.py); None: they answer 404
+    door: WaitingDoor | None = None  # the questions' lifecycle; None: one over ``engine`` and ``jobs``
 
 
 def api_blueprint(services: ApiServices) -> Blueprint:
     blueprint = Blueprint(BLUEPRINT, __name__, url_prefix=API_PREFIX)
     add_json_errors(blueprint)
+    blueprint.register_error_handler(KeyReused, _key_reused)
     public = {f"{BLUEPRINT}.{name}" for name in ("health", "ready", "openapi", "_unrouted", "_unrouted_root")}
     blueprint.before_request(_start_request(services.limits))
     blueprint.before_request(key_checker(services.keys, public_endpoints=public))
@@ -105,23 +109,37 @@ def api_blueprint(services: ApiServices) -> Blueprint:
 
 # -- asking ------------------------------------------------------------------------------------------
 def _ask_routes(blueprint: Blueprint, services: ApiServices) -> None:
+    """Every question goes through the waiting door's lifecycle (core/questions/waiting.py): stored
+    with its idempotency key before answering, its durable job held while this process answers."""
     engine, sessions = services.engine, services.database.sessions
+    door = services.door or WaitingDoor(engine, services.jobs)
 
     @blueprint.post("/ask")
     def ask() -> Response:
-        body = json_object({"question", "collection", "session_id", "stream"})
+        body = json_object({"question", "collection", "session_id", "stream", "request_id"})
         question = text(body, "question", required=True, max_chars=engine.options.max_question_chars)
         wanted = matching("collection", text(body, "collection", max_chars=100), _NAME, "is not a collection name")
         session_id = matching("session_id", text(body, "session_id", max_chars=64), _SESSION,
                               "must be 1-64 letters, digits, '-' or '_'") or uuid.uuid4().hex
+        stream, request_key = _wants_stream(body), _request_key(body)
         key = session_key(current_key(), session_id)
         collection = _collection_for_ask(sessions, key, wanted)
-        if _wants_stream(body):
-            return _streamed_answer(engine, key, question or "", collection, session_id)
-        answer = _ask(engine, key, question or "", collection)
-        log.info("api.answered message_id=%s key_id=%s", answer.message_id, current_key().id,
-                 extra={"request_id": g.request_id, "platform": PLATFORM})
-        return jsonify(answer_json(answer, session_id=session_id, collection=collection))
+        accepted = _accept(door, key, question or "", collection, request_key)
+        g.question_id = accepted.question_id
+        if not accepted.new:
+            return _replay(door, accepted, stream=stream)
+        return _answer(door, accepted, key, collection, stream=stream)
+
+    @blueprint.get("/questions/<int:question_id>")
+    def question(question_id: int) -> Response:
+        missing = Missing(f"No question with id {question_id}.")
+        if question_id > MAX_DB_INT:
+            raise missing
+        outcome = door.outcome(question_id)
+        if outcome.key.platform != PLATFORM or outcome.key.workspace != str(current_key().id) \
+                or not current_key().can_see(outcome.collection):
+            raise missing
+        return jsonify(question=question_json(outcome))
 
     @blueprint.get("/conversations/<session_id>")
     def conversation(session_id: str) -> Response:
@@ -149,13 +167,37 @@ def _collection_for_ask(sessions: sessionmaker[Session], key: SessionKey, wanted
     return visible_collection(wanted or existing or current_key().collections[0])
 
 
-def _ask(engine: Engine, key: SessionKey, question: str, collection: str) -> Answer:
+def _request_key(body: dict[str, Any]) -> str | None:
+    """The client's idempotency key (``Idempotency-Key`` header or ``request_id``), scoped to its API key."""
+    header = request.headers.get("Idempotency-Key")
+    field_value = body.get("request_id")
+    if field_value is not None and not (isinstance(field_value, str) and _IDEMPOTENCY.fullmatch(field_value)):
+        raise FieldError("request_id", "must be 1-64 letters, digits, '.', '-' or '_'")
+    if header is not None and not _IDEMPOTENCY.fullmatch(header):
+        raise FieldError("Idempotency-Key", "must be 1-64 letters, digits, '.', '-' or '_'")
+    # Both sent: the header wins (a proxy or client library sets it; the body's is the caller's own).
+    chosen = header if header is not None else field_value
+    return f"{PLATFORM}:{current_key().id}:{chosen}" if chosen else None
+
+
+def _accept(door: WaitingDoor, key: SessionKey, question: str, collection: str, request_key: str | None) -> Accepted:
     try:
-        return engine.ask(key, question, collection=collection)
+        return door.accept(key, question, collection=collection, request=request_key)
     except InvalidQuestion as exc:
         raise FieldError("question", str(exc)) from None
     except Missing:  # the collection has no documents yet: the same answer as for one the key cannot see
         raise collection_not_found(collection) from None
+    except IdempotencyKeyReused as exc:
+        raise KeyReused(exc.args[0]) from None
+
+
+class KeyReused(Exception):
+    """A retried request key that named another question (answered 409)."""
+
+
+def _key_reused(exc: KeyReused) -> Response:
+    return error_response(409, "idempotency_key_reused",
+                          "This request id (Idempotency-Key) was used for another question; use a new one.")
 
 
 def _wants_stream(body: dict[str, Any]) -> bool:
@@ -165,24 +207,66 @@ def _wants_stream(body: dict[str, Any]) -> bool:
     return bool(value)
 
 
-def _streamed_answer(engine: Engine, key: SessionKey, question: str, collection: str, session_id: str) -> Response:
-    """Accept now (bad questions, limits and unknown collections are ordinary JSON errors), then
-    stream the answer as server-sent events (see ``sse``)."""
-    try:
-        question_id = engine.accept(key, question, collection=collection)
-    except InvalidQuestion as exc:
-        raise FieldError("question", str(exc)) from None
-    except Missing:
-        raise collection_not_found(collection) from None
-    key_id, request_id = current_key().id, g.request_id
+def _answer(door: WaitingDoor, accepted: Accepted, key: SessionKey, collection: str, *, stream: bool) -> Response:
+    """Answer here and now (the question is stored and its job held); bad questions, limits and
+    unknown collections were ordinary JSON errors before this, as always."""
+    session_id, key_id, request_id = key.thread, current_key().id, g.request_id
 
     def finished(answer: Answer) -> dict[str, Any]:
-        log.info("api.answered message_id=%s key_id=%s streamed=true", answer.message_id, key_id,
+        log.info("api.answered message_id=%s key_id=%s streamed=%s", answer.message_id, key_id, stream,
                  extra={"request_id": request_id, "platform": PLATFORM})
         return answer_json(answer, session_id=session_id, collection=collection)
 
-    events = sse.answer_events(engine.answer_stream(question_id), finished)
-    return Response(events, mimetype="text/event-stream", headers=sse.HEADERS)
+    if stream:  # server-sent events (see ``sse``)
+        events = sse.answer_events(door.answer_stream(accepted), finished)
+        return Response(events, mimetype="text/event-stream", headers=sse.HEADERS)
+    return jsonify(finished(door.answer(accepted)))
+
+
+def _replay(door: WaitingDoor, accepted: Accepted, *, stream: bool) -> Response:
+    """A retried request: the answer it got (never a second one), the apology it got, or, while it
+    is being answered elsewhere, 202 and where to fetch it. One whose holder died is answered here."""
+    outcome = door.outcome(accepted.question_id)
+    if outcome.state is State.ANSWERING:
+        resumed = door.resume(accepted)
+        if resumed is not None:
+            return _answer(door, resumed, outcome.key, outcome.collection, stream=stream)
+        response = jsonify(question=question_json(outcome))
+        response.status_code = 202
+        response.headers["Location"] = f"{API_PREFIX}/questions/{outcome.question_id}"
+        response.headers["Retry-After"] = "2"
+        return response
+    if outcome.state is State.FAILED:
+        return _failed(outcome)
+    assert outcome.answer is not None
+    document = answer_json(outcome.answer, session_id=outcome.key.thread, collection=outcome.collection)
+    if stream:
+        return Response(iter([sse.event("answer", document)]), mimetype="text/event-stream", headers=sse.HEADERS)
+    return jsonify(document)
+
+
+def _failed(outcome: Outcome) -> Response:
+    error = failure_json(outcome)
+    return error_response(503, error["code"], error["message"], reference=error["reference"])
+
+
+def failure_json(outcome: Outcome) -> dict[str, Any]:
+    message = f"This question got no answer (reference {outcome.reference}); ask it again with a new request id."
+    return {"code": "answer_failed", "message": message, "reference": outcome.reference}
+
+
+def question_json(outcome: Outcome) -> dict[str, Any]:
+    answer = outcome.answer
+    return {
+        "id": outcome.question_id,
+        "state": outcome.state.value,
+        "question": outcome.text,
+        "session_id": outcome.key.thread,
+        "collection": outcome.collection,
+        "created_at": outcome.created_at.isoformat(),
+        "answer": answer_json(answer, session_id=outcome.key.thread, collection=outcome.collection) if answer else None,
+        "error": failure_json(outcome) if outcome.state is State.FAILED else None,
+    }
 
 
 def answer_json(answer: Answer, *, session_id: str, collection: str) -> dict[str, Any]:
@@ -376,5 +460,7 @@ def _start_request(limits: ApiLimits) -> Callable[[], None]:
 
 def _tag_response(response: Response) -> Response:
     response.headers["X-Request-Id"] = g.get("request_id", "")
+    if g.get("question_id") is not None:  # stored: GET /questions/<id> finds it, whatever happens to this reply
+        response.headers["X-Question-Id"] = str(g.question_id)
     response.headers["Cache-Control"] = "no-store"
     return response

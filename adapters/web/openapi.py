@@ -11,6 +11,7 @@ from adapters.web.openapi_sources import SOURCE_SCHEMAS, source_paths
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
 SESSION_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+IDEMPOTENCY_PATTERN = r"^[A-Za-z0-9._-]{1,64}$"
 # A question: no control characters (tab and newlines allowed) and at least one character that is not
 # whitespace -- exactly what the engine accepts, spelled so ECMA-262 and Python read it the same way.
 _CONTROL = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F"
@@ -35,7 +36,7 @@ def _errors(*statuses: int) -> dict[str, Any]:
         400: "A field is missing or wrong; the message names it.",
         401: "Missing, wrong or revoked API key.",
         404: "Not found, or not visible to this key (the two look the same).",
-        409: "The collection was indexed with another embedder.",
+        409: "The collection was indexed with another embedder, or (ask) the request id was used for another question.",
         413: "The body or upload is larger than the limit.",
         415: "The body is not of a supported content type.",
         429: "A rate limit was reached; Retry-After says when to try again.",
@@ -90,6 +91,22 @@ SCHEMAS: dict[str, Any] = {
             "collection": _STRING,
         },
     },
+    "Question": {
+        "type": "object",
+        "required": ["id", "state", "question", "session_id", "collection", "created_at", "answer", "error"],
+        "properties": {
+            "id": _INT,
+            "state": {"type": "string", "enum": ["answering", "answered", "failed"],
+                      "description": "answering: accepted, the answer is being written (here or by a worker)."},
+            "question": _STRING,
+            "session_id": _STRING,
+            "collection": _STRING,
+            "created_at": _TIME,
+            "answer": _nullable(_ref("Answer")),
+            "error": {**_nullable({"type": "object"}), "description": "For failed: code, message and reference."},
+        },
+    },
+    "QuestionEnvelope": {"type": "object", "required": ["question"], "properties": {"question": _ref("Question")}},
     "Turn": {
         "type": "object",
         "required": ["id", "role", "text", "citations", "created_at"],
@@ -189,6 +206,8 @@ def _ask_request(max_question_chars: int) -> dict[str, Any]:
                                           "absent or null starts a new one."},
             "stream": {"type": "boolean", "nullable": True, "default": False,
                        "description": "true: answer in server-sent events (text/event-stream) as it is written."},
+            "request_id": {"type": "string", "pattern": IDEMPOTENCY_PATTERN, "nullable": True,
+                           "description": "An idempotency key, as the Idempotency-Key header (which wins if both are sent)."},
         },
     }
 
@@ -209,7 +228,15 @@ _STREAM_DESCRIPTION = (
     "`event: answer` whose data is the same Answer document as without streaming (its `answer` is the "
     "authoritative text) or `event: error` whose data is an Error document (with `reference`) when the "
     "language model failed mid-answer. Without a language model the only event is `answer`. Errors "
-    "found before answering (400, 401, 404, 429, ...) are ordinary JSON responses."
+    "found before answering (400, 401, 404, 429, ...) are ordinary JSON responses.\n\n"
+    "Every question is stored before it is answered; `X-Question-Id` on the response (sent before the "
+    "first event) names it, and `GET /questions/{id}` returns its state and answer. If the server dies "
+    "mid-answer, a durable job answers it within seconds of a worker running. Send an `Idempotency-Key` "
+    "header (or `request_id`) to retry safely: a retry gets the answer the first request got (200, the "
+    "same document; streamed, a single `answer` event), never a second answer; while the first is still "
+    "being answered, 202 with `Location` to fetch; if it got an apology, 503 `answer_failed`. The key is "
+    "scoped to the API key; reused for another question it is refused with 409 `idempotency_key_reused`. "
+    "With both the header and `request_id`, the header counts."
 )
 
 
@@ -238,17 +265,32 @@ def _paths(max_upload_bytes: int, max_question_chars: int, max_page: int) -> dic
                     "content": {"application/json": {"schema": _ask_request(max_question_chars)}},
                 },
                 "description": _STREAM_DESCRIPTION,
+                "parameters": [{"name": "Idempotency-Key", "in": "header", "required": False,
+                                "schema": {"type": "string", "pattern": IDEMPOTENCY_PATTERN},
+                                "description": "Retry safely: the same key gets the same answer, once."}],
                 "responses": {
                     "200": {
                         "description": "The answer, its sources and the conversation's session_id "
                                        "(or, with stream=true, the events that carry them).",
+                        "headers": {"X-Question-Id": {"schema": _INT, "description": "GET /questions/{id}"}},
                         "content": {
                             "application/json": {"schema": _ref("Answer")},
                             "text/event-stream": {"schema": _SSE_EVENT},
                         },
                     },
+                    "202": _json(_ref("QuestionEnvelope"), "A retry of a question still being answered; fetch it there.",
+                                 headers={"Location": {"schema": _STRING}, "Retry-After": {"schema": _STRING}}),
                     **_errors(400, 401, 404, 409, 413, 415, 429, 503),
                 },
+            }
+        },
+        "/questions/{question_id}": {
+            "get": {
+                "operationId": "getQuestion",
+                "summary": "A question's state and answer (answered here, or by a worker after a crash).",
+                "parameters": [_path_param("question_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+                                           "The X-Question-Id of the ask, or the Location of its 202.")],
+                "responses": {"200": _json(_ref("QuestionEnvelope"), "The question."), **_errors(401, 404)},
             }
         },
         "/conversations/{session_id}": {

@@ -2,8 +2,10 @@
 
 Safe by construction: no JavaScript at all, answers rendered by ``render`` (Markdown without raw
 HTML), a strict Content-Security-Policy, CSRF tokens on every POST (double-submit cookie plus an
-Origin check), and no API key anywhere near the page. Questions go through the engine with
-platform "web", so the same rate limits apply as on every other door.
+Origin check), and no API key anywhere near the page. Questions go through the lifecycle of waiting
+doors (core/questions/waiting.py) with platform "web", so the same rate limits apply as on every
+other door; each form carries a one-time request id, so a form sent twice is one question, and a
+question whose web process died mid-answer is answered by its durable job (shown on reload).
 
 An answer the model is still writing streams into the page itself: the reply to the question's
 POST is the page, sent in pieces as the words arrive (the browser shows an HTML document while it
@@ -31,6 +33,7 @@ from adapters.web.signin.viewer import current_viewer, viewer_refusal
 from adapters.web.sse import finish_unseen
 from core.answers.edit_buffer import coalesced
 from core.questions.engine import Engine
+from core.questions.waiting import IdempotencyKeyReused, WaitingDoor
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable, new_reference
 from core.errors import NotFound as Missing
 from core.ingest.learned_label import learned_label
@@ -77,10 +80,15 @@ class Visitor:
                           address=self.address)
 
 
-def playground_blueprint(engine: Engine, *, collection: str | None = None, viewers_only: bool = False) -> Blueprint:
+def playground_blueprint(
+    engine: Engine, *, door: WaitingDoor | None = None, collection: str | None = None, viewers_only: bool = False
+) -> Blueprint:
     """``collection``: what the page answers from (default: the engine's default collection).
-    ``viewers_only``: admit only signed-in people, or anyone when the playground is public
-    (adapters/web/signin); a signed-in person's page answers from their workspace's collection."""
+    ``door``: the questions' lifecycle (core/questions/waiting.py; bots/web.py passes one holding
+    durable jobs; None: one without, for a bare test app). ``viewers_only``: admit only signed-in
+    people, or anyone when the playground is public (adapters/web/signin); a signed-in person's page
+    answers from their workspace's collection."""
+    door = door or WaitingDoor(engine, None)
     blueprint = Blueprint(
         "playground", __name__, template_folder="templates", static_folder="static",
         static_url_path="/playground/static",
@@ -109,10 +117,17 @@ def playground_blueprint(engine: Engine, *, collection: str | None = None, viewe
             return refusal
         question = request.form.get("question", "")
         try:
-            stream = engine.answer_stream(engine.accept(visitor.key, question, collection=served_collection()))
+            accepted = door.accept(visitor.key, question, collection=served_collection(), request=_request_key(visitor))
+            if not accepted.new:  # the same form sent again (a double click, a reload): one question
+                accepted = door.resume(accepted)  # answered here only if whoever had it died
+                if accepted is None:
+                    return _remember(redirect("/#latest", code=303), visitor)
+            stream = door.answer_stream(accepted)
             first = _first_piece(stream)
         except DocRagError as exc:
             return _page(engine, visitor, error=_apology(exc), question=question, status=_status(exc))
+        except IdempotencyKeyReused:
+            return _page(engine, visitor, error="This form was sent already. Ask again here.", status=409)
         if first is None:  # answered at once: nothing to watch
             return _remember(redirect("/#latest", code=303), visitor)
         page = _live_page(engine, visitor, first, stream)
@@ -144,6 +159,12 @@ def current_visitor() -> Visitor:
         thread = _new_thread(visitor_id)  # a thread is bound to its visitor: no borrowing another's
     csrf = _cookie(CSRF_COOKIE) or secrets.token_urlsafe(24)
     return Visitor(id=visitor_id, thread=thread, csrf=csrf, address=request.remote_addr or "")
+
+
+def _request_key(visitor: Visitor) -> str | None:
+    """The form's one-time id (a fresh one on every page): the same form sent twice is one question."""
+    sent = request.form.get("request_id", "")
+    return f"{PLATFORM}:{visitor.id}:{sent}" if _TOKEN.fullmatch(sent) else None
 
 
 def _cookie(name: str) -> str | None:
@@ -230,6 +251,7 @@ def _page(
         turns=[_view(turn, found.collection) for turn in (found.turns if found else [])],
         collection=found.collection if found else None,
         csrf_token=visitor.csrf,
+        request_id=secrets.token_urlsafe(16),
         error=error,
         question=question,
         max_chars=engine.options.max_question_chars,
@@ -251,7 +273,8 @@ def _live_page(engine: Engine, visitor: Visitor, first: str, stream: Generator[s
     assert found is not None  # the question was just stored
     html = render_template(
         "playground.html", turns=[_view(turn, found.collection) for turn in found.turns],
-        collection=found.collection, csrf_token=visitor.csrf, error=None, question="",
+        collection=found.collection, csrf_token=visitor.csrf, request_id=secrets.token_urlsafe(16), error=None,
+        question="",
         max_chars=engine.options.max_question_chars, live=LIVE_MARK,
     )
     head, between, tail = html.split(LIVE_MARK)

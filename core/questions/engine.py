@@ -64,9 +64,10 @@ class Engine:
 
     def accept(
         self, key: SessionKey, question: str, *, collection: str | None = None, where: Where | None = None,
-        once: str | None = None,
+        once: str | None = None, request: str | None = None,
     ) -> int:
-        """Validate, rate-limit and store the question (with where to deliver it); its id."""
+        """Validate, rate-limit and store the question (with where to deliver it); its id.
+        ``request``: a waiting caller's idempotency key (store.add_question)."""
         try:
             text = self.clean_question(question)
             coll = self.admission.admit(key, collection)
@@ -75,7 +76,7 @@ class Engine:
             if isinstance(exc, RateLimited):
                 trace_rate_limited(self.sessions, key, self.admission.collection_for(key, collection).id, text)
             raise
-        question_id = self.store.add_question(key, text, coll.id, where, once=once)
+        question_id = self.store.add_question(key, text, coll.id, where, once=once, request=request)
         with question_context(question_id):
             log.info("question.accepted session=%s message_id=%s", key, question_id)
         self.observers.accepted(key.platform, question_id)

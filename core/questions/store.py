@@ -33,28 +33,52 @@ class StoredAnswer:
     new: bool
 
 
+class DuplicateRequest(Exception):
+    """A question was stored already for this request key (a retried request)."""
+
+    def __init__(self, question_id: int) -> None:
+        super().__init__(f"request already asked question {question_id}")
+        self.question_id = question_id
+
+
 class QuestionStore:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
 
     # -- questions --------------------------------------------------------------------------------
     def add_question(
-        self, key: SessionKey, text: str, collection_id: int, where: Where | None = None, *, once: str | None = None
+        self, key: SessionKey, text: str, collection_id: int, where: Where | None = None, *, once: str | None = None,
+        request: str | None = None,
     ) -> int:
-        """Store a question (and, for a chat door, its delivery record) in one transaction.
+        """Store a question (and its delivery record) in one transaction.
 
         ``once`` names the delivery it came from: claimed in the same transaction, so the question
-        is stored at most once per delivery even when two processes take it in hand (AlreadyClaimed)."""
-        with self.sessions.begin() as session:
-            if once is not None and not claim_in(session, key.platform, once):
-                raise AlreadyClaimed(once)
-            conversation = get_or_create_conversation(session, key, collection_id)
-            message = Message(conversation_id=conversation.id, role=Role.USER.value, user_id=key.user, text=text)
-            session.add(message)
-            session.flush()
-            if where is not None:
-                session.add(QuestionDelivery(question_id=message.id, platform=where.platform, where=where.as_json()))
-            return message.id
+        is stored at most once per delivery even when two processes take it in hand (AlreadyClaimed).
+        ``request`` is a waiting caller's idempotency key: a second question for it is refused with
+        DuplicateRequest, naming the first (the unique index decides between concurrent requests)."""
+        try:
+            with self.sessions.begin() as session:
+                if once is not None and not claim_in(session, key.platform, once):
+                    raise AlreadyClaimed(once)
+                conversation = get_or_create_conversation(session, key, collection_id)
+                message = Message(conversation_id=conversation.id, role=Role.USER.value, user_id=key.user, text=text)
+                session.add(message)
+                session.flush()
+                if where is not None:
+                    session.add(QuestionDelivery(question_id=message.id, platform=where.platform,
+                                                 where=where.as_json(), request_key=request))
+                    session.flush()
+                return message.id
+        except IntegrityError:
+            first = self.question_for_request(request) if request is not None else None
+            if first is None:
+                raise
+            raise DuplicateRequest(first) from None
+
+    def question_for_request(self, request: str) -> int | None:
+        """The question a request key asked, if any."""
+        with self.sessions() as session:
+            return session.scalar(sa.select(QuestionDelivery.question_id).where(QuestionDelivery.request_key == request))
 
     def question(self, question_id: int) -> tuple[Question, Collection]:
         with self.sessions() as session:
@@ -88,6 +112,12 @@ class QuestionStore:
                 return None
             return Answer(reply.text, [Citation(**c) for c in reply.citations], grounded=bool(reply.grounded),
                           message_id=reply.id, timings_ms=dict(reply.timings))
+
+    def stored_failure(self, question_id: int) -> str | None:
+        """What was recorded when a question got an apology instead of an answer (None: it did not)."""
+        with self.sessions() as session:
+            return session.scalar(sa.select(Message.text).where(
+                Message.reply_to_id == question_id, Message.role == Role.ERROR.value))
 
     def is_settled(self, question_id: int) -> bool:
         """Answered, or recorded as failed: nothing more will be generated for it."""

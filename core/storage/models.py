@@ -387,14 +387,16 @@ class DigestChannel(Base):
 class QuestionDelivery(Base):
     """Where an accepted question is answered, and whether it was (see core/questions/lifecycle.py).
 
-    One row per question a chat platform awaits an answer to: the serialisable way back to its
-    thread, the placeholder to replace, and the attempts made, so any worker can finish the job
-    after a crash. Questions asked over HTTP or the CLI (the caller waits) have none.
+    One row per accepted question: the serialisable way back to its thread, the placeholder to
+    replace, and the attempts made, so any worker can finish the job after a crash. Doors whose
+    caller waits (REST API, playground, CLI) record one too, with the request's idempotency key
+    (``request_key``, scoped to who asked): a retried request finds its question again.
     """
 
     __tablename__ = "question_deliveries"
     __table_args__ = (
         Index("ix_question_deliveries_undelivered", "created_at", postgresql_where="delivered_at IS NULL"),
+        Index("uq_question_deliveries_request_key", "request_key", unique=True),
     )
 
     question_id: Mapped[int] = mapped_column(
@@ -405,4 +407,5 @@ class QuestionDelivery(Base):
     placeholder: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    request_key: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = created_at_column()

@@ -70,3 +70,53 @@ def test_ask_json_and_a_follow_up_in_the_same_thread(cli):
 def test_chat_keeps_context_and_shows_sources(cli):
     output = cli("chat", input="how do I install the Slack app?\nexit\n")
     assert "manifest" in output and "Sources:" in output and "[1] Slack" in output
+
+
+def _count(database, sql):
+    import sqlalchemy as sa
+
+    with database.engine.connect() as conn:
+        return conn.execute(sa.text(sql)).scalar_one()
+
+
+def test_ask_with_the_same_request_id_prints_the_stored_answer_once(cli, database):
+    first = json.loads(cli("ask", "how many questions per minute?", "--request-id", "job-42", "--json"))
+    again = json.loads(cli("ask", "how many questions per minute?", "--request-id", "job-42", "--json"))
+
+    assert again == first  # the same thread too, though none was passed
+    assert _count(database, "SELECT count(*) FROM messages WHERE role = 'user'") == 1
+    assert _count(database, "SELECT count(*) FROM messages WHERE role = 'assistant'") == 1
+    assert _count(database, "SELECT count(*) FROM question_deliveries WHERE delivered_at IS NOT NULL") == 1
+
+
+def test_a_request_id_used_for_another_question_is_refused(cli):
+    cli("ask", "how many questions per minute?", "--request-id", "job-43")
+    result = CliRunner().invoke(main, ["ask", "how do I install the Slack app?", "--request-id", "job-43"])
+
+    assert result.exit_code == 1 and "asked another question" in result.output
+
+
+def test_a_question_left_by_a_killed_cli_is_answered_by_asking_again(cli, database):
+    from bots.cli import cli_session
+    from bots.wiring import Container
+    from core.config import load_settings
+
+    container = Container(settings=load_settings(), database=database)
+    with cli_door(container) as door:  # a CLI that stored its question, then died before answering
+        accepted = door.accept(cli_session("killed"), "how many questions per minute?", request="cli:local:job-44")
+    with database.engine.begin() as conn:  # no renewals from the dead process: its lease runs out
+        import sqlalchemy as sa
+
+        conn.execute(sa.text("UPDATE procrastinate_jobs SET scheduled_at = now() WHERE id = :j"), {"j": accepted.job_id})
+
+    answer = json.loads(cli("ask", "how many questions per minute?", "--request-id", "job-44", "--json"))
+
+    assert "ten questions per minute" in answer["answer"] and answer["session"] == "killed"
+    assert _count(database, "SELECT count(*) FROM messages WHERE role = 'assistant'") == 1
+    assert _count(database, "SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')") == 0
+
+
+def cli_door(container):
+    from bots.cli_questions import waiting_door
+
+    return waiting_door(container)

@@ -79,11 +79,11 @@ def build_app(container: Container, jobs: procrastinate.App, *, limits: ApiLimit
     sessions = container.database.sessions
     services = ApiServices(
         engine=engine, database=container.database, keys=ApiKeys(sessions), ingest=IngestJobs(sessions, jobs),
-        jobs=jobs, limits=limits or ApiLimits(), sources=container.sources,
+        jobs=jobs, limits=limits or ApiLimits(), sources=container.sources, door=container.waiting_door(jobs),
     )
     app = Flask("docrag-web-test")
     app.register_blueprint(api_blueprint(services))
-    app.register_blueprint(playground_blueprint(engine))
+    app.register_blueprint(playground_blueprint(engine, door=container.waiting_door(jobs)))
     app.register_blueprint(sources_page_blueprint(engine, container.sources))
     app.register_blueprint(metrics_blueprint(QueueDepth(container.database.engine)))
     return app

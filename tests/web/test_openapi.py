@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 import schemathesis
@@ -36,7 +37,7 @@ def test_the_description_lists_exactly_the_routes(web):
         if method != "parameters"
     }
     routed = {
-        (rule.rule.replace("<int:job_id>", "{job_id}").replace("<", "{").replace(">", "}"), method)
+        (re.sub(r"<int:(\w+)>", r"{\1}", rule.rule).replace("<", "{").replace(">", "}"), method)
         for rule in web.app.url_map.iter_rules()
         if rule.endpoint.startswith(f"{BLUEPRINT}.") and not rule.endpoint.startswith(f"{BLUEPRINT}._unrouted")
         for method in rule.methods - AUTOMATIC_METHODS
