@@ -29,6 +29,8 @@ CANDIDATE_PASSAGES = 4
 LABEL_CHARS = 100
 LABEL_WORDS = 6  # a term being defined is a few words at most
 API_BONUS = 1.5
+CODE_SHARE = 0.5  # a question word in the code or label a sentence introduces
+HEADING_SHARE = 0.3  # a question word in the heading path the sentence sits under
 RANK_PENALTY = 0.15
 REMEDY_REACH = 3  # sentences after a span that restates the problem, searched for the remedy
 REMEDY_CHARS = 300  # what the remedy may add beyond SPAN_CHARS
@@ -239,8 +241,8 @@ def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scor
         # ones; a question in the docs rarely answers anything; higher-ranked passages are more
         # likely right.
         score = sum(weight[t] for t in own & wanted)
-        score += 0.5 * sum(weight[t] for t in (code - own) & wanted)
-        score += 0.3 * sum(weight[t] for t in (heading - own - code) & wanted)
+        score += CODE_SHARE * sum(weight[t] for t in (code - own) & wanted)
+        score += HEADING_SHARE * sum(weight[t] for t in (heading - own - code) & wanted)
         if not own & wanted and not code & wanted:
             continue
         if unit.text.endswith("?"):
@@ -251,6 +253,20 @@ def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scor
         scored.append(_Scored(score, unit))
     scored.sort(key=lambda s: (-s.score, s.unit.source, s.unit.block, s.unit.order))
     return scored, units
+
+
+def best_sentence_coverage(question: str, passages: Sequence[Passage]) -> float:
+    """The weighted share of the question's words that the best-matching sentence of the candidate
+    passages holds (with the code or label it introduces). Passages that share words with a question
+    only scattered over many sentences rarely answer it; core/answers/evidence.py uses this."""
+    wanted = terms(question)
+    units = [u for i, p in enumerate(passages[:CANDIDATE_PASSAGES]) for u in _units(i, p)]
+    found = [terms(u.text) | terms(" ".join([u.lead, *(b.text for b in u.introduces)])) for u in units]
+    weight = _term_weights(wanted, found)
+    mass = sum(weight.values())
+    if not mass:
+        return 0.0
+    return max((sum(weight[t] for t in held & wanted) / mass for held in found), default=0.0)
 
 
 def _term_weights(wanted: set[str], unit_terms: list[set[str]]) -> dict[str, float]:
@@ -283,7 +299,7 @@ def extractive_answer(question: str, passages: Sequence[Passage]) -> tuple[str, 
         parts.append("Also:")
         for unit in supports:
             cited.append(unit.source + 1)
-            parts.append(f"> {_clip(unit.text, SUPPORT_CHARS)} [{len(cited)}]")
+            parts.append(f"> {_supporting_text(unit)} [{len(cited)}]")
     parts.append(EXTRACT_NOTE)
     return "\n\n".join(parts), cited
 
@@ -360,6 +376,13 @@ def _supporting(scored: list[_Scored], best: _Scored, span: list[_Unit]) -> list
         chosen.append(unit)
         seen.add(unit.text.lower())
     return chosen
+
+
+def _supporting_text(unit: _Unit) -> str:
+    """A supporting quote keeps the term its sentence defines ("--junit-xml=path: Create junit-xml
+    style report file"): the sentence alone would leave out the very option it describes."""
+    text = _clip(unit.text, SUPPORT_CHARS)
+    return f"{_clip(unit.lead, LABEL_CHARS)}: {text}" if unit.lead else text
 
 
 def _shown_path(path: tuple[str, ...], passage: Passage) -> str:
