@@ -48,6 +48,8 @@ _FENCE = re.compile(r"^(`{3,})\s*([\w+#.-]*)")
 _NAMES_API = re.compile(
     r"(?<![\w-])--?[a-z][\w-]+|\b[a-z]+_[a-z_]+\b|\b[A-Za-z_]\w*\.\w+\.?\w*\(?|\b[A-Z][a-z]+[A-Z][a-z]\w*|\b\w+\(\)|\w=[\w\"']"
 )
+# A sentence that opens by pointing back ("This would make pytest look for...") explains the code above it.
+_POINTS_BACK = re.compile(r"^(?:This|That|These|The above|The example above|Here)\b")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
 _STOPWORDS = frozenset(
     "a an the and or but if of to in on for with by at from as is are was were be been being do does did "
@@ -177,6 +179,7 @@ class _Unit:
     path: tuple[str, ...]
     introduces: tuple[_Block, ...] = ()  # the code or list right after a sentence that introduces it
     lead: str = ""  # the label a definition's first sentence belongs to ("--lf, --last-failed")
+    refers_to: _Block | None = None  # the code right before a sentence that points back at it ("This would make...")
 
 
 def _units(index: int, passage: Passage) -> list[_Unit]:
@@ -194,7 +197,9 @@ def _units(index: int, passage: Passage) -> list[_Unit]:
                 continue
             last = order == len(pieces) - 1
             introduces = _introduced(text, block, blocks[b + 1 :]) if last else ()
-            units.append(_Unit(index, b, order, text, block.path, introduces, label if order == 0 else ""))
+            before = blocks[b - 1] if order == 0 and b and blocks[b - 1].kind == "code" else None
+            refers_to = before if before is not None and _POINTS_BACK.match(text) else None
+            units.append(_Unit(index, b, order, text, block.path, introduces, label if order == 0 else "", refers_to))
     return units
 
 
@@ -232,7 +237,7 @@ class _Scored:
 def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scored], list[_Unit]]:
     wanted = terms(question)
     units = [u for i, p in enumerate(passages[:CANDIDATE_PASSAGES]) for u in _units(i, p)]
-    found = [(terms(u.text), terms(" ".join([u.lead, *(b.text for b in u.introduces)])), terms(" ".join(u.path))) for u in units]
+    found = [(terms(u.text), terms(" ".join([u.lead, *(b.text for b in _shown_blocks(u))])), terms(" ".join(u.path))) for u in units]
     weight = _term_weights(wanted, [own | code for own, code, _ in found])
     scored = []
     for unit, (own, code, heading) in zip(units, found):
@@ -267,6 +272,11 @@ def best_sentence_coverage(question: str, passages: Sequence[Passage]) -> float:
     if not mass:
         return 0.0
     return max((sum(weight[t] for t in held & wanted) / mass for held in found), default=0.0)
+
+
+def _shown_blocks(unit: _Unit) -> tuple[_Block, ...]:
+    """The code and lists quoted with a sentence: what it points back at, and what it introduces."""
+    return ((unit.refers_to,) if unit.refers_to else ()) + unit.introduces
 
 
 def _term_weights(wanted: set[str], unit_terms: list[set[str]]) -> dict[str, float]:
@@ -352,7 +362,8 @@ def _quote_span(span: list[_Unit]) -> str:
             paragraphs.append([])
         paragraphs[-1].append(unit.text)
     prose = "\n>\n> ".join(" ".join(p) for p in paragraphs)
-    lines = [f"> {span[0].lead}\n> {prose}" if span[0].lead else f"> {prose}"]
+    lines = [span[0].refers_to.text] if span[0].refers_to else []
+    lines.append(f"> {span[0].lead}\n> {prose}" if span[0].lead else f"> {prose}")
     for block in span[-1].introduces:
         if block.kind == "code":
             lines.append(block.text)  # code stays code, outside the quote, so it renders as code

@@ -117,3 +117,13 @@ def test_a_supporting_quote_keeps_the_option_its_sentence_describes():
     answer, cited = extractive_answer("how do I create a junit xml report file?", [guide, reference])
     assert cited == [1, 2]
     assert "> --junit-xml=path: Create junit-xml style report file at given path. [2]" in answer
+
+
+def test_a_sentence_that_points_back_at_code_is_quoted_after_that_code():
+    text = (
+        "Naming conventions can be changed in your configuration file.\n\n"
+        "```ini\n[pytest]\npython_files = check_*.py\n```\n\n"
+        "This would make pytest look for tests in files that match the check_*.py pattern."
+    )
+    answer, _ = extractive_answer("our test files match check_*.py, how do I make pytest look for them?", [passage(text)])
+    assert "```ini\n[pytest]\npython_files = check_*.py\n```\n\n> This would make pytest look for tests" in answer
