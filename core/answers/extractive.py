@@ -260,20 +260,6 @@ def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scor
     return scored, units
 
 
-def best_sentence_coverage(question: str, passages: Sequence[Passage]) -> float:
-    """The weighted share of the question's words that the best-matching sentence of the candidate
-    passages holds (with the code or label it introduces). Passages that share words with a question
-    only scattered over many sentences rarely answer it; core/answers/evidence.py uses this."""
-    wanted = terms(question)
-    units = [u for i, p in enumerate(passages[:CANDIDATE_PASSAGES]) for u in _units(i, p)]
-    found = [terms(u.text) | terms(" ".join([u.lead, *(b.text for b in u.introduces)])) for u in units]
-    weight = _term_weights(wanted, found)
-    mass = sum(weight.values())
-    if not mass:
-        return 0.0
-    return max((sum(weight[t] for t in held & wanted) / mass for held in found), default=0.0)
-
-
 def _shown_blocks(unit: _Unit) -> tuple[_Block, ...]:
     """The code and lists quoted with a sentence: what it points back at, and what it introduces."""
     return ((unit.refers_to,) if unit.refers_to else ()) + unit.introduces

@@ -1,9 +1,5 @@
 """When does the top passage answer the question? The calibrated rule of core/answers/evidence.py."""
-from dataclasses import replace
-
 from core.answers.evidence import Evidence, answers_question
-from core.answers.extractive import best_sentence_coverage
-from core.types import Passage
 
 
 def test_a_top_passage_holding_little_of_the_question_does_not_answer_it():
@@ -23,20 +19,3 @@ def test_in_a_handful_of_pages_an_absent_everyday_word_says_nothing():
 
 def test_a_question_without_search_terms_is_not_answered():
     assert not answers_question(Evidence(terms=0, top_coverage=0.0, best_coverage=0.0, unknown_terms=0, chunks=10))
-
-
-def test_a_question_whose_words_no_single_sentence_holds_is_not_answered():
-    scattered = Evidence(terms=4, top_coverage=0.4, best_coverage=0.4, unknown_terms=0, chunks=2000, sentence_coverage=0.1)
-    assert not answers_question(scattered)
-    assert answers_question(replace(scattered, sentence_coverage=0.5))
-
-
-def test_sentence_coverage_is_the_share_of_the_question_in_its_best_sentence():
-    passages = [
-        Passage(chunk_id=1, document_id=1, title="Cloud", heading="", source="s", score=1.0,
-                text="Pricing is covered elsewhere. The cloud runs your app. Each month a report is sent."),
-    ]
-    scattered = best_sentence_coverage("monthly cloud pricing cost", passages)
-    together = best_sentence_coverage("cloud app", passages)
-    assert together == 1.0
-    assert 0 < scattered < 0.5
