@@ -252,8 +252,8 @@ def ask_all(container, collection: str, questions: list[Question]) -> list[Outco
         answer = container.engine.ask(key, q.question, collection=collection)
         retrieved_at = None
         if q.answerable:  # the passages the answer was composed from, as the engine retrieves them
-            options = container.engine.options
-            passages = container.engine.search(q.question, collection=collection, limit=options.context_passages)
+            limit = container.settings.context_passages  # the pipeline's own setting (PipelineOptions)
+            passages = container.engine.search(q.question, collection=collection, limit=limit)
             retrieved_at = first_passage_with_fact(passages, q.facts)
         outcomes.append(score(q, answer.text, not answer.grounded, [c.source for c in answer.citations], retrieved_at))
     return outcomes

@@ -30,6 +30,8 @@ CANDIDATE_PASSAGES = 4
 LABEL_CHARS = 100
 LABEL_WORDS = 6  # a term being defined is a few words at most
 API_BONUS = 1.5
+CODE_SHARE = 0.5  # a question word in the code or label a sentence introduces
+HEADING_SHARE = 0.3  # a question word in the heading path the sentence sits under
 RANK_PENALTY = 0.15
 REMEDY_REACH = 3  # sentences after a span that restates the problem, searched for the remedy
 REMEDY_CHARS = 300  # what the remedy may add beyond SPAN_CHARS
@@ -47,6 +49,8 @@ _FENCE = re.compile(r"^(`{3,})\s*([\w+#.-]*)")
 _NAMES_API = re.compile(
     r"(?<![\w-])--?[a-z][\w-]+|\b[a-z]+_[a-z_]+\b|\b[A-Za-z_]\w*\.\w+\.?\w*\(?|\b[A-Z][a-z]+[A-Z][a-z]\w*|\b\w+\(\)|\w=[\w\"']"
 )
+# A sentence that opens by pointing back ("This would make pytest look for...") explains the code above it.
+_POINTS_BACK = re.compile(r"^(?:This|That|These|The above|The example above|Here)\b")
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
 _STOPWORDS = frozenset(
     "a an the and or but if of to in on for with by at from as is are was were be been being do does did "
@@ -176,6 +180,7 @@ class _Unit:
     path: tuple[str, ...]
     introduces: tuple[_Block, ...] = ()  # the code or list right after a sentence that introduces it
     lead: str = ""  # the label a definition's first sentence belongs to ("--lf, --last-failed")
+    refers_to: _Block | None = None  # the code right before a sentence that points back at it ("This would make...")
 
 
 def _units(index: int, passage: Passage) -> list[_Unit]:
@@ -193,7 +198,9 @@ def _units(index: int, passage: Passage) -> list[_Unit]:
                 continue
             last = order == len(pieces) - 1
             introduces = _introduced(text, block, blocks[b + 1 :]) if last else ()
-            units.append(_Unit(index, b, order, text, block.path, introduces, label if order == 0 else ""))
+            before = blocks[b - 1] if order == 0 and b and blocks[b - 1].kind == "code" else None
+            refers_to = before if before is not None and _POINTS_BACK.match(text) else None
+            units.append(_Unit(index, b, order, text, block.path, introduces, label if order == 0 else "", refers_to))
     return units
 
 
@@ -231,7 +238,7 @@ class _Scored:
 def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scored], list[_Unit]]:
     wanted = terms(question)
     units = [u for i, p in enumerate(passages[:CANDIDATE_PASSAGES]) for u in _units(i, p)]
-    found = [(terms(u.text), terms(" ".join([u.lead, *(b.text for b in u.introduces)])), terms(" ".join(u.path))) for u in units]
+    found = [(terms(u.text), terms(" ".join([u.lead, *(b.text for b in _shown_blocks(u))])), terms(" ".join(u.path))) for u in units]
     weight = _term_weights(wanted, [own | code for own, code, _ in found])
     scored = []
     for unit, (own, code, heading) in zip(units, found):
@@ -240,8 +247,8 @@ def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scor
         # ones; a question in the docs rarely answers anything; higher-ranked passages are more
         # likely right.
         score = sum(weight[t] for t in own & wanted)
-        score += 0.5 * sum(weight[t] for t in (code - own) & wanted)
-        score += 0.3 * sum(weight[t] for t in (heading - own - code) & wanted)
+        score += CODE_SHARE * sum(weight[t] for t in (code - own) & wanted)
+        score += HEADING_SHARE * sum(weight[t] for t in (heading - own - code) & wanted)
         if not own & wanted and not code & wanted:
             continue
         if unit.text.endswith("?"):
@@ -252,6 +259,11 @@ def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scor
         scored.append(_Scored(score, unit))
     scored.sort(key=lambda s: (-s.score, s.unit.source, s.unit.block, s.unit.order))
     return scored, units
+
+
+def _shown_blocks(unit: _Unit) -> tuple[_Block, ...]:
+    """The code and lists quoted with a sentence: what it points back at, and what it introduces."""
+    return ((unit.refers_to,) if unit.refers_to else ()) + unit.introduces
 
 
 def _term_weights(wanted: set[str], unit_terms: list[set[str]]) -> dict[str, float]:
@@ -284,7 +296,7 @@ def extractive_answer(question: str, passages: Sequence[Passage]) -> tuple[str, 
         parts.append("Also:")
         for unit in supports:
             cited.append(unit.source + 1)
-            parts.append(f"> {_clip(unit.text, SUPPORT_CHARS)} [{len(cited)}]")
+            parts.append(f"> {_supporting_text(unit)} [{len(cited)}]")
     parts.append(EXTRACT_NOTE)
     return "\n\n".join(parts), cited
 
@@ -337,7 +349,8 @@ def _quote_span(span: list[_Unit]) -> str:
             paragraphs.append([])
         paragraphs[-1].append(unit.text)
     prose = "\n>\n> ".join(" ".join(p) for p in paragraphs)
-    lines = [f"> {span[0].lead}\n> {prose}" if span[0].lead else f"> {prose}"]
+    lines = [span[0].refers_to.text] if span[0].refers_to else []
+    lines.append(f"> {span[0].lead}\n> {prose}" if span[0].lead else f"> {prose}")
     for block in span[-1].introduces:
         if block.kind == "code":
             lines.append(block.text)  # code stays code, outside the quote, so it renders as code
@@ -361,6 +374,13 @@ def _supporting(scored: list[_Scored], best: _Scored, span: list[_Unit]) -> list
         chosen.append(unit)
         seen.add(unit.text.lower())
     return chosen
+
+
+def _supporting_text(unit: _Unit) -> str:
+    """A supporting quote keeps the term its sentence defines ("--junit-xml=path: Create junit-xml
+    style report file"): the sentence alone would leave out the very option it describes."""
+    text = _clip(unit.text, SUPPORT_CHARS)
+    return f"{_clip(unit.lead, LABEL_CHARS)}: {text}" if unit.lead else text
 
 
 def _shown_path(path: tuple[str, ...], passage: Passage) -> str:

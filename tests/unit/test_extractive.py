@@ -101,3 +101,29 @@ def test_a_span_that_restates_the_problem_goes_on_to_the_remedy_the_docs_give_ne
     answer, _ = extractive_answer("my clients get 401 instead of 403 after a failed login", [passage(text)])
     quote = answer.split("\n\n")[1]
     assert quote.startswith("> Your clients may see a 401") and "make_not_authenticated_error" in quote
+
+
+def test_a_supporting_quote_keeps_the_option_its_sentence_describes():
+    """A reference entry's sentence ("Create junit-xml style report file") says nothing without the
+    option it belongs to, so a supporting quote from it shows the option first."""
+    guide = passage(
+        "Create a JUnit XML report file for CI servers; the junit_suite_name setting names its suite.",
+        title="Managing output",
+    )
+    reference = passage(
+        "Other flags follow.\n\n--junit-xml=path\n\nCreate junit-xml style report file at given path.",
+        title="Command-line flags",
+    )
+    answer, cited = extractive_answer("how do I create a junit xml report file?", [guide, reference])
+    assert cited == [1, 2]
+    assert "> --junit-xml=path: Create junit-xml style report file at given path. [2]" in answer
+
+
+def test_a_sentence_that_points_back_at_code_is_quoted_after_that_code():
+    text = (
+        "Naming conventions can be changed in your configuration file.\n\n"
+        "```ini\n[pytest]\npython_files = check_*.py\n```\n\n"
+        "This would make pytest look for tests in files that match the check_*.py pattern."
+    )
+    answer, _ = extractive_answer("our test files match check_*.py, how do I make pytest look for them?", [passage(text)])
+    assert "```ini\n[pytest]\npython_files = check_*.py\n```\n\n> This would make pytest look for tests" in answer
