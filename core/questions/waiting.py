@@ -29,7 +29,7 @@ from core.questions.leases import Leases
 from core.questions.lifecycle import ANSWER_TASK
 from core.questions.store import DuplicateRequest
 from core.questions.values import Reply, Where
-from core.storage.queue import QUEUE_ANSWERS
+from core.storage.queue import QUEUE_ANSWERS, queue_reachable
 from core.types import Answer, SessionKey
 
 if TYPE_CHECKING:
@@ -127,10 +127,13 @@ class WaitingDoor:
         """Queue the answer job a lease ahead: it runs only if this process stops renewing."""
         if self.jobs is None:
             return None
-        return self.jobs.configure_task(
-            ANSWER_TASK, queue=QUEUE_ANSWERS, queueing_lock=f"answer-{question_id}",
-            schedule_in={"seconds": int(self.leases.seconds)},
-        ).defer(question_id=question_id)
+        # Unreachable database: the stored question has no job yet; the lost-question sweep
+        # queues it, or a retry with the same key finds it.
+        with queue_reachable():
+            return self.jobs.configure_task(
+                ANSWER_TASK, queue=QUEUE_ANSWERS, queueing_lock=f"answer-{question_id}",
+                schedule_in={"seconds": int(self.leases.seconds)},
+            ).defer(question_id=question_id)
 
     def resume(self, accepted: Accepted) -> Accepted | None:
         """For a retry of an unanswered question: take it over when whoever held it died (its lease

@@ -9,11 +9,12 @@ WATCH_INTERVAL_S, not only when a worker starts).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence
 
 if TYPE_CHECKING:
     import procrastinate
@@ -34,6 +35,23 @@ WATCH_INTERVAL_S = 3
 # embedded default): request threads stay at 0, so the kernel gives an ack the CPU first and an
 # answer waits a little instead of the ack (see docs/question-lifecycle.md, "Fast acks").
 BACKGROUND_NICENESS = 10
+
+
+@contextlib.contextmanager
+def queue_reachable() -> Iterator[None]:
+    """Raise :class:`DatabaseUnavailable` when queueing a job fails because PostgreSQL is not
+    there: the job queue has its own driver (psycopg 3), which SQLAlchemy's fault translation
+    (core/storage/faults.py) never sees, and a caller owes its user the same 503 or apology."""
+    from procrastinate.exceptions import ConnectorException
+
+    try:
+        yield
+    except ConnectorException as error:
+        cause = error.__cause__
+        reason = (str(cause).strip().splitlines() or ["no detail"])[0] if cause else "the job queue failed"
+        unavailable = DatabaseUnavailable(f"the job queue could not be reached ({reason})", orig=cause)
+        log.warning("db.unavailable reason=%s reference=%s", unavailable.reason, unavailable.reference)
+        raise unavailable from error
 
 
 def lower_this_thread(niceness: int = BACKGROUND_NICENESS) -> int:
