@@ -14,6 +14,7 @@ from adapters.slack.clients import (
     TokenSourceAuthorize,
     build_web_client,
 )
+from adapters.slack.assistant import build_assistant
 from adapters.slack.intake import Intake
 from adapters.slack.listeners import register_listeners
 from adapters.slack.services import SlackServices
@@ -23,7 +24,9 @@ from core.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 # Kept in step with slack-manifest.yml.
-BOT_SCOPES = ["app_mentions:read", "channels:history", "chat:write", "commands", "groups:history", "im:history"]
+BOT_SCOPES = [
+    "app_mentions:read", "assistant:write", "channels:history", "chat:write", "commands", "groups:history", "im:history",
+]
 OAUTH_STATE_TTL_S = 600
 
 
@@ -76,7 +79,11 @@ def build_bolt_app(
     )
     if isinstance(tokens, InstalledWorkspaces):
         app.enable_token_revocation_listeners()
-    register_listeners(app, Intake(services))
+    intake = Intake(services)
+    # The Assistant middleware takes the AI-app container's events (and DM thread messages) before
+    # the listeners; everything else passes through it to them.
+    app.use(build_assistant(intake, services.prompts_for))
+    register_listeners(app, intake)
     return app
 
 

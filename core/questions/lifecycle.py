@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from core.storage.faults import DatabaseUnavailable
 from core.errors import DocRagError, UpstreamUnavailable, new_reference
@@ -107,13 +107,13 @@ class Lifecycle:
             port = self.ports.get(delivery.platform)
             if port is None:
                 raise DocRagError(f"No delivery port for {delivery.platform} in this worker.")
-            reply = self.compose(delivery)
+            reply = self.compose(delivery, on_writing=_writing_hook(port, delivery.where))
             self.deliver(port, delivery, reply)
             self.store.mark_delivered(question_id)
             log.info("questions.delivered question_id=%s attempts=%s kind=%s",
                      question_id, delivery.attempts, type(reply).__name__)
 
-    def compose(self, delivery: Delivery) -> Reply:
+    def compose(self, delivery: Delivery, *, on_writing: Callable[[], None] | None = None) -> Reply:
         """The answer, or the reply that says why there is none: never silence."""
         question_id = delivery.question_id
         last_try = delivery.attempts >= self.options.max_attempts
@@ -125,7 +125,7 @@ class Lifecycle:
                 return self._give_up(question_id, "I kept failing to answer this one")
             if datetime.now(timezone.utc) - delivery.created_at > self.options.too_old:
                 return self._give_up(question_id, "I was down for too long to answer it in time")
-            return self.engine.answer(question_id)
+            return self.engine.answer(question_id, on_writing=on_writing)
         except UpstreamUnavailable as exc:
             if isinstance(exc, DatabaseUnavailable) and not last_try:
                 raise  # the job's retry comes back when the database does
@@ -170,6 +170,22 @@ class Lifecycle:
         if lost:
             log.warning("questions.requeued_lost count=%s ids=%s", len(lost), lost[:20])
         return len(lost)
+
+
+def _writing_hook(port: DeliveryPort, where: Where) -> Callable[[], None] | None:
+    """A port may show that the answer is being written (``writing(where)``, optional: Slack's
+    assistant status line); a failure to show it never stops the answer."""
+    writing = getattr(port, "writing", None)
+    if writing is None:
+        return None
+
+    def show() -> None:
+        try:
+            writing(where)
+        except Exception:
+            log.warning("questions.writing_status_failed platform=%s", where.platform, exc_info=True)
+
+    return show
 
 
 def reply_text(reply: Reply) -> str:
