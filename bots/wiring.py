@@ -180,9 +180,10 @@ class Container:
         ports: dict[str, DeliveryPort] = {platform: CallerPort(platform) for platform in WAITING_PLATFORMS}
         slack = self.slack_clients
         if slack is not None:
+            from adapters.slack.assistant_status import AssistantStatusDelivery
             from adapters.slack.delivery import SlackDelivery
 
-            ports["slack"] = SlackDelivery(slack)
+            ports["slack"] = AssistantStatusDelivery(SlackDelivery(slack), slack)
         if self.settings.discord_token is not None:
             from adapters.discord.delivery import DiscordDelivery
             from core.questions.claims import claim
@@ -246,11 +247,17 @@ def build_slack_services(container: Container, lifecycle: Lifecycle) -> SlackSer
     """Slack collaborators, or None when no Slack workspace is configured."""
     from adapters.slack.afterack import AfterAck
     from adapters.slack.services import SlackServices
+    from core.questions.suggestions import workspace_prompts
 
     if container.slack_clients is None:
         return None
+    sessions, default = container.database.sessions, container.settings.default_collection
+
+    def prompts_for(team: str, enterprise: str | None) -> list:  # the assistant container's suggested prompts
+        return workspace_prompts(sessions, "slack", team, default_collection=default)
+
     return SlackServices(lifecycle=lifecycle, follow_ups=container.follow_ups, jobs=lifecycle.jobs,
-                         clients=container.slack_clients, after_ack=AfterAck())
+                         clients=container.slack_clients, after_ack=AfterAck(), prompts_for=prompts_for)
 
 
 def build_discord_services(container: Container, lifecycle: Lifecycle) -> DiscordServices:

@@ -14,6 +14,7 @@ from adapters.slack.clients import (
     TokenSourceAuthorize,
     build_web_client,
 )
+from adapters.slack.assistant import build_assistant
 from adapters.slack.intake import Intake
 from adapters.slack.learning import register_learning
 from adapters.slack.listeners import register_listeners
@@ -24,7 +25,8 @@ from core.errors import ConfigurationError
 log = logging.getLogger(__name__)
 
 # Kept in step with slack-manifest.yml.
-BOT_SCOPES = ["app_mentions:read", "channels:history", "chat:write", "commands", "groups:history", "im:history",
+BOT_SCOPES = ["app_mentions:read", "assistant:write", "channels:history", "chat:write", "commands", "groups:history",
+              "im:history",
               # learning from resolved threads (adapters/slack/learning.py): reactions, privacy, names
               "reactions:read", "channels:read", "groups:read", "im:read", "mpim:read", "users:read"]
 OAUTH_STATE_TTL_S = 600
@@ -79,8 +81,12 @@ def build_bolt_app(
     )
     if isinstance(tokens, InstalledWorkspaces):
         app.enable_token_revocation_listeners()
+    intake = Intake(services)
     register_learning(app, services)  # first: Bolt runs the first listener that matches
-    register_listeners(app, Intake(services))
+    # The Assistant middleware takes the AI-app container's events (and DM thread messages) before
+    # the listeners; everything else passes through it to them.
+    app.use(build_assistant(intake, services.prompts_for))
+    register_listeners(app, intake)
     return app
 
 

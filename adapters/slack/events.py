@@ -33,6 +33,7 @@ class SlackQuestion:
     mentioned: bool = False  # the text mentions the bot
     is_dm: bool = False
     in_thread: bool = False  # a reply inside an existing thread
+    assistant: bool = False  # in a thread of Slack's AI-app container (adapters/slack/assistant.py)
 
     @property
     def key(self) -> SessionKey:

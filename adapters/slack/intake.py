@@ -20,6 +20,7 @@ from typing import Any, Callable
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack.assistant_status import in_assistant_thread
 from adapters.slack.delivery import where_of
 from adapters.slack.events import PLATFORM, SlackCommand, SlackQuestion, parse_command
 from adapters.slack.messages import post, respond, tell_user
@@ -139,7 +140,8 @@ class Intake:
 
     def _start_answer(self, question: SlackQuestion, *, once: str | None = None) -> int:
         """Accepted, placeholder shown, answer job queued (core/questions/lifecycle.py)."""
-        question_id = self.services.lifecycle.accept(question.key, question.text, where_of(question), once=once)
+        where = in_assistant_thread(where_of(question)) if question.assistant else where_of(question)
+        question_id = self.services.lifecycle.accept(question.key, question.text, where, once=once)
         log.info("slack.question_accepted question_id=%s session=%s", question_id, question.key)
         return question_id
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import procrastinate
 
@@ -10,6 +11,7 @@ from adapters.slack.clients import SlackClients
 from core.questions.engine import Engine
 from core.questions.follow_up import FollowUpRule
 from core.questions.lifecycle import Lifecycle
+from core.questions.suggestions import SuggestedPrompt
 
 
 @dataclass
@@ -19,6 +21,8 @@ class SlackServices:
     jobs: procrastinate.App  # opened for deferring (synchronously) in this process: the intake backstop
     clients: SlackClients  # Web API clients per workspace, for jobs
     after_ack: AfterAck
+    # (team, enterprise) -> suggested prompts for a new assistant thread (adapters/slack/assistant.py)
+    prompts_for: Callable[[str, str | None], list[SuggestedPrompt]] = lambda team, enterprise: []
 
     @property
     def engine(self) -> Engine:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from collections.abc import Generator as Streamed
 from dataclasses import dataclass, replace
-from typing import Iterable
+from typing import Callable, Iterable
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,11 +67,17 @@ class AnswerPipeline:
         self.generator = generator
         self.options = options
 
-    def compose(self, question: str, history: list[Turn], collection_id: int) -> Composed:
+    def compose(
+        self, question: str, history: list[Turn], collection_id: int, *, on_writing: Callable[[], None] | None = None
+    ) -> Composed:
+        """``on_writing`` is called once the search is done and the answer is being written (a door's
+        status line: "searching", then "writing")."""
         started = time.perf_counter()
         timings: dict[str, float] = {}
         query = self._standalone_query(question, history, timings)
         found = self._retrieve(query, collection_id, timings)
+        if on_writing is not None:
+            on_writing()
         answer = self._compose(question, query, found, history, timings, collection_id=collection_id)
         timings["total_ms"] = _ms_since(started)
         return Composed(query, replace(answer, timings_ms=timings), found, generated="llm_ms" in timings)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from collections.abc import Generator as Streamed
+from collections.abc import Callable, Generator as Streamed
 
 from core.answers.pipeline import AnswerPipeline, Composed
 from core.tenancy.collections import check_embedder, get_collection
@@ -82,15 +82,16 @@ class Engine:
         self.observers.accepted(key.platform, question_id)
         return question_id
 
-    def answer(self, question_id: int) -> Answer:
-        """Answer a stored question once; a second call returns the stored answer."""
+    def answer(self, question_id: int, *, on_writing: Callable[[], None] | None = None) -> Answer:
+        """Answer a stored question once; a second call returns the stored answer. ``on_writing``:
+        see AnswerPipeline.compose."""
         with question_context(question_id):
             existing = self.store.stored_answer(question_id)
             if existing is not None:
                 return existing
             question, history = self._question_and_history(question_id)
             try:
-                composed = self.pipeline.compose(question.text, history, question.collection_id)
+                composed = self.pipeline.compose(question.text, history, question.collection_id, on_writing=on_writing)
             except UpstreamUnavailable as exc:
                 self._failed(question, exc)
                 raise

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Mapping
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from core.storage.faults import DatabaseUnavailable
 from core.errors import DocRagError, UpstreamUnavailable, new_reference
@@ -108,7 +108,7 @@ class Lifecycle:
             if port is None:
                 raise DocRagError(f"No delivery port for {delivery.platform} in this worker.")
             live = self._open_stream(port, delivery)
-            reply = self.compose(delivery, live)
+            reply = self.compose(delivery, live, on_writing=_writing_hook(port, delivery.where))
             if live is None or not live.finish(reply):
                 # Today's post-then-replace; a stream that started remembered its message as the placeholder.
                 current = (self.store.delivery(question_id) or delivery) if live else delivery
@@ -129,9 +129,11 @@ class Lifecycle:
             log.warning("questions.stream_unavailable question_id=%s", question_id, exc_info=True)
             return None
 
-    def compose(self, delivery: Delivery, live: LiveReply | None = None) -> Reply:
+    def compose(
+        self, delivery: Delivery, live: LiveReply | None = None, *, on_writing: Callable[[], None] | None = None
+    ) -> Reply:
         """The answer, or the reply that says why there is none: never silence. With ``live``, the
-        answer's text is handed to it as the model writes it."""
+        answer's text is handed to it as the model writes it; ``on_writing`` is told when the writing starts."""
         question_id = delivery.question_id
         last_try = delivery.attempts >= self.options.max_attempts
         try:
@@ -142,7 +144,7 @@ class Lifecycle:
                 return self._give_up(question_id, "I kept failing to answer this one")
             if datetime.now(timezone.utc) - delivery.created_at > self.options.too_old:
                 return self._give_up(question_id, "I was down for too long to answer it in time")
-            return self._answer(question_id, live)
+            return self._answer(question_id, live, on_writing)
         except UpstreamUnavailable as exc:
             if isinstance(exc, DatabaseUnavailable) and not last_try:
                 raise  # the job's retry comes back when the database does
@@ -157,9 +159,11 @@ class Lifecycle:
             self.store.save_failure(question_id, f"failed (reference {reference})")
             return Apology(reference, "something went wrong on my side")
 
-    def _answer(self, question_id: int, live: LiveReply | None) -> Answer:
+    def _answer(self, question_id: int, live: LiveReply | None, on_writing: Callable[[], None] | None) -> Answer:
         if live is None:
-            return self.engine.answer(question_id)
+            return self.engine.answer(question_id, on_writing=on_writing)
+        if on_writing is not None:  # the stream's first words follow at once
+            on_writing()
         stream = self.engine.answer_stream(question_id)
         while True:
             try:
@@ -199,6 +203,22 @@ class Lifecycle:
         if lost:
             log.warning("questions.requeued_lost count=%s ids=%s", len(lost), lost[:20])
         return len(lost)
+
+
+def _writing_hook(port: DeliveryPort, where: Where) -> Callable[[], None] | None:
+    """A port may show that the answer is being written (``writing(where)``, optional: Slack's
+    assistant status line); a failure to show it never stops the answer."""
+    writing = getattr(port, "writing", None)
+    if writing is None:
+        return None
+
+    def show() -> None:
+        try:
+            writing(where)
+        except Exception:
+            log.warning("questions.writing_status_failed platform=%s", where.platform, exc_info=True)
+
+    return show
 
 
 def reply_text(reply: Reply) -> str:

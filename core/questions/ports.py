@@ -26,6 +26,10 @@ class DeliveryPort(Protocol):
     def post(self, where: Where, reply: Reply) -> None:
         """Post ``reply`` as a new message in the question's thread (no placeholder to replace)."""
 
+    # Optional: ``writing(where) -> None``, called once the search is done and the answer is being
+    # written (Slack's assistant status line, adapters/slack/assistant_status.py). A port without
+    # it is not asked; a failure in it is logged and the answer goes on (lifecycle._writing_hook).
+
 
 class LiveReply(Protocol):
     """An answer shown while the model writes it (issue 12), in the question's thread."""

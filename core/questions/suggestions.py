@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, aliased, sessionmaker
 
+from core.tenancy.collections import collection_name_for
 from core.storage.models import (
     Collection,
     Conversation,
@@ -96,3 +97,12 @@ def _topics(session: Session, collection_id: int, *, limit: int) -> list[str]:
 def _label(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= TITLE_CHARS else text[: TITLE_CHARS - 1].rstrip() + "…"
+
+
+def workspace_prompts(
+    sessions: sessionmaker[Session], platform: str, workspace: str, *, default_collection: str, limit: int = 4
+) -> list[SuggestedPrompt]:
+    """:func:`suggested_prompts` of the collection a chat workspace answers from (its mapping, else the default)."""
+    with sessions() as session:
+        collection = collection_name_for(session, platform, workspace, default_collection)
+    return suggested_prompts(sessions, collection, limit=limit)

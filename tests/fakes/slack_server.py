@@ -1076,3 +1076,150 @@ def _user_object(
         "tz_offset": 0,
         "profile": {"real_name": real_name, "display_name": name, "team": team_id},
     }
+
+
+# ============================================================================================
+# Slack's AI-app container (issue 12, the "assistant" helper): the assistant.threads.* methods
+# and the assistant_thread_* events, as docs.slack.dev describes them (docs/slack-assistant.md).
+# Kept in this one block: state lives in ``fake._assistant`` (created on first use).
+#
+# - assistant.threads.setStatus(channel_id, thread_ts, status[, loading_messages <= 10]): an
+#   empty status clears it; a reply the app posts in the thread clears it too.
+# - assistant.threads.setSuggestedPrompts(channel_id, prompts[, thread_ts, title]): at most four
+#   prompts, each with a title and a message.
+# - assistant.threads.setTitle(channel_id, thread_ts, title).
+# Errors: channel_not_found (no channel_id), invalid_thread_ts (no such thread root in the
+# channel), invalid_arguments (a missing or malformed argument).
+# ============================================================================================
+
+ASSISTANT_MAX_PROMPTS = 4
+ASSISTANT_MAX_LOADING_MESSAGES = 10
+
+
+@dataclass
+class AssistantThread:
+    statuses: list[str] = field(default_factory=list)  # every status set, in order ("" = cleared)
+    prompts: list[dict] = field(default_factory=list)  # the last suggested prompts set
+    prompts_title: str | None = None
+    title: str | None = None
+
+    @property
+    def status(self) -> str:
+        return self.statuses[-1] if self.statuses else ""
+
+
+def _assistant_state(fake: FakeSlack) -> dict[tuple[str, str], AssistantThread]:
+    return fake.__dict__.setdefault("_assistant", {})
+
+
+def _assistant_thread_of(fake: FakeSlack, params: dict) -> tuple[AssistantThread | None, dict | None]:
+    """(the thread, None) or (None, the error response)."""
+    channel, thread_ts = params.get("channel_id"), params.get("thread_ts")
+    if not channel:
+        return None, {"ok": False, "error": "channel_not_found"}
+    if not thread_ts or fake._find_message(str(channel), str(thread_ts)) is None:
+        return None, {"ok": False, "error": "invalid_thread_ts"}
+    return _assistant_state(fake).setdefault((str(channel), str(thread_ts)), AssistantThread()), None
+
+
+def _assistant_set_status(fake: FakeSlack, ws: Workspace, params: dict) -> dict:
+    thread, error = _assistant_thread_of(fake, params)
+    if error is not None:
+        return error
+    status, loading = params.get("status"), params.get("loading_messages")
+    if not isinstance(status, str):
+        return {"ok": False, "error": "invalid_arguments"}
+    if loading is not None and (not isinstance(loading, list) or len(loading) > ASSISTANT_MAX_LOADING_MESSAGES):
+        return {"ok": False, "error": "invalid_arguments"}
+    thread.statuses.append(status)
+    return {"ok": True}
+
+
+def _assistant_set_suggested_prompts(fake: FakeSlack, ws: Workspace, params: dict) -> dict:
+    thread, error = _assistant_thread_of(fake, params)
+    if error is not None:
+        return error
+    prompts = params.get("prompts")
+    if isinstance(prompts, str):
+        try:
+            prompts = json.loads(prompts)
+        except ValueError:
+            return {"ok": False, "error": "invalid_arguments"}
+    well_formed = isinstance(prompts, list) and 0 < len(prompts) <= ASSISTANT_MAX_PROMPTS and all(
+        isinstance(p, dict) and p.get("title") and p.get("message") for p in prompts)
+    if not well_formed:
+        return {"ok": False, "error": "invalid_arguments"}
+    thread.prompts, thread.prompts_title = copy.deepcopy(prompts), params.get("title")
+    return {"ok": True}
+
+
+def _assistant_set_title(fake: FakeSlack, ws: Workspace, params: dict) -> dict:
+    thread, error = _assistant_thread_of(fake, params)
+    if error is not None:
+        return error
+    if not params.get("title"):
+        return {"ok": False, "error": "invalid_arguments"}
+    thread.title = str(params["title"])
+    return {"ok": True}
+
+
+def _post_clearing_assistant_status(post: Callable[..., dict]) -> Callable[..., dict]:
+    """chat.postMessage, plus Slack's rule that the app's reply in a thread clears its status."""
+    def posting(fake: FakeSlack, ws: Workspace, params: dict) -> dict:
+        response = post(fake, ws, params)
+        key = (str(params.get("channel", "")), str(params.get("thread_ts", "")))
+        thread = _assistant_state(fake).get(key)
+        if response.get("ok") and thread is not None and thread.status:
+            thread.statuses.append("")
+        return response
+    return posting
+
+
+def _start_assistant_thread(
+    fake: FakeSlack, channel: str, *, user: str = "U0USER0001", context_channel: str | None = None
+) -> dict:
+    """A user opens a new thread in the container: its root message (subtype ``assistant_app_thread``)
+    is created, and the ``assistant_thread_started`` event Slack sends is returned."""
+    ts = fake.add_message(channel, "New chat", user=user, subtype="assistant_app_thread",
+                          assistant_app_thread={"title": "New chat", "artifacts": []})
+    with fake._lock:
+        _assistant_state(fake).setdefault((channel, ts), AssistantThread())
+    return {
+        "type": "assistant_thread_started",
+        "assistant_thread": _assistant_thread_payload(fake, channel, ts, user, context_channel),
+        "event_ts": fake._new_ts(),
+    }
+
+
+def _assistant_context_changed(
+    fake: FakeSlack, channel: str, thread_ts: str, *, user: str = "U0USER0001", context_channel: str | None = None
+) -> dict:
+    """The ``assistant_thread_context_changed`` event: the user looks at another channel."""
+    return {
+        "type": "assistant_thread_context_changed",
+        "assistant_thread": _assistant_thread_payload(fake, channel, thread_ts, user, context_channel),
+        "event_ts": fake._new_ts(),
+    }
+
+
+def _assistant_thread_payload(fake: FakeSlack, channel: str, ts: str, user: str, context_channel: str | None) -> dict:
+    context: dict[str, Any] = {"team_id": fake.team_id, "enterprise_id": None}
+    if context_channel:
+        context["channel_id"] = context_channel
+    return {"user_id": user, "context": context, "channel_id": channel, "thread_ts": ts}
+
+
+def _assistant_thread_state(fake: FakeSlack, channel: str, thread_ts: str) -> AssistantThread:
+    with fake._lock:
+        return copy.deepcopy(_assistant_state(fake).get((channel, thread_ts), AssistantThread()))
+
+
+_METHODS.update({
+    "assistant.threads.setStatus": _assistant_set_status,
+    "assistant.threads.setSuggestedPrompts": _assistant_set_suggested_prompts,
+    "assistant.threads.setTitle": _assistant_set_title,
+    "chat.postMessage": _post_clearing_assistant_status(_METHODS["chat.postMessage"]),
+})
+FakeSlack.start_assistant_thread = _start_assistant_thread  # type: ignore[attr-defined]
+FakeSlack.assistant_context_changed = _assistant_context_changed  # type: ignore[attr-defined]
+FakeSlack.assistant_thread = _assistant_thread_state  # type: ignore[attr-defined]

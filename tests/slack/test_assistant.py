@@ -1,0 +1,126 @@
+"""Slack's AI-app container, driven through the real slack-bolt/slack_sdk against the fake Slack:
+suggested prompts from the collection, the status line, one answer, follow-ups in context."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+import yaml
+
+from adapters.slack.assistant_status import SEARCHING, WRITING
+from core.storage.models import Document
+from tests.slack.harness import DM, QUESTION, USER, block_text
+
+REPO = Path(__file__).resolve().parents[2]
+OTHER_CHANNEL = "C0CHAN0001"
+
+
+def test_manifest_declares_the_assistant_container():
+    from adapters.slack.app import BOT_SCOPES
+
+    manifest = yaml.safe_load((REPO / "slack-manifest.yml").read_text())
+    view = manifest["features"]["assistant_view"]
+    assert view["assistant_description"].strip()
+    assert len(view.get("suggested_prompts") or []) <= 4
+    scopes = manifest["oauth_config"]["scopes"]["bot"]
+    assert {"assistant:write", "chat:write", "im:history"} <= set(scopes)
+    assert sorted(scopes) == sorted(BOT_SCOPES)
+    assert {"assistant_thread_started", "assistant_thread_context_changed", "message.im"} <= set(
+        manifest["settings"]["event_subscriptions"]["bot_events"])
+
+
+def _start_thread(harness) -> str:
+    started = harness.slack.start_assistant_thread(DM, user=USER, context_channel=OTHER_CHANNEL)
+    assert harness.event(started).status_code == 200
+    harness.settle()
+    return started["assistant_thread"]["thread_ts"]
+
+
+def _statuses(harness, thread_ts: str) -> list[str]:
+    return [c.params["status"] for c in harness.slack.calls_to("assistant.threads.setStatus")
+            if c.params.get("thread_ts") == thread_ts]
+
+
+def test_a_new_thread_suggests_prompts_from_the_collections_documents(harness):
+    thread_ts = _start_thread(harness)
+
+    prompts = harness.slack.assistant_thread(DM, thread_ts).prompts
+    assert 3 <= len(prompts) <= 4
+    with harness.container.database.sessions() as session:
+        titles = set(session.scalars(sa.select(Document.title)))
+    for prompt in prompts:
+        assert prompt["title"] in titles, prompt  # each one is about a document of the collection
+        assert prompt["title"] in prompt["message"]
+    assert not harness.slack.posted_messages(DM), "the prompts are offered, nothing is posted"
+
+
+def test_a_question_shows_searching_then_writing_and_is_answered_once(harness):
+    thread_ts = _start_thread(harness)
+    question = harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts)
+    harness.event(question, event_id="EvAssist0001")
+    harness.event(question, event_id="EvAssist0001", retry_num=1)  # Slack's retry of the same delivery
+    harness.settle()
+
+    assert _statuses(harness, thread_ts) == [SEARCHING, WRITING, ""]  # set, then cleared when it landed
+    assert harness.slack.assistant_thread(DM, thread_ts).status == ""
+    [answer] = harness.answers(DM, thread_ts)
+    assert "Rotate" in block_text(answer)
+    replies = harness.bot_replies(DM, thread_ts)
+    assert replies == [answer], "no placeholder: the status line says what is happening"
+
+
+def test_a_follow_up_in_the_thread_is_answered_in_its_context(harness):
+    thread_ts = _start_thread(harness)
+    harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
+    harness.settle()
+    harness.event(harness.user_message("and how long does the old one keep working?", channel=DM, thread_ts=thread_ts))
+    harness.settle()
+
+    answers = harness.answers(DM, thread_ts)
+    assert len(answers) == 2
+    assert "24 hours" in block_text(answers[1])  # the follow-up searched with the thread's topic
+    assert _statuses(harness, thread_ts) == [SEARCHING, WRITING, ""] * 2
+
+
+def test_a_changed_context_is_acknowledged_without_calling_slack(harness):
+    thread_ts = _start_thread(harness)
+    harness.slack.clear_calls()
+    changed = harness.slack.assistant_context_changed(DM, thread_ts, user=USER, context_channel="C0OTHER002")
+    assert harness.event(changed).status_code == 200
+    harness.settle()
+    assert harness.slack.calls == []
+    assert harness.answer_jobs() == 0
+
+
+def test_a_refused_status_does_not_cost_the_answer(harness):
+    thread_ts = _start_thread(harness)
+    harness.slack.fail_next("assistant.threads.setStatus", 3, status=200, error="channel_not_found")
+    harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
+    harness.settle()
+    assert len(harness.answers(DM, thread_ts)) == 1
+
+
+def test_fake_slack_refuses_what_slack_refuses(slack):
+    from slack_sdk import WebClient
+    from slack_sdk.errors import SlackApiError
+
+    client = WebClient(token=slack.token, base_url=slack.api_url)
+    started = slack.start_assistant_thread(DM)
+    ts = started["assistant_thread"]["thread_ts"]
+    too_many = [{"title": f"t{i}", "message": f"m{i}"} for i in range(5)]
+    for call, error in [
+        (lambda: client.assistant_threads_setSuggestedPrompts(channel_id=DM, thread_ts=ts, prompts=too_many),
+         "invalid_arguments"),
+        (lambda: client.assistant_threads_setStatus(channel_id=DM, thread_ts="1.000001", status="x"),
+         "invalid_thread_ts"),
+        (lambda: client.assistant_threads_setTitle(channel_id=DM, thread_ts=ts, title=""), "invalid_arguments"),
+    ]:
+        try:
+            call()
+        except SlackApiError as exc:
+            assert exc.response["error"] == error
+        else:
+            raise AssertionError(f"expected {error}")
+    client.assistant_threads_setStatus(channel_id=DM, thread_ts=ts, status="is thinking…")
+    client.chat_postMessage(channel=DM, thread_ts=ts, text="the reply")
+    assert slack.assistant_thread(DM, ts).statuses == ["is thinking…", ""]  # the reply cleared it
