@@ -1180,14 +1180,15 @@ def _start_assistant_thread(
 ) -> dict:
     """A user opens a new thread in the container: its root message (subtype ``assistant_app_thread``)
     is created, and the ``assistant_thread_started`` event Slack sends is returned."""
-    ts = fake.add_message(channel, "New chat", user=user, subtype="assistant_app_thread",
-                          assistant_app_thread={"title": "New chat", "artifacts": []})
-    with fake._lock:
+    with fake._lock:  # an RLock: add_message takes it too
+        ts = fake.add_message(channel, "New chat", user=user, subtype="assistant_app_thread",
+                              assistant_app_thread={"title": "New chat", "artifacts": []})
         _assistant_state(fake).setdefault((channel, ts), AssistantThread())
+        event_ts = fake._new_ts()
     return {
         "type": "assistant_thread_started",
         "assistant_thread": _assistant_thread_payload(fake, channel, ts, user, context_channel),
-        "event_ts": fake._new_ts(),
+        "event_ts": event_ts,
     }
 
 
@@ -1195,10 +1196,12 @@ def _assistant_context_changed(
     fake: FakeSlack, channel: str, thread_ts: str, *, user: str = "U0USER0001", context_channel: str | None = None
 ) -> dict:
     """The ``assistant_thread_context_changed`` event: the user looks at another channel."""
+    with fake._lock:
+        event_ts = fake._new_ts()
     return {
         "type": "assistant_thread_context_changed",
         "assistant_thread": _assistant_thread_payload(fake, channel, thread_ts, user, context_channel),
-        "event_ts": fake._new_ts(),
+        "event_ts": event_ts,
     }
 
 
