@@ -32,6 +32,13 @@ def fake_discord() -> Iterator[FakeDiscord]:
         yield fake
 
 
+@pytest.fixture
+def fake() -> Iterator[FakeDiscord]:
+    """A fake Discord of the test's own (the module's bot uses ``fake_discord``)."""
+    with FakeDiscord() as fake, fake.patch_discord():
+        yield fake
+
+
 def discord_settings(fake: FakeDiscord) -> dict[str, Any]:
     """Point the bot at the fake through the same settings production uses."""
     return {"discord_api_base_url": fake.api_base, "discord_gateway_url": fake.gateway_url, "discord_token": "test-token"}

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import time
 from datetime import datetime, timezone
-from typing import Iterator
 
 import pytest
 import sqlalchemy as sa
@@ -19,12 +18,6 @@ from tests.discord.conftest import button_ids, discord_settings, ingest_docs, ru
 from tests.fakes.discord_server import FakeDiscord
 
 QUESTION = "how do I ingest a sitemap?"
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as fake, fake.patch_discord():
-        yield fake
 
 
 @pytest.fixture

@@ -21,12 +21,6 @@ QUESTION = "how do I ingest a sitemap?"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as fake, fake.patch_discord():
-        yield fake
-
-
-@pytest.fixture
 def llm() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as llm:
         yield llm

@@ -21,12 +21,6 @@ ANSWER = ("Point the ingest command at the sitemap's URL [1]. Every page it list
 
 
 @pytest.fixture
-def fake() -> Iterator[FakeDiscord]:
-    with FakeDiscord() as fake, fake.patch_discord():
-        yield fake
-
-
-@pytest.fixture
 def llm() -> Iterator[FakeOpenAI]:
     with FakeOpenAI() as llm:
         llm.chat_responder = lambda _body: ANSWER
