@@ -832,3 +832,63 @@ def test_markdown_heading_attribute_lists_give_the_anchor_and_include_macros_are
         (("Request Body", "Import BaseModel"), "import-basemodel", "Use it."),
         (("Request Body", "Sets {literal}"), "sets-literal", "Braces that are text stay."),
     ]
+
+
+def _markdown_text(src: str) -> str:
+    return "\n\n".join(section.text for section in load_document(src.encode(), name="page.md").sections)
+
+
+def test_mkdocs_admonitions_become_labelled_text_not_code() -> None:
+    # Found in MkDocs and Material docs: the indented body of "!!! note" parsed as a code block.
+    src = (
+        "# Config\n\n"
+        '!!! warning "Strict mode"\n'
+        "    Set `strict: true` to fail the build on warnings.\n\n"
+        "    It also checks links.\n\n"
+        "    ```yaml\n    strict: true\n    ```\n\n"
+        "??? tip\n    Collapsible, and still text.\n\n"
+        "After the boxes.\n"
+    )
+
+    assert _markdown_text(src) == (
+        "Strict mode: Set strict: true to fail the build on warnings.\n\n"
+        "It also checks links.\n\n"
+        "```yaml\nstrict: true\n```\n\n"
+        "Tip: Collapsible, and still text.\n\n"
+        "After the boxes."
+    )
+
+
+def test_docusaurus_myst_and_pymdownx_boxes_lose_their_fences() -> None:
+    # Found in Prettier's Docusaurus docs (":::warning"), attrs' MyST docs (":::{caution}") and
+    # FastAPI's pymdownx blocks ("/// note", "//// tab | Python 3.10+").
+    src = (
+        "# Options\n\n"
+        'import Tabs from "@theme/Tabs";\n\n'
+        ":::warning\n\n**Prefer 80 columns:**\n\nLonger lines are harder to read.\n\n:::\n\n"
+        ":::tip[Cache]\nUse `--cache`.\n:::\n\n"
+        ":::{caution}\n:class: dropdown\nAnnotate every field.\n:::\n\n"
+        "/// admonition | Careful\n    type: warning\n\nDo not run as root.\n///\n\n"
+        "//// tab | Python 3.10+\n\n```python\nx: int | None\n```\n\n////\n\n"
+        "::: fastapi.Request\n    options:\n      members: true\n\n"
+        ":::note this box is never closed, so it is text\n"
+    )
+
+    assert _markdown_text(src) == (
+        "Warning: Prefer 80 columns:\n\n"
+        "Longer lines are harder to read.\n\n"
+        "Cache: Use --cache.\n\n"
+        "Caution: Annotate every field.\n\n"
+        "Careful: Do not run as root.\n\n"
+        "Python 3.10+:\n\n```python\nx: int | None\n```\n\n"
+        ":::note this box is never closed, so it is text"
+    )
+
+
+def test_box_markers_inside_code_are_code() -> None:
+    src = "# Rust\n\n```rust\n/// note\nfn main() {}\n///\n```\n\n    !!! note\n        indented code\n"
+
+    text = _markdown_text(src)
+
+    assert text.startswith("```rust\n/// note\nfn main() {}\n///\n```")
+    assert "!!! note" in text

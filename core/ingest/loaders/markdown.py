@@ -7,6 +7,7 @@ import operator
 import re
 from typing import Any
 
+from core.ingest.loaders.admonitions import rewrite_admonitions
 from core.ingest.loaders.cleaning import collapse, fenced, normalise
 from core.ingest.loaders.document import (
     LoadedDocument,
@@ -200,7 +201,7 @@ def load_markdown(text: str, name: str) -> LoadedDocument:
     if text.startswith("\ufeff"):
         text = text[1:]
     text, fm_title = _strip_front_matter(text)
-    tokens = markdown_parser().parse(text)
+    tokens = markdown_parser().parse(rewrite_admonitions(text))
     builder = SectionBuilder()
     slugger = Slugger()
     first_h1: str | None = None
