@@ -34,8 +34,10 @@ from core.tenancy.collections import ensure_collection, get_collection
 
 log = logging.getLogger(__name__)
 
-# Bump when chunking changes in a way that should re-chunk unchanged files.
-CHUNKER_VERSION = "2"  # 2: fenced code with its language; inline headings marked "## Title"
+# Bump when loading or chunking changes in a way that should re-chunk unchanged files.
+# 2: fenced code with its language; inline headings marked "## Title".
+# 3: call-out boxes (MkDocs, Docusaurus, MyST, pymdownx) as labelled text.
+CHUNKER_VERSION = "3"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256
 
