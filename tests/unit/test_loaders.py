@@ -892,3 +892,17 @@ def test_box_markers_inside_code_are_code() -> None:
 
     assert text.startswith("```rust\n/// note\nfn main() {}\n///\n```")
     assert "!!! note" in text
+
+
+def test_markdown_shortcut_reference_links_keep_only_their_text() -> None:
+    # Found in MkDocs' docs: "[GitHub Pages] to host" with "[GitHub Pages]: https://..." below.
+    src = (
+        "# Deploy\n\nHost it on [GitHub] with [GitHub Pages], or see [the guide][guide].\n"
+        "Extras install with pip install mkdocs[i18n] and a list [1, 2].\n\n"
+        "[GitHub]: https://github.com/\n[github pages]: https://pages.github.com/\n[guide]: guide.md\n"
+    )
+
+    assert _markdown_text(src) == (
+        "Host it on GitHub with GitHub Pages, or see the guide. "
+        "Extras install with pip install mkdocs[i18n] and a list [1, 2]."
+    )

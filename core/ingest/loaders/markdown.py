@@ -31,6 +31,9 @@ _LINK_BODY = (
 _LINK = re.compile(_LINK_BODY)
 _LINK_OR_IMAGE = re.compile("!?" + _LINK_BODY)
 _REF_LINK = re.compile(r"!?\[([^\[\]]+)\]\[[^\[\]]*\]")
+# "[GitHub Pages]" alone is a link when the page defines "[GitHub Pages]: https://...".
+_SHORTCUT_REF = re.compile(r"(?<!\])!?\[([^\[\]]+)\](?![\[(:])")
+_REF_LABEL = re.compile(r"^[ ]{0,3}\[([^\]]+)\]:[ \t]*\S", re.M)
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^<>\s]+|[^<>\s@]+@[^<>\s@]+\.[A-Za-z]+)>")
 _HTML_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>", re.S)
 _STRONG_STAR = re.compile(r"\*\*(?=\S)(.{1,500}?)(?<=\S)\*\*")
@@ -129,8 +132,10 @@ def markdown_inline(text: str) -> str:
     return text
 
 
-def _md_paragraph(raw: str) -> str:
-    """One paragraph's raw Markdown (which may hold a list, a quote or a table) -> text."""
+def _md_paragraph(raw: str, references: frozenset[str] = frozenset()) -> str:
+    """One paragraph's raw Markdown (which may hold a list, a quote or a table) -> text.
+
+    ``references``: the lower-cased labels of the page's link reference definitions."""
     lines = raw.split("\n")
     out: list[str] = []
     table_from = -1
@@ -167,7 +172,10 @@ def _md_paragraph(raw: str) -> str:
         hard_break = line.endswith(("  ", "\\")) or line.rstrip().endswith("<br>")
         if line.endswith("\\") and out:
             out[-1] = out[-1][:-1]
-    text = markdown_inline("\n".join(out))
+    text = "\n".join(out)
+    if references and "[" in text:
+        text = _SHORTCUT_REF.sub(lambda m: m.group(1) if m.group(1).lower() in references else m.group(0), text)
+    text = markdown_inline(text)
     if "  " in text or "\t" in text:
         return normalise(text)
     return text
@@ -202,6 +210,7 @@ def load_markdown(text: str, name: str) -> LoadedDocument:
         text = text[1:]
     text, fm_title = _strip_front_matter(text)
     tokens = markdown_parser().parse(rewrite_admonitions(text))
+    references = frozenset(label.lower() for label in _REF_LABEL.findall(text)) if "]:" in text else frozenset()
     builder = SectionBuilder()
     slugger = Slugger()
     first_h1: str | None = None
@@ -211,7 +220,7 @@ def load_markdown(text: str, name: str) -> LoadedDocument:
         kind = tok.type
         if kind == "paragraph_open":
             if not _MD_INCLUDE_MACRO.fullmatch(tokens[i + 1].content.strip()):
-                builder.add(_md_paragraph(tokens[i + 1].content))
+                builder.add(_md_paragraph(tokens[i + 1].content, references))
             i += 3
             continue
         if kind == "heading_open":
