@@ -52,6 +52,7 @@ CORPORA: dict[str, Corpus] = {
         Corpus("r-manuals", "deb", "r-doc-pdf", "4.2.2.20221110-2", "usr/share/R/doc/manual", "pdf"),
         Corpus("fastapi", "git", "fastapi/fastapi", "c3f316b7e814667e8ee81e03a7330d00ee61e45c", "docs/en/docs", "markdown"),
         Corpus("mkdocs", "git", "mkdocs/mkdocs", "2862536793b3c67d9d83c33e0dd6d50a791928f8", "docs", "markdown"),
+        Corpus("prettier", "git", "prettier/prettier", "4f84a934201322ca87750e2b9b25baf296da6560", "docs", "markdown"),
     )
 }
 
