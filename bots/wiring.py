@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 
 def open_database(settings: Settings, *, check_schema: bool = True, process: str = "cli") -> Database:
     """Connect (starting the embedded server if needed) with the pool and time limits of this kind
-    of process (bots/db_budget.py); refuse an out-of-date schema."""
+    of process (bots/db_budget.py); upgrade the embedded database's schema, refuse an external
+    database's out-of-date one."""
     database = connect(
         resolve_database_url(
             settings.database_url,
@@ -50,6 +51,8 @@ def open_database(settings: Settings, *, check_schema: bool = True, process: str
     )
     check_pgvector(database.engine)
     if check_schema:
+        if not settings.database_url:  # the embedded database is DocRag's own: keep it current
+            schema.upgrade_if_behind(database.engine, database.url)
         schema.ensure_current(database.engine)
     if process != "cli":  # a long-running process: say now if the deployment can run out of connections
         warn_if_over_capacity(database.engine, settings)

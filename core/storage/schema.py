@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import logging
+import time
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -111,6 +112,49 @@ def ensure_current(engine: Engine) -> None:
     if current != head:
         state = "has no DocRag schema yet" if current is None else f"is at revision {current}, the code needs {head}"
         raise SchemaOutOfDate(f"The database {state}. Run `docrag db upgrade` first.")
+
+
+# pg_advisory_lock key held while one process upgrades the embedded database ("docrag-m").
+_UPGRADE_LOCK = 0x646F637261672D6D
+
+
+def upgrade_if_behind(engine: Engine, url: str) -> bool:
+    """Bring a database DocRag owns (the embedded default) to the code's head; True if it ran.
+
+    Nobody else uses that database and no release can be running on it during an upgrade window,
+    so there is no operator to run `docrag db upgrade` for: the first process after an install or
+    an update does it. Processes starting together (gunicorn workers) take turns on an advisory
+    lock, and the ones that waited find it done. A schema newer than the code is left alone."""
+    current, head = current_revision(engine), head_revision()
+    if current == head or (current is not None and not _known(current)):
+        return False
+    with engine.connect() as conn:
+        _wait_for_upgrade_lock(conn)
+        try:
+            current = current_revision(engine)
+            if current == head:
+                return False
+            log.info("schema.upgrade embedded database from=%s to=%s", current or "empty", head)
+            upgrade(url)
+            return True
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _UPGRADE_LOCK})
+            conn.commit()
+
+
+def _wait_for_upgrade_lock(conn: sa.Connection, patience_s: float = 600.0) -> None:
+    """Take the upgrade lock, waiting for another process's upgrade to finish.
+
+    Polled with pg_try_advisory_lock: a blocking pg_advisory_lock would be cut short by the
+    connection's lock_timeout, which is seconds, while the first upgrade of a database can take
+    longer. The connection is left outside a transaction, so no idle-in-transaction limit applies."""
+    deadline = time.monotonic() + patience_s
+    while not conn.execute(sa.text("SELECT pg_try_advisory_lock(:key)"), {"key": _UPGRADE_LOCK}).scalar():
+        conn.commit()
+        if time.monotonic() > deadline:
+            raise SchemaOutOfDate("Another process has been upgrading the database for too long; try again.")
+        time.sleep(0.2)
+    conn.commit()
 
 
 def _known(revision: str) -> bool:

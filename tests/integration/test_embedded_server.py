@@ -123,3 +123,31 @@ def test_on_a_larger_machine_the_embedded_server_is_sized_for_docrags_own_proces
     shown, warning, wanted = lines
     assert int(shown) == int(wanted) > 100, run.stderr[-2000:]
     assert warning == "None"  # no start-up warning about a server DocRag itself sized too small
+
+
+def test_a_fresh_embedded_database_is_upgraded_by_the_first_commands_started_together(tmp_path):
+    # On the embedded default nobody else owns the database: `docrag ingest` on a new machine
+    # (or after an update) must not stop at "run `docrag db upgrade` first". Two started at once
+    # take turns on the upgrade and both ingest.
+    import os
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Alpha\n\nThe alpha setting turns on alpha mode.\n")
+    (docs / "b.md").write_text("# Beta\n\nThe beta setting turns on beta mode.\n")
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["DOCRAG_DATA_DIR"] = str(tmp_path / "data")
+    commands = [
+        subprocess.Popen([sys.executable, "-m", "bots.cli", "ingest", str(docs / name), "--collection", "fresh"],
+                         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for name in ("a.md", "b.md")
+    ]
+    outputs = [command.communicate(timeout=180)[0] for command in commands]
+
+    for command, output in zip(commands, outputs):
+        assert command.returncode == 0, output[-2000:]
+        assert "1 added" in output and "db upgrade" not in output
+    listed = subprocess.run([sys.executable, "-m", "bots.cli", "search", "beta mode", "--collection", "fresh", "--json"],
+                            env=env, capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0, listed.stderr[-2000:]
+    assert "b.md" in listed.stdout
