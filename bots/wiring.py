@@ -51,9 +51,8 @@ def open_database(settings: Settings, *, check_schema: bool = True, process: str
     )
     check_pgvector(database.engine)
     if check_schema:
-        if not settings.database_url:  # the embedded database is DocRag's own: keep it current
-            schema.upgrade_if_behind(database.engine, database.url)
-        schema.ensure_current(database.engine)
+        # The embedded database is DocRag's own: it is upgraded rather than refused.
+        schema.ensure_current(database.engine, upgrade_url=None if settings.database_url else database.url)
     if process != "cli":  # a long-running process: say now if the deployment can run out of connections
         warn_if_over_capacity(database.engine, settings)
     return database

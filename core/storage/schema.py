@@ -99,16 +99,22 @@ def current_revision(engine: Engine) -> str | None:
     return versions[0] if versions else None
 
 
-def ensure_current(engine: Engine) -> None:
+def ensure_current(engine: Engine, *, upgrade_url: str | None = None) -> None:
     """Refuse to run against a schema older than the code; run on a newer one.
 
     A revision this code does not know is the next release's: during its upgrade window the
     previous release keeps running, and restarting, on the new schema, which docs/migrations.md
-    keeps compatible with it (expand now, contract a release later)."""
+    keeps compatible with it (expand now, contract a release later).
+
+    ``upgrade_url``: the database is DocRag's own (the embedded default), so an older schema is
+    upgraded instead of refused (see _upgrade_owned)."""
     current, head = current_revision(engine), head_revision()
     if current is not None and current != head and not _known(current):
         log.warning("schema.newer_than_code revision=%s code_head=%s: running as the previous release", current, head)
         return
+    if current != head and upgrade_url is not None:
+        _upgrade_owned(engine, upgrade_url, head)
+        current = current_revision(engine)
     if current != head:
         state = "has no DocRag schema yet" if current is None else f"is at revision {current}, the code needs {head}"
         raise SchemaOutOfDate(f"The database {state}. Run `docrag db upgrade` first.")
@@ -118,25 +124,20 @@ def ensure_current(engine: Engine) -> None:
 _UPGRADE_LOCK = 0x646F637261672D6D
 
 
-def upgrade_if_behind(engine: Engine, url: str) -> bool:
-    """Bring a database DocRag owns (the embedded default) to the code's head; True if it ran.
+def _upgrade_owned(engine: Engine, url: str, head: str) -> None:
+    """Bring a database DocRag owns (the embedded default) to the code's head.
 
     Nobody else uses that database and no release can be running on it during an upgrade window,
     so there is no operator to run `docrag db upgrade` for: the first process after an install or
     an update does it. Processes starting together (gunicorn workers) take turns on an advisory
-    lock, and the ones that waited find it done. A schema newer than the code is left alone."""
-    current, head = current_revision(engine), head_revision()
-    if current == head or (current is not None and not _known(current)):
-        return False
+    lock, and the ones that waited find it done."""
     with engine.connect() as conn:
         _wait_for_upgrade_lock(conn)
         try:
             current = current_revision(engine)
-            if current == head:
-                return False
-            log.info("schema.upgrade embedded database from=%s to=%s", current or "empty", head)
-            upgrade(url)
-            return True
+            if current != head:
+                log.info("schema.upgrade embedded database from=%s to=%s", current or "empty", head)
+                upgrade(url)
         finally:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": _UPGRADE_LOCK})
             conn.commit()
