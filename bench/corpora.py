@@ -19,6 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._common import fresh_database, machine, table  # noqa: E402
 from bench.corpus_cache import CORPORA, CorpusUnavailable, ensure_corpus  # noqa: E402
 from core.search.embeddings import build_embedder  # noqa: E402
+from core.storage.timeouts import Work  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402
 
 
@@ -30,7 +31,7 @@ def main() -> int:
     names = args.names or list(CORPORA)
 
     database = fresh_database()
-    ingestor = Ingestor(sessions=database.sessions, embedder=build_embedder("hashing"), chunking=ChunkingOptions())
+    ingestor = Ingestor(sessions=database.sessions_for(Work.INGESTION), embedder=build_embedder("hashing"), chunking=ChunkingOptions())
     rows, failures, skipped, crashes = [], [], [], 0
     for name in names:
         try:

@@ -542,6 +542,7 @@ def main() -> None:
 
     from core.search.embeddings import build_embedder
     from core.ingest.pipeline import ChunkingOptions, Ingestor
+    from core.storage.timeouts import Work
 
     workdir = Path(tempfile.mkdtemp(prefix="docrag-bench-corpus-"))
     try:
@@ -553,7 +554,7 @@ def main() -> None:
 
         database = fresh_database()
         embedder = build_embedder("hashing")
-        ingestor = Ingestor(sessions=database.sessions, embedder=embedder, chunking=ChunkingOptions())
+        ingestor = Ingestor(sessions=database.sessions_for(Work.INGESTION), embedder=embedder, chunking=ChunkingOptions())
 
         clock = CpuClock(database.engine)
         phases = PhaseTimer(ingestor)

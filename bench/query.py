@@ -55,6 +55,7 @@ from core.answers.pipeline import AnswerPipeline, PipelineOptions  # noqa: E402
 from core.questions.admission import Admission  # noqa: E402
 from core.questions.engine import Engine, EngineOptions  # noqa: E402
 from core.questions.store import QuestionStore  # noqa: E402
+from core.storage.timeouts import Work  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402
 from core.ingest.sources import SourceItem  # noqa: E402
 from core.tenancy.ratelimit import RateLimiter, RateLimitPolicy  # noqa: E402
@@ -123,7 +124,7 @@ def _vector_index(engine) -> str | None:
 
 def load(database, embedder, chunks: int, seed: int) -> dict:
     items, texts = corpus_items(chunks, seed)
-    ingestor = Ingestor(sessions=database.sessions, embedder=embedder, chunking=ChunkingOptions())
+    ingestor = Ingestor(sessions=database.sessions_for(Work.INGESTION), embedder=embedder, chunking=ChunkingOptions())
     started = time.perf_counter()
     report = ingestor.ingest_items(items, collection=COLLECTION)
     ingest_s = time.perf_counter() - started

@@ -43,6 +43,7 @@ from bench._common import fresh_database, machine, table  # noqa: E402
 from core.tenancy.collections import get_collection  # noqa: E402
 from core.search.embeddings import build_embedder  # noqa: E402
 from core.search.fusion import Scored, convex_combination_fusion, reciprocal_rank_fusion  # noqa: E402
+from core.storage.timeouts import Work  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, IngestReport, Ingestor  # noqa: E402
 from core.ingest.sources import SourceItem  # noqa: E402
 from core.storage.models import Document, DocumentChunk  # noqa: E402
@@ -264,7 +265,7 @@ def main() -> None:
     started = time.perf_counter()
     embedder = build_embedder(args.embedder)
     load_s = time.perf_counter() - started
-    ingestor = Ingestor(sessions=database.sessions, embedder=embedder, chunking=ChunkingOptions(args.chunk_tokens, args.chunk_overlap))
+    ingestor = Ingestor(sessions=database.sessions_for(Work.INGESTION), embedder=embedder, chunking=ChunkingOptions(args.chunk_tokens, args.chunk_overlap))
     report = eval_set.ingest(ingestor)
     if report.failed:
         print(f"warning: {len(report.failed)} documents failed: {report.failed[:3]}", file=sys.stderr)
