@@ -36,7 +36,8 @@ log = logging.getLogger(__name__)
 
 # Bump when loading or chunking changes in a way that should re-chunk unchanged files.
 # 2: fenced code with its language; inline headings marked "## Title".
-# 3: call-out boxes (MkDocs, Docusaurus, MyST, pymdownx) as labelled text; shortcut reference links.
+# 3: call-out boxes (MkDocs, Docusaurus, MyST, pymdownx) as labelled text; shortcut reference links;
+#    one- and two-row Markdown tables with each cell named by its header.
 CHUNKER_VERSION = "3"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256

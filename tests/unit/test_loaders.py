@@ -113,7 +113,7 @@ def test_markdown_keeps_code_fenced_with_its_language_lists_and_tables_as_text()
     install = doc.sections[2].text
     assert "- first item\n- second item\n  - nested code\n1. step one\n2. step two" in install
     assert "# this is a shell comment, not a heading\npip install docrag\n    indented line" in install
-    assert "Option | Default\ntimeout | 20" in install
+    assert "Option: timeout | Default: 20" in install
     assert "A quoted note." in install
     assert "See the reference." in install
     assert "https://example.com/ref" not in install  # reference definitions are not text
@@ -905,4 +905,19 @@ def test_markdown_shortcut_reference_links_keep_only_their_text() -> None:
     assert _markdown_text(src) == (
         "Host it on GitHub with GitHub Pages, or see the guide. "
         "Extras install with pip install mkdocs[i18n] and a list [1, 2]."
+    )
+
+
+def test_markdown_tables_of_one_or_two_rows_name_each_cell_longer_ones_keep_one_header() -> None:
+    # Found in Prettier's option pages: "| Default | CLI Override | API Override |" over one row,
+    # whose "80 | --print-width <int>" said nothing once quoted or chunked without its header.
+    src = (
+        "# Options\n\n"
+        "| Default | CLI Override | API Override |\n| --- | --- | --- |\n| `80` | `--print-width <int>` | `printWidth: <int>` |\n\n"
+        "| Setting | Default |\n|---|---|\n| `a` | 1 |\n| `b` | 2 |\n| `c` | 3 |\n"
+    )
+
+    assert _markdown_text(src) == (
+        "Default: 80 | CLI Override: --print-width <int> | API Override: printWidth: <int>\n\n"
+        "Setting | Default\na | 1\nb | 2\nc | 3"
     )

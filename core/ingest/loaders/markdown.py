@@ -138,6 +138,7 @@ def _md_paragraph(raw: str, references: frozenset[str] = frozenset()) -> str:
     ``references``: the lower-cased labels of the page's link reference definitions."""
     lines = raw.split("\n")
     out: list[str] = []
+    table: list[list[str]] = []  # header row first
     table_from = -1
     if "|" in raw and len(lines) > 1:
         for i in range(1, len(lines)):
@@ -153,11 +154,9 @@ def _md_paragraph(raw: str, references: frozenset[str] = frozenset()) -> str:
             hard_break = True
             continue
         if table_from >= 0 and i >= table_from:
-            if i == table_from + 1:
-                continue  # the |---|---| row
-            cells = _CELL_SPLIT.split(s.strip("|") if not s.endswith("\\|") else s.lstrip("|"))
-            out.append(" | ".join(c.strip().replace("\\|", "|") for c in cells))
-            hard_break = True
+            if i != table_from + 1:  # not the |---|---| row
+                cells = _CELL_SPLIT.split(s.strip("|") if not s.endswith("\\|") else s.lstrip("|"))
+                table.append([c.strip().replace("\\|", "|") for c in cells])
             continue
         if s[0] == "[" and _REF_DEF.match(s):
             continue
@@ -172,6 +171,7 @@ def _md_paragraph(raw: str, references: frozenset[str] = frozenset()) -> str:
         hard_break = line.endswith(("  ", "\\")) or line.rstrip().endswith("<br>")
         if line.endswith("\\") and out:
             out[-1] = out[-1][:-1]
+    out.extend(_table_lines(table))
     text = "\n".join(out)
     if references and "[" in text:
         text = _SHORTCUT_REF.sub(lambda m: m.group(1) if m.group(1).lower() in references else m.group(0), text)
@@ -179,6 +179,20 @@ def _md_paragraph(raw: str, references: frozenset[str] = frozenset()) -> str:
     if "  " in text or "\t" in text:
         return normalise(text)
     return text
+
+
+def _table_lines(rows: list[list[str]]) -> list[str]:
+    """A table as lines of text, cells joined by " | ".
+
+    A table of one or two rows under its header (an option's "Default | CLI Override | API
+    Override", say) puts each header by its cell ("Default: 80 | CLI Override: --print-width"), so a
+    row quoted or chunked alone still says what its values are; longer tables keep one header line."""
+    if not rows:
+        return []
+    header, body = rows[0], rows[1:]
+    if 1 <= len(body) <= 2 and all(len(row) == len(header) for row in body) and all(header):
+        return [" | ".join(f"{name}: {cell}" for name, cell in zip(header, row) if cell) for row in body]
+    return [" | ".join(row) for row in rows]
 
 
 def _md_html_block(raw: str) -> str:
