@@ -5,8 +5,9 @@ bolt's ``Assistant`` treats *every* person's threaded ``message.im`` as an assis
 thread of an ordinary DM answer arrives there too. Only a thread Slack opened in the container
 announces itself, with ``assistant_thread_started``: that event is remembered (a claim on the
 thread), and a threaded DM is answered as an assistant thread (status line, title) only when its
-thread was so announced; otherwise it gets the ordinary placeholder flow. See
-docs/slack-assistant.md for why.
+thread was so announced, or its root message has the subtype ``assistant_app_thread`` (which
+Slack gives the root of every thread opened in the container); otherwise it gets the ordinary
+placeholder flow. See docs/slack-assistant.md for why.
 
 Titles: ``assistant.threads.setTitle(channel_id, thread_ts, title)`` names the thread in the
 container's history; DocRag sets it once per thread, from the thread's first accepted question.
@@ -25,6 +26,7 @@ from core.questions.claims import claim, is_claimed, release
 
 log = logging.getLogger(__name__)
 
+ASSISTANT_ROOT_SUBTYPE = "assistant_app_thread"  # the root message of a thread opened in the container
 TITLE_MAX = 60  # the container's history lists titles on one line
 _MENTION = re.compile(r"<@[A-Z0-9]+>")
 
@@ -38,8 +40,23 @@ def remember_thread(sessions, channel: str, thread_ts: str) -> None:  # type: ig
     claim(sessions, PLATFORM, _thread_key(channel, thread_ts))
 
 
-def is_container_thread(sessions, channel: str, thread_ts: str) -> bool:  # type: ignore[no-untyped-def]
-    return is_claimed(sessions, PLATFORM, _thread_key(channel, thread_ts))
+def is_container_thread(sessions, client: WebClient, channel: str, thread_ts: str) -> bool:  # type: ignore[no-untyped-def]
+    """Was this DM thread opened in the container? Remembered from its ``assistant_thread_started``;
+    else (the event was missed, or its claim pruned after a week) its root message tells: Slack
+    gives it the subtype ``assistant_app_thread``. Unknown (an API or database error): False, the
+    ordinary placeholder, which works in either kind of thread."""
+    try:
+        if is_claimed(sessions, PLATFORM, _thread_key(channel, thread_ts)):
+            return True
+        replies = client.conversations_replies(channel=channel, ts=thread_ts, limit=1)
+        root = (replies.get("messages") or [{}])[0]
+        if root.get("subtype") != ASSISTANT_ROOT_SUBTYPE:
+            return False
+        remember_thread(sessions, channel, thread_ts)
+        return True
+    except Exception as exc:
+        log.info("slack.assistant_thread_unknown channel=%s error=%s", channel, type(exc).__name__)
+        return False
 
 
 def thread_title(question: str, limit: int = TITLE_MAX) -> str:

@@ -144,8 +144,8 @@ class Intake:
         of the AI-app container the status line stands for the placeholder and the thread is titled
         from its first question; a threaded reply in an ordinary DM (bolt's Assistant passes those
         on as assistant messages too) gets the ordinary placeholder (adapters/slack/assistant_threads.py)."""
-        assistant = question.assistant and is_container_thread(self.services.sessions, question.channel,
-                                                               question.thread_ts)
+        assistant = question.assistant and client is not None and is_container_thread(
+            self.services.sessions, client, question.channel, question.thread_ts)
         where = in_assistant_thread(where_of(question)) if assistant else where_of(question)
         question_id = self.services.lifecycle.accept(question.key, question.text, where, once=once)
         log.info("slack.question_accepted question_id=%s session=%s assistant=%s", question_id, question.key, assistant)

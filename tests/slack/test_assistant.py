@@ -161,6 +161,21 @@ def test_a_reply_in_an_ordinary_dm_thread_gets_the_placeholder_not_the_status_li
     assert harness.bot_replies(DM, first["ts"]) == answers, "each placeholder became its answer"
 
 
+def test_a_container_thread_whose_start_was_missed_is_known_by_its_root_message(harness):
+    """The root of a thread opened in the container has the subtype assistant_app_thread."""
+    started = harness.slack.start_assistant_thread(DM, user=USER)  # the event never reached DocRag
+    thread_ts = started["assistant_thread"]["thread_ts"]
+    harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
+    harness.settle()
+    harness.event(harness.user_message("and how long does the old one keep working?", channel=DM, thread_ts=thread_ts))
+    harness.settle()
+
+    assert _statuses(harness, thread_ts) == [SEARCHING, WRITING, ""] * 2
+    root_looks = [c for c in harness.slack.calls_to("conversations.replies") if str(c.params.get("limit")) == "1"]
+    assert len(root_looks) == 1, "the root was read once, then the thread remembered"
+    assert len(_titles(harness, thread_ts)) == 1 and len(harness.answers(DM, thread_ts)) == 2
+
+
 def test_fake_slack_refuses_what_slack_refuses(slack):
     from slack_sdk import WebClient
     from slack_sdk.errors import SlackApiError
