@@ -19,6 +19,7 @@ from typing import Iterator
 import pytest
 
 from adapters.discord.delivery import PLACEHOLDER
+from adapters.discord.render import split_message
 from tests.conftest import REPO
 from tests.discord.conftest import ingest_docs
 from tests.fakes.discord_server import FakeDiscord
@@ -80,36 +81,46 @@ def until(condition, what: str, timeout: float):
     return found
 
 
-def test_a_gateway_killed_mid_stream_ends_with_one_complete_answer_in_the_partial_message(
-    make_container, fake: FakeDiscord, llm: FakeOpenAI, database_url: str, tmp_path: Path
+LONG = "\n\n".join(f"Paragraph {i}: " + "sitemap pages are fetched and chunked. " * 9 + "[1]" for i in range(8))
+
+
+@pytest.mark.parametrize("written, messages", [(ANSWER, 1), (LONG, 2)], ids=["short", "past-2000-characters"])
+def test_a_gateway_killed_mid_stream_ends_with_one_complete_answer_in_the_partial_messages(
+    make_container, fake: FakeDiscord, llm: FakeOpenAI, database_url: str, tmp_path: Path, written: str, messages: int
 ) -> None:
+    """Killed while its messages show part of the answer (past 2,000 characters: the first message
+    and the live continuation); after the restart those same messages hold the whole answer."""
     ingest_docs(make_container())
     fake.add_guild(name="Docs", channels=["general"])
     general = fake.channel_by_name("general")
-    release = llm.pause_next_stream(after=4)  # the first attempt writes four words, then waits
+    llm.chat_responder = lambda _body: written
+    llm.token_delay_s = 0.02 if messages > 1 else 0.0  # long enough for a live edit past 2,000 characters
+    pieces = written.count(" ") + 1
+    release = llm.pause_next_stream(after=4 if messages == 1 else pieces - 10)  # then waits
     gateway = Gateway(database_url, tmp_path / "data", fake, llm, tmp_path / "gateway.log")
     gateway.start()
     try:
         fake.wait_connected(timeout=60)
         thread = fake.send_message(general, f"{fake.bot_mention} {QUESTION}")
-        placeholder = until(lambda: fake.sent_messages(thread), "the placeholder", 60)[0]
-        partial = until(lambda: (lambda c: c if c and c != PLACEHOLDER else None)(
-            fake.message(int(placeholder["id"]))["content"]), "the first words in the placeholder", 60)
-        assert ANSWER.startswith(partial) and partial != ANSWER, "the model is still writing"
+        partial = until(lambda: (lambda m: m if len(m) == messages and m[-1]["content"] != PLACEHOLDER
+                                 and m[-1]["content"] else None)(fake.sent_messages(thread)),
+                        "the first words in the placeholder", 60)
+        shown = "\n\n".join(m["content"] for m in partial)
+        assert shown != written and not partial[-1].get("components"), "the model is still writing"
 
         gateway.kill()
         release.set()  # what the dead process would have read goes nowhere
         gateway.start()
         fake.wait_connected(timeout=60, connections=2)
-        answer = until(lambda: (lambda m: m if m.get("components") else None)(fake.message(int(placeholder["id"]))),
-                       "the answer in the partial message", RECOVERY_S)
+        last = int(partial[-1]["id"])
+        until(lambda: fake.message(last).get("components"), "the answer in the partial messages", RECOVERY_S)
     finally:
         gateway.stop()
 
-    [only] = fake.sent_messages(thread)
-    assert only["id"] == placeholder["id"], "the partial message became the answer: no second message"
-    assert answer["content"] == ANSWER, "one complete answer, nothing doubled or cut"
-    assert answer["embeds"][0]["title"] == "Sources"
-    assert len(fake.calls_to("POST", rf"/channels/{thread}/messages$")) == 1, "one message posted in the thread"
+    final = fake.sent_messages(thread)
+    assert [m["id"] for m in final] == [m["id"] for m in partial], "the partial messages became the answer"
+    assert [m["content"] for m in final] == split_message(written), "one complete answer, nothing doubled or cut"
+    assert final[-1]["embeds"][0]["title"] == "Sources"
+    assert len(fake.calls_to("POST", rf"/channels/{thread}/messages$")) == messages, "no message posted twice"
     assert len(fake.calls_to("POST", rf"/channels/{general}/messages/\d+/threads$")) == 1, "one thread"
     assert len(llm.requests_to("/v1/chat/completions")) == 2, "the killed attempt, then the one that answered"

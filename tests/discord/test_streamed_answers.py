@@ -114,6 +114,7 @@ def test_a_long_answer_goes_on_in_a_second_message_while_the_model_is_still_writ
     pieces = LONG.count(" ") + 1
     llm.token_delay_s = 0.02  # the last ~130 pieces take longer than one edit interval
     release = llm.pause_next_stream(after=pieces - 10)  # ten words short of the end, until released
+    fake.limit_channel_messages(limit=5, per_s=5.0)  # Discord's message bucket: edits and posts share it
     with running_bot(container):
         thread = fake.send_message(fake.channel_by_name("general"), f"{fake.bot_mention} {QUESTION}")
         until(lambda: len(bot_posts(fake, thread)) == 2, "the second message, posted live", timeout=60)
@@ -130,6 +131,26 @@ def test_a_long_answer_goes_on_in_a_second_message_while_the_model_is_still_writ
     assert answer["id"] == second["id"] and answer["embeds"][0]["title"] == "Sources", "sources and buttons last"
     assert len(bot_posts(fake, thread)) == 2, "the placeholder and one continuation, nothing posted twice"
     assert [c for c in fake.calls if c.status == 429] == []
+
+
+def test_a_long_answer_to_ask_goes_on_in_a_live_follow_up(container, fake, llm):
+    """/ask: the deferred response is the first part, the interaction's follow-up the second."""
+    llm.chat_responder = lambda _body: LONG
+    llm.token_delay_s = 0.02
+    release = llm.pause_next_stream(after=LONG.count(" ") + 1 - 10)
+    with running_bot(container):
+        ref = fake.send_slash_command("ask", {"question": QUESTION}, channel_id=fake.channel_by_name("general"))
+        until(lambda: fake.interaction(ref)["followup_ids"], "the follow-up, posted live", timeout=60)
+        live = fake.message(fake.interaction(ref)["followup_ids"][0])
+        assert live["content"].startswith("Paragraph ") and not live.get("components"), "the model is still writing"
+        release.set()
+        until(lambda: fake.message(fake.interaction(ref)["followup_ids"][0]).get("components"), "the answer", timeout=30)
+
+    interaction = fake.interaction(ref)
+    [followup] = interaction["followup_ids"]
+    parts = [fake.message(interaction["original_id"])["content"], fake.message(followup)["content"]]
+    assert parts == split_message(LONG), "the non-streamed split"
+    assert len(fake.calls_to("POST", rf"/webhooks/{fake.application_id}/{ref.token}$")) == 1, "one follow-up"
 
 
 def test_a_code_block_cut_by_the_limit_is_closed_and_reopened_in_the_live_second_message(container, fake, llm):
