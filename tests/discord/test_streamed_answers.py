@@ -11,7 +11,9 @@ import pytest
 from adapters.discord.delivery import PLACEHOLDER, DiscordDelivery
 from adapters.discord.render import MESSAGE_LIMIT, split_message
 from core.questions.values import Where
-from core.storage.models import Message
+import sqlalchemy as sa
+
+from core.storage.models import Message, QuestionDelivery
 from tests.discord.conftest import discord_settings, ingest_docs, running_bot, wait_answer
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.openai_server import FakeOpenAI
@@ -151,6 +153,28 @@ def test_a_long_answer_to_ask_goes_on_in_a_live_follow_up(container, fake, llm):
     parts = [fake.message(interaction["original_id"])["content"], fake.message(followup)["content"]]
     assert parts == split_message(LONG), "the non-streamed split"
     assert len(fake.calls_to("POST", rf"/webhooks/{fake.application_id}/{ref.token}$")) == 1, "one follow-up"
+
+
+def test_a_thumbs_up_on_the_first_message_of_a_long_streamed_answer_still_finds_the_answer(container, fake, llm):
+    """The delivery's reference lists the continuation (``<first>+<id>``); a 👍 on the first message
+    names only the first."""
+    from core.ingest.learned import list_learned
+    from tests.discord.test_learning import settle_learning
+
+    llm.chat_responder = lambda _body: LONG
+    llm.token_delay_s = 0.01  # slow enough for the continuation to be posted live
+    with running_bot(container):
+        thread = fake.send_message(fake.channel_by_name("general"), f"{fake.bot_mention} {QUESTION}")
+        wait_answer(fake, thread, timeout=30)
+        first, second = fake.sent_messages(thread)
+        with container.database.sessions() as session:
+            [reference] = session.scalars(sa.select(QuestionDelivery.placeholder)).all()
+        assert reference == f"{thread}/{first['id']}+{second['id']}", "the live continuation was remembered"
+        fake.add_reaction(int(first["id"]), "👍", user="ada")
+        settle_learning(container)
+
+    [row] = list_learned(container.database.sessions)
+    assert QUESTION in row.title
 
 
 def test_a_code_block_cut_by_the_limit_is_closed_and_reopened_in_the_live_second_message(container, fake, llm):
