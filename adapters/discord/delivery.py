@@ -135,14 +135,24 @@ class DiscordDelivery:
         longer needs (a retried model wrote it shorter) are deleted."""
         for index, payload in enumerate(payloads, start=1):
             body = {**payload, "allowed_mentions": _NO_PINGS}
-            if index <= len(more):
-                self._call("PATCH", self._part_path(where, first_ref, more[index - 1]), body)
-            elif self._once(f"part:{first_ref}:{index}"):
+            if index <= len(more) and self._edit_unless_gone(self._part_path(where, first_ref, more[index - 1]), body):
+                continue
+            if self._once(f"part:{first_ref}:{index}"):
                 posted = self._create_part(where, first_ref, index, body)
                 if posted.get("content") != body["content"] or not posted.get("components") and body.get("components"):
                     self._call("PATCH", self._part_path(where, first_ref, str(posted["id"])), body)
         for extra in more[len(payloads):]:
-            self._call("DELETE", self._part_path(where, first_ref, extra), None)
+            self._edit_unless_gone(self._part_path(where, first_ref, extra), None, method="DELETE")
+
+    def _edit_unless_gone(self, path: str, body: dict[str, Any] | None, *, method: str = "PATCH") -> bool:
+        """False when the message is gone (someone deleted it): the part is posted again instead."""
+        try:
+            self._call(method, path, body)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                return False
+            raise
+        return True
 
     def _create_part(self, where: Where, first_ref: str, index: int, body: dict[str, Any], *,
                      wait: bool = True) -> dict[str, Any]:

@@ -217,6 +217,37 @@ def test_a_continuation_posted_by_a_stream_that_died_unremembered_is_reused_not_
     assert [m["content"] for m in fake.sent_messages(channel)] == split_message(LONG)
 
 
+def test_a_streamed_continuation_deleted_by_someone_is_posted_again_with_the_final_answer(fake):
+    import httpx
+
+    from core.types import Answer
+
+    fake.add_guild(name="Docs", channels=["general"])
+    channel = fake.channel_by_name("general")
+    where = Where(platform="discord", fields={"channel": str(channel)})
+    references: list[str] = []
+    claims: set[str] = set()
+    port = DiscordDelivery("test-token", fake.api_base, once=lambda key: not (key in claims or claims.add(key)))
+    try:
+        placeholder = port.post_placeholder(where)
+        live = port.open_stream(where, placeholder, remember=references.append)
+        live.add(LONG)
+        live.buffer.flush()
+        [reference] = references
+        gone = reference.rsplit("+", 1)[1]
+        deleted = httpx.delete(f"{fake.api_base}/channels/{channel}/messages/{gone}",
+                               headers={"Authorization": "Bot test-token"})
+        assert deleted.status_code == 204
+        assert port.replace(where, reference, Answer(text=LONG, message_id=7))
+        assert port.replace(where, reference, Answer(text=LONG, message_id=7)), "a retried delivery"
+    finally:
+        port.close()
+
+    assert [m["content"] for m in fake.sent_messages(channel)] == split_message(LONG)
+    assert fake.sent_messages(channel)[-1]["components"], "the buttons on the last part"
+    assert len(bot_posts(fake, channel)) == 3, "the placeholder, the live part, the part posted again once"
+
+
 def test_without_a_model_the_extract_replaces_the_placeholder_in_one_edit(make_container, fake):
     container = make_container(**discord_settings(fake))
     ingest_docs(container)

@@ -907,7 +907,8 @@ class FakeDiscord:
     def sent_messages(self, channel_id: int | None = None) -> list[dict[str, Any]]:
         """Messages the bot created (channel posts, interaction responses, follow-ups), current state."""
         with self._lock:
-            msgs = [copy.deepcopy(self._messages[mid]) for mid in self._bot_message_ids]
+            msgs = [copy.deepcopy(self._messages[mid]) for mid in self._bot_message_ids
+                    if mid in self._messages]  # a deleted one is gone
         return [m for m in msgs if channel_id is None or m["channel_id"] == str(channel_id)]
 
     def message(self, message_id: int) -> dict[str, Any]:
