@@ -6,7 +6,9 @@ whichever process accepted the question, so an answer survives a gateway restart
 ``Where`` fields: ``channel`` (a DM or thread: answer there); ``channel`` + ``message`` +
 ``thread_name`` (a mention in a text channel: the placeholder opens a thread on the message);
 ``application`` + ``token`` (``/ask``: the deferred "thinking" response is the placeholder).
-A placeholder is ``<channel id>/<message id>``, or ``@original`` for an interaction.
+A placeholder is ``<channel id>/<message id>``, or ``@original`` for an interaction; an answer
+streamed past 2,000 characters adds its continuation messages: ``<channel>/<message>+<id>+<id>``
+(``reference``/``parse_reference``), so a recovery edits them instead of posting them again.
 """
 from __future__ import annotations
 
@@ -87,14 +89,15 @@ class DiscordDelivery:
         return f"{channel}/{message['id']}"
 
     def replace(self, where: Where, placeholder: str, reply: Reply) -> bool:
+        first_ref, more = parse_reference(placeholder)
         first, *rest = render(reply)
         try:
-            self._call("PATCH", self._message_path(where, placeholder), {**first, "allowed_mentions": _NO_PINGS})
+            self._call("PATCH", self._message_path(where, first_ref), {**first, "allowed_mentions": _NO_PINGS})
         except httpx.HTTPStatusError as exc:
             if exc.response.status_code == 404:  # deleted by someone: post instead
                 return False
             raise
-        self._post_rest(where, placeholder, rest)
+        self._put_rest(where, first_ref, more, rest)
         return True
 
     def post(self, where: Where, reply: Reply) -> None:
@@ -125,14 +128,45 @@ class DiscordDelivery:
             return None
         return str(thread["id"])
 
-    def _post_rest(self, where: Where, placeholder: str, payloads: list[dict[str, Any]]) -> None:
-        if where.get("token"):
-            path = f"webhooks/{where['application']}/{where['token']}"
-        else:
-            path = f"channels/{placeholder.split('/', 1)[0]}/messages"
+    def _put_rest(self, where: Where, first_ref: str, more: list[str], payloads: list[dict[str, Any]]) -> None:
+        """The continuation parts: a message the stream already posted is edited; another is
+        posted once (its claim), with a nonce Discord dedupes, so a message posted by a stream that
+        died before remembering it is returned, not doubled. Streamed parts the finished answer no
+        longer needs (a retried model wrote it shorter) are deleted."""
         for index, payload in enumerate(payloads, start=1):
-            if self._once(f"part:{placeholder}:{index}"):
-                self._call("POST", path, {**payload, "allowed_mentions": _NO_PINGS})
+            body = {**payload, "allowed_mentions": _NO_PINGS}
+            if index <= len(more) and self._edit_unless_gone(self._part_path(where, first_ref, more[index - 1]), body):
+                continue
+            if self._once(f"part:{first_ref}:{index}"):
+                posted = self._create_part(where, first_ref, index, body)
+                if posted.get("content") != body["content"] or not posted.get("components") and body.get("components"):
+                    self._call("PATCH", self._part_path(where, first_ref, str(posted["id"])), body)
+        for extra in more[len(payloads):]:
+            self._edit_unless_gone(self._part_path(where, first_ref, extra), None, method="DELETE")
+
+    def _edit_unless_gone(self, path: str, body: dict[str, Any] | None, *, method: str = "PATCH") -> bool:
+        """False when the message is gone (someone deleted it): the part is posted again instead."""
+        try:
+            self._call(method, path, body)
+        except httpx.HTTPStatusError as exc:
+            if exc.response.status_code == 404:
+                return False
+            raise
+        return True
+
+    def _create_part(self, where: Where, first_ref: str, index: int, body: dict[str, Any], *,
+                     wait: bool = True) -> dict[str, Any]:
+        """Post continuation ``index`` of the answer whose first message is ``first_ref``."""
+        if where.get("token"):  # a follow-up of the interaction (no nonce there); wait=true: its body
+            return self._call("POST", f"webhooks/{where['application']}/{where['token']}?wait=true", body, wait=wait)
+        channel, message = first_ref.split("/", 1)
+        nonced = {**body, "nonce": f"{message}.{index}", "enforce_nonce": True}  # at most 25 characters
+        return self._call("POST", f"channels/{channel}/messages", nonced, wait=wait)
+
+    def _part_path(self, where: Where, first_ref: str, message_id: str) -> str:
+        if where.get("token"):
+            return f"webhooks/{where['application']}/{where['token']}/messages/{message_id}"
+        return f"channels/{first_ref.split('/', 1)[0]}/messages/{message_id}"
 
     def _message_path(self, where: Where, placeholder: str) -> str:
         if placeholder == ORIGINAL:
@@ -141,14 +175,14 @@ class DiscordDelivery:
         return f"channels/{channel}/messages/{message}"
 
     def open_stream(self, where: Where, placeholder: str | None, remember: Callable[[str], None]) -> DiscordLive | None:
-        """Edit the placeholder as the answer grows; it stays the reference, so nothing to remember."""
+        """Edit the placeholder as the answer grows; continuation messages it posts are remembered
+        in the placeholder's reference (``first+id+id``)."""
         if placeholder is None:
             return None
-        return DiscordLive(self, where, placeholder)
+        return DiscordLive(self, where, placeholder, remember=remember)
 
-    def edit_if_free(self, where: Where, placeholder: str, content: str) -> bool:
+    def edit_if_free(self, path: str, content: str) -> bool:
         """One live edit, only if the route's bucket has room now (else False: the text waits)."""
-        path = self._message_path(where, placeholder)
         if self.buckets.wait_s(path) > 0:
             return False
         try:
@@ -158,7 +192,17 @@ class DiscordDelivery:
             return False
         return True
 
-    def _call(self, method: str, path: str, body: dict[str, Any], *, wait: bool = True) -> dict[str, Any]:
+    def post_part_if_free(self, where: Where, first_ref: str, index: int, content: str) -> dict[str, Any] | None:
+        """A live continuation message, only if the bucket has room now: the message Discord
+        returns (one posted earlier with the same nonce, if any), or None."""
+        try:
+            return self._create_part(where, first_ref, index, {"content": content, "allowed_mentions": _NO_PINGS},
+                                     wait=False)
+        except (httpx.HTTPError, RateLimitedNow) as exc:
+            log.info("discord.live_part_skipped error=%s", type(exc).__name__)
+            return None
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None, *, wait: bool = True) -> dict[str, Any]:
         """One REST call within Discord's rate limits: it waits while the route's bucket is empty
         (``X-RateLimit-Remaining``/``-Reset-After`` of the last reply, as discord.py does) and on a 429
         for its ``Retry-After``, a few times; ``wait=False`` raises RateLimitedNow instead."""
@@ -198,6 +242,7 @@ class Buckets:
 
     @staticmethod
     def _key(path: str) -> str:
+        path = path.split("?", 1)[0]
         return "/".join(path.split("/")[:3 if path.startswith("webhooks/") else 2])
 
     def wait_s(self, path: str) -> float:
@@ -219,17 +264,31 @@ class Buckets:
                 self._free_at.pop(key, None)
 
 
+def reference(first_ref: str, more: list[str]) -> str:
+    """A delivery's stored reference: the first message, then the continuation messages' ids."""
+    return "+".join([first_ref, *more])
+
+
+def parse_reference(placeholder: str) -> tuple[str, list[str]]:
+    first_ref, *more = placeholder.split("+")
+    return first_ref, more
+
+
 class DiscordLive:
-    """The lifecycle's live reply on Discord: the placeholder edited as the answer grows, at most
-    once per ``EDIT_INTERVAL_S`` and only while the bucket has room; past 2,000 characters the
-    first part (cut at a paragraph boundary) is shown and the rest waits for the finished answer,
-    which the lifecycle puts in place (``replace``: the final text, the sources embed and the
-    buttons, and the continuation message)."""
+    """The lifecycle's live reply on Discord: the answer's messages edited as it grows, at most
+    once per ``EDIT_INTERVAL_S`` and only while the bucket has room. The text is split as the
+    finished answer is (``split_message``: paragraph boundaries, code fences closed and reopened),
+    so past 2,000 characters the first message is cut at a paragraph and the text goes on in a
+    second one, posted live and remembered (``remember``) before more is shown. The finished answer
+    is put in place by the lifecycle (``replace``: the final text of every message, the sources
+    embed and the buttons on the last)."""
 
     def __init__(self, port: DiscordDelivery, where: Where, placeholder: str, *,
+                 remember: Callable[[str], None] = lambda _reference: None,
                  interval_s: float = EDIT_INTERVAL_S) -> None:
-        self.port, self.where, self.placeholder = port, where, placeholder
-        self.shown = ""
+        self.port, self.where, self.remember = port, where, remember
+        self.first_ref, self.more = parse_reference(placeholder)
+        self.shown: list[str] = []  # what each message shows now
         self.edits = 0
         self.buffer = EditBuffer(self._show, interval_s=interval_s)
 
@@ -237,17 +296,34 @@ class DiscordLive:
         self.buffer.add(piece)
 
     def _show(self, _new: str, full: str) -> bool:
-        first = split_message(full)[0]
-        if first == self.shown:
-            return True
-        self.edits += 1
-        if self.port.edit_if_free(self.where, self.placeholder, first):
-            self.shown = first
-            return True
-        return False
+        """Bring every message up to ``full``'s split, in order: a part waits for the one before it
+        (so no text is shown twice); False when some of it must wait for the bucket."""
+        for index, part in enumerate(split_message(full)):
+            if index < len(self.shown) and self.shown[index] == part:
+                continue
+            self.edits += 1
+            if not self._show_part(index, part):
+                return False
+            self.shown[index:index + 1] = [part]
+        return True
+
+    def _show_part(self, index: int, part: str) -> bool:
+        if index == 0:
+            return self.port.edit_if_free(self.port._message_path(self.where, self.first_ref), part)
+        if index <= len(self.more):
+            path = self.port._part_path(self.where, self.first_ref, self.more[index - 1])
+            return self.port.edit_if_free(path, part)
+        posted = self.port.post_part_if_free(self.where, self.first_ref, index, part)
+        if posted is None:
+            return False
+        self.more.append(str(posted["id"]))
+        self.remember(reference(self.first_ref, self.more))  # a recovery edits it, never posts it again
+        if posted.get("content") != part:  # Discord returned the one a dead stream posted (its nonce)
+            return self.port.edit_if_free(self.port._part_path(self.where, self.first_ref, self.more[-1]), part)
+        return True
 
     def finish(self, reply: Reply) -> bool:
-        return False  # the lifecycle's replace writes the finished answer (one PATCH, parts posted once)
+        return False  # the lifecycle's replace writes the finished answer (one PATCH per message)
 
 
-__all__ = ["DiscordDelivery", "EMBED_DESCRIPTION_LIMIT", "render"]
+__all__ = ["DiscordDelivery", "EMBED_DESCRIPTION_LIMIT", "parse_reference", "reference", "render"]

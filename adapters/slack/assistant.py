@@ -4,9 +4,12 @@
   workspace's collection (core/questions/suggestions.py: the most asked questions, then the
   largest documents' titles).
 - a user's message in the thread: the same intake as any DM (claim, durable backstop, the
-  lifecycle's answer job, one answer), marked as an assistant thread so the delivery path shows
-  the status line instead of a placeholder (adapters/slack/assistant_status.py). Follow-ups are
-  replies in the same thread, so they carry its history as any thread does.
+  lifecycle's answer job, one answer), marked as an assistant message; in a thread Slack opened
+  in the container (remembered from ``assistant_thread_started``) the delivery path shows the
+  status line instead of a placeholder (adapters/slack/assistant_status.py) and the first question
+  titles the thread; a threaded reply in an ordinary DM keeps the placeholder
+  (adapters/slack/assistant_threads.py). Follow-ups are replies in the same thread, so they carry
+  its history as any thread does.
 - ``assistant_thread_context_changed``: acknowledged and nothing else. DocRag answers from the
   workspace's collection whatever channel the user is looking at, so the context is not needed;
   bolt's default handler would store it with Slack API calls inside the request instead.
@@ -22,6 +25,7 @@ from typing import Any, Callable
 from slack_bolt import Assistant, BoltContext, SetSuggestedPrompts
 from slack_sdk import WebClient
 
+from adapters.slack.assistant_threads import remember_thread
 from adapters.slack.events import parse_event
 from adapters.slack.intake import Intake
 from core.questions.suggestions import SuggestedPrompt
@@ -42,7 +46,9 @@ def build_assistant(intake: Intake, prompts_for: PromptSource) -> Assistant:
     def thread_started(body: dict[str, Any], payload: dict[str, Any], set_suggested_prompts: SetSuggestedPrompts) -> None:
         team = str(body.get("team_id") or "")
         enterprise = body.get("enterprise_id") or None
-        intake.services.after_ack.submit(offer_prompts, prompts_for, team, enterprise, set_suggested_prompts)
+        thread = payload.get("assistant_thread") or {}
+        intake.services.after_ack.submit(open_thread, intake, thread, prompts_for, team, enterprise,
+                                         set_suggested_prompts)
 
     @assistant.user_message
     def user_message(body: dict[str, Any], context: BoltContext, client: WebClient) -> None:
@@ -57,6 +63,17 @@ def build_assistant(intake: Intake, prompts_for: PromptSource) -> Assistant:
         log.debug("slack.assistant_context_changed channel=%s", thread.get("channel_id"))
 
     return assistant
+
+
+def open_thread(intake: Intake, thread: dict[str, Any], prompts_for: PromptSource, team: str,
+                enterprise: str | None, set_suggested_prompts: SetSuggestedPrompts) -> int:
+    """After the ack: remember that Slack opened this thread in the container (its questions get
+    the status line and a title, adapters/slack/assistant_threads.py), then offer the prompts."""
+    try:
+        remember_thread(intake.services.sessions, str(thread.get("channel_id") or ""), str(thread.get("thread_ts") or ""))
+    except Exception:  # the database: the thread's questions get placeholders instead of the status line
+        log.warning("slack.assistant_thread_not_remembered channel=%s", thread.get("channel_id"), exc_info=True)
+    return offer_prompts(prompts_for, team, enterprise, set_suggested_prompts)
 
 
 def offer_prompts(

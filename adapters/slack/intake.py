@@ -21,6 +21,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.assistant_status import in_assistant_thread
+from adapters.slack.assistant_threads import is_container_thread, title_once
 from adapters.slack.delivery import where_of
 from adapters.slack.events import PLATFORM, SlackCommand, SlackQuestion, parse_command
 from adapters.slack.messages import post, respond, tell_user
@@ -104,7 +105,7 @@ class Intake:
                 return "duplicate"
             log.warning("slack.taking_over_claimed_delivery message=%s", question.message_key)
         try:
-            self._start_answer(question, once=handled)
+            self._start_answer(question, once=handled, client=client)
         except AlreadyClaimed:
             return "duplicate"
         except DocRagError as exc:  # invalid, rate limited, no collection: the user is told why, once
@@ -138,11 +139,18 @@ class Intake:
             return "refused"
         return "accepted"
 
-    def _start_answer(self, question: SlackQuestion, *, once: str | None = None) -> int:
-        """Accepted, placeholder shown, answer job queued (core/questions/lifecycle.py)."""
-        where = in_assistant_thread(where_of(question)) if question.assistant else where_of(question)
+    def _start_answer(self, question: SlackQuestion, *, once: str | None = None, client: WebClient | None = None) -> int:
+        """Accepted, placeholder shown, answer job queued (core/questions/lifecycle.py). In a thread
+        of the AI-app container the status line stands for the placeholder and the thread is titled
+        from its first question; a threaded reply in an ordinary DM (bolt's Assistant passes those
+        on as assistant messages too) gets the ordinary placeholder (adapters/slack/assistant_threads.py)."""
+        assistant = question.assistant and client is not None and is_container_thread(
+            self.services.sessions, client, question.channel, question.thread_ts)
+        where = in_assistant_thread(where_of(question)) if assistant else where_of(question)
         question_id = self.services.lifecycle.accept(question.key, question.text, where, once=once)
-        log.info("slack.question_accepted question_id=%s session=%s", question_id, question.key)
+        log.info("slack.question_accepted question_id=%s session=%s assistant=%s", question_id, question.key, assistant)
+        if assistant and client is not None:
+            title_once(self.services.sessions, client, question.channel, question.thread_ts, question.text)
         return question_id
 
     # -- 👍 / 👎 ----------------------------------------------------------------------------------

@@ -64,12 +64,18 @@ def _by_placeholder(session: Session, target: Target) -> Message | None:
     query = (
         sa.select(Message)
         .join(QuestionDelivery, QuestionDelivery.question_id == Message.reply_to_id)
-        .where(QuestionDelivery.platform == target.platform, QuestionDelivery.placeholder == target.placeholder,
+        .where(QuestionDelivery.platform == target.platform, _names(QuestionDelivery.placeholder, target.placeholder),
                Message.role == Role.ASSISTANT.value)
     )
     if target.placeholder_channel:
         query = query.where(QuestionDelivery.where["channel"].astext == target.placeholder_channel)
     return session.scalar(query.limit(1))
+
+
+def _names(column, placeholder: str):
+    """The delivery whose placeholder is this message; a Discord answer streamed past 2,000
+    characters also lists its continuation messages after it (``<first>+<id>``)."""
+    return sa.or_(column == placeholder, column.startswith(placeholder + "+", autoescape=True))
 
 
 def _latest_in_thread(session: Session, target: Target) -> Message | None:

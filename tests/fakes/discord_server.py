@@ -35,6 +35,8 @@ Behaviour worth knowing:
   and starting a thread sends THREAD_CREATE, as real Discord does.
 * Message payloads are validated like Discord (2000 chars, empty message, embed and component
   limits) and answer 400 with Discord's error shapes.
+* A create-message with ``nonce`` and ``enforce_nonce: true`` returns the message the bot already
+  created with that nonce in the past few minutes instead of creating another, as Discord does.
 * Interactions must be acknowledged within ``interaction_ack_timeout`` seconds (default 3, as on
   Discord), else the callback gets 404 "Unknown interaction" (10062). The first follow-up after a
   deferred (thinking) response replaces the loading message, as on Discord.
@@ -71,6 +73,7 @@ JSON_TYPE = "application/json"
 # Message flags / types used below.
 FLAG_EPHEMERAL = 1 << 6
 FLAG_LOADING = 1 << 7
+NONCE_WINDOW_S = 180.0  # enforce_nonce: "checked for uniqueness in the past few minutes"
 MSG_DEFAULT, MSG_REPLY, MSG_CHAT_INPUT = 0, 19, 20
 CH_TEXT, CH_DM, CH_PUBLIC_THREAD, CH_PRIVATE_THREAD = 0, 1, 11, 12
 THREAD_TYPES = (10, CH_PUBLIC_THREAD, CH_PRIVATE_THREAD)
@@ -350,6 +353,7 @@ class FakeDiscord:
         self._channels: dict[int, dict[str, Any]] = {}
         self._dms: dict[int, int] = {}
         self._messages: dict[int, dict[str, Any]] = {}
+        self._nonces: dict[str, tuple[float, int]] = {}  # nonce -> (created at, message id)
         self._bot_message_ids: list[int] = []
         self._commands: dict[int | None, list[dict[str, Any]]] = {}
         self._interactions: dict[int, dict[str, Any]] = {}
@@ -903,7 +907,8 @@ class FakeDiscord:
     def sent_messages(self, channel_id: int | None = None) -> list[dict[str, Any]]:
         """Messages the bot created (channel posts, interaction responses, follow-ups), current state."""
         with self._lock:
-            msgs = [copy.deepcopy(self._messages[mid]) for mid in self._bot_message_ids]
+            msgs = [copy.deepcopy(self._messages[mid]) for mid in self._bot_message_ids
+                    if mid in self._messages]  # a deleted one is gone
         return [m for m in msgs if channel_id is None or m["channel_id"] == str(channel_id)]
 
     def message(self, message_id: int) -> dict[str, Any]:
@@ -1041,6 +1046,21 @@ class FakeDiscord:
                 "proxy_url": url, "content_type": f.get("content_type"),
             })
         return result
+
+    def _same_nonce(self, payload: dict[str, Any]) -> dict[str, Any] | None:
+        """Create message's ``enforce_nonce``: "If true and nonce is present, it will be checked for
+        uniqueness in the past few minutes. If another message was created by the same author with
+        the same nonce, that message will be returned and no new message will be created." (Discord's
+        create-message reference; a nonce is at most 25 characters). The fake's "few minutes": 3."""
+        nonce = payload.get("nonce")
+        if nonce is not None and len(str(nonce)) > 25:
+            raise _form_error({"nonce": _field_error("BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")})
+        if nonce is None or not payload.get("enforce_nonce"):
+            return None
+        seen = self._nonces.get(str(nonce))
+        if seen is None or time.monotonic() - seen[0] > NONCE_WINDOW_S:
+            return None
+        return self._messages.get(seen[1])
 
     @staticmethod
     def _apply_edit(msg: dict[str, Any], payload: dict[str, Any]) -> None:
@@ -1424,7 +1444,13 @@ class FakeDiscord:
         payload, files = request[PAYLOAD_KEY] or {}, request[FILES_KEY]
         _validate_message(payload, files, creating=True)
         with self._lock:
+            again = self._same_nonce(payload)
+            if again is not None:  # Discord returns the message already created, creates none
+                return _json_response(again)
             msg = self._bot_message_from_payload(channel_id, payload, files)
+            if payload.get("nonce") is not None:
+                msg["nonce"] = payload["nonce"]
+                self._nonces[str(payload["nonce"])] = (time.monotonic(), int(msg["id"]))
             self._store_message(msg, by_bot=True)
         await self._echo("MESSAGE_CREATE", msg)
         return _json_response(msg)

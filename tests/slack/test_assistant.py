@@ -8,6 +8,8 @@ import sqlalchemy as sa
 import yaml
 
 from adapters.slack.assistant_status import SEARCHING, WRITING
+from adapters.slack.assistant_threads import TITLE_MAX, thread_title
+from adapters.slack.render import PLACEHOLDER
 from core.storage.models import Document
 from tests.slack.harness import DM, QUESTION, USER, block_text
 
@@ -98,6 +100,80 @@ def test_a_refused_status_does_not_cost_the_answer(harness):
     harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
     harness.settle()
     assert len(harness.answers(DM, thread_ts)) == 1
+
+
+LONG_QUESTION = QUESTION + " And what happens to requests that still use the old key meanwhile?"
+
+
+def _titles(harness, thread_ts: str) -> list[str]:
+    return [c.params["title"] for c in harness.slack.calls_to("assistant.threads.setTitle")
+            if c.params.get("thread_ts") == thread_ts]
+
+
+def test_the_first_question_titles_the_thread_once_cut_at_a_word(harness):
+    thread_ts = _start_thread(harness)
+    harness.event(harness.user_message(LONG_QUESTION, channel=DM, thread_ts=thread_ts))
+    harness.settle()
+    harness.event(harness.user_message("and how long does the old one keep working?", channel=DM, thread_ts=thread_ts))
+    harness.settle()
+
+    [title] = _titles(harness, thread_ts)  # once per thread: the follow-up does not rename it
+    assert harness.slack.assistant_thread(DM, thread_ts).title == title
+    assert len(title) <= TITLE_MAX and title.endswith("…") and title.startswith(QUESTION)
+    assert LONG_QUESTION.startswith(title[:-1]) and LONG_QUESTION[len(title) - 1] == " ", "cut between words"
+    assert len(harness.answers(DM, thread_ts)) == 2
+
+
+def test_a_refused_title_does_not_cost_the_answer(harness):
+    thread_ts = _start_thread(harness)
+    harness.slack.fail_next("assistant.threads.setTitle", 1, status=200, error="invalid_thread_ts")
+    harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
+    harness.settle()
+    assert len(harness.answers(DM, thread_ts)) == 1
+    assert _statuses(harness, thread_ts) == [SEARCHING, WRITING, ""]
+
+
+def test_thread_titles_are_short_single_lines_without_mentions():
+    assert thread_title("  how do I\n rotate   my key? ") == "how do I rotate my key?"
+    assert thread_title("<@U0BOT0001> how do I rotate my key?") == "how do I rotate my key?"
+    assert thread_title("word " * 30) == "word " * 11 + "word…"  # 60 characters, cut between words
+    assert thread_title("abcdefg " * 30) == "abcdefg " * 6 + "abcdefg…"  # not inside a word
+    assert thread_title("x" * 100) == "x" * (TITLE_MAX - 1) + "…"  # one giant word has to be cut
+
+
+def test_a_reply_in_an_ordinary_dm_thread_gets_the_placeholder_not_the_status_line(harness):
+    """bolt's Assistant passes every threaded DM reply to ``user_message``; a thread Slack did not
+    open in the container (no assistant_thread_started) is an ordinary DM thread."""
+    first = harness.user_message(QUESTION, channel=DM)
+    harness.event(first)
+    harness.settle()
+    harness.slack.clear_calls()
+    harness.event(harness.user_message("and how long does the old one keep working?", channel=DM,
+                                       thread_ts=first["ts"]))
+    harness.settle()
+
+    assert harness.slack.calls_to("assistant.threads.setStatus") == []
+    assert harness.slack.calls_to("assistant.threads.setTitle") == []
+    placeholders = [c for c in harness.slack.calls_to("chat.postMessage") if PLACEHOLDER in str(c.params.get("text"))]
+    assert len(placeholders) == 1, "the follow-up showed the usual placeholder"
+    answers = harness.answers(DM, first["ts"])
+    assert len(answers) == 2 and "24 hours" in block_text(answers[1])
+    assert harness.bot_replies(DM, first["ts"]) == answers, "each placeholder became its answer"
+
+
+def test_a_container_thread_whose_start_was_missed_is_known_by_its_root_message(harness):
+    """The root of a thread opened in the container has the subtype assistant_app_thread."""
+    started = harness.slack.start_assistant_thread(DM, user=USER)  # the event never reached DocRag
+    thread_ts = started["assistant_thread"]["thread_ts"]
+    harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
+    harness.settle()
+    harness.event(harness.user_message("and how long does the old one keep working?", channel=DM, thread_ts=thread_ts))
+    harness.settle()
+
+    assert _statuses(harness, thread_ts) == [SEARCHING, WRITING, ""] * 2
+    root_looks = [c for c in harness.slack.calls_to("conversations.replies") if str(c.params.get("limit")) == "1"]
+    assert len(root_looks) == 1, "the root was read once, then the thread remembered"
+    assert len(_titles(harness, thread_ts)) == 1 and len(harness.answers(DM, thread_ts)) == 2
 
 
 def test_fake_slack_refuses_what_slack_refuses(slack):

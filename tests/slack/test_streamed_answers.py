@@ -59,6 +59,8 @@ def test_first_words_show_while_the_model_is_still_writing_and_the_stop_complete
     release = llm.pause_next_stream(after=4)  # the model stops after four pieces until released
     event = ask(streaming)
     until(lambda: streaming.slack.calls_to("chat.startStream", ok=True), "the stream to start")
+    # The placeholder is deleted just after the stream's ts is stored: wait for that, not a race.
+    until(lambda: len(streaming.bot_replies(CHANNEL, event["ts"])) == 1, "the placeholder to give way")
 
     [live] = streaming.bot_replies(CHANNEL, event["ts"])
     assert live["text"] and ANSWER.startswith(live["text"]), "the first words, before the model finished"
