@@ -22,6 +22,7 @@ from bots.cli_questions import ask_once, request_id_option, waiting_door
 from bots.cli_render import render_answer, render_passages
 from bots.cli_slack import serve, slack_group, worker, workspace_group
 from bots.cli_sources import source_group
+from bots.start_up_gc import wait_while_starting
 from core.errors import DocRagError
 from core.types import SessionKey
 
@@ -50,7 +51,14 @@ def database_from(ctx: click.Context, *, check_schema: bool) -> Database:
     return open_database(settings_from(ctx), check_schema=check_schema)
 
 
-@click.group()
+class DocRagGroup(click.Group):
+    def main(self, args=None, *rest, **options):  # type: ignore[no-untyped-def, override]
+        if args is None:  # the `docrag` process itself (console script, python -m), not a caller's CliRunner
+            wait_while_starting()
+        return super().main(args, *rest, **options)
+
+
+@click.group(cls=DocRagGroup)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """DocRag: answers questions from your documentation, in Slack, Discord, the web and here."""

@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from bots import start_up_gc
 from bots.db_budget import connection_profile, embedded_max_connections, warn_if_over_capacity
 from core.storage import schema
 from core.storage.db import Database, check_pgvector, connect, resolve_database_url
@@ -53,6 +54,7 @@ def open_database(settings: Settings, *, check_schema: bool = True, process: str
         schema.ensure_current(database.engine)
     if process != "cli":  # a long-running process: say now if the deployment can run out of connections
         warn_if_over_capacity(database.engine, settings)
+    start_up_gc.started()  # a `docrag` command's heavy imports are done: collect as usual from here
     return database
 
 
