@@ -41,7 +41,10 @@ def container_from(ctx: click.Context) -> Container:
 
     root = ctx.find_root().obj
     if "container" not in root:
-        root["container"] = build_container(settings_from(ctx))
+        root["container"] = container = build_container(settings_from(ctx))
+        # Its connections close when the command ends, each saying goodbye to the server (left to
+        # the exit, a frozen pool would not be collected: bots/start_up_gc.py).
+        ctx.find_root().call_on_close(container.database.dispose)
     return root["container"]
 
 
@@ -191,7 +194,7 @@ def reindex(ctx: click.Context, collection: str) -> None:
 def search(ctx: click.Context, query: str, collection: str | None, limit: int, as_json: bool) -> None:
     """Show the passages hybrid search ranks highest for QUERY."""
     container = container_from(ctx)
-    passages = container.engine.search(query, collection=collection or container.settings.default_collection, limit=limit)
+    passages = container.searcher.search(query, collection=collection or container.settings.default_collection, limit=limit)
     rows = [
         {"source": p.source, "title": p.title, "heading": p.heading, "score": round(p.score, 5), "text": p.text}
         for p in passages
