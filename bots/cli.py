@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
@@ -55,7 +55,7 @@ def database_from(ctx: click.Context, *, check_schema: bool) -> Database:
 
 
 class DocRagGroup(click.Group):
-    def main(self, args=None, *rest, **options):  # type: ignore[no-untyped-def, override]
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **options: Any) -> Any:
         if args is None:  # the `docrag` process itself (console script, python -m), not a caller's CliRunner
             wait_while_starting()
         return super().main(args, *rest, **options)

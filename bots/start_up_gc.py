@@ -1,14 +1,14 @@
 """Garbage collection while a `docrag` command starts, when it runs as a process of its own.
 
 A command that touches the database imports SQLAlchemy, pydantic, the ORM models and the engine:
-about 90,000 objects that live until the process ends. Meanwhile the cyclic garbage collector runs
+over 100,000 objects that live until the process ends. Meanwhile the cyclic garbage collector runs
 some two hundred times, rescanning them, and Python's exit sweeps them all once more: together a
 third of the CPU time of a `docrag search` (bench/startup.py). So while a command starts,
 collections wait (a raised threshold, not a switch: a command that never reports itself started
 still collects); once its database is open (bots/wiring.py calls ``started``), every object that
 exists is frozen, never scanned again, and collection resumes with the usual thresholds. At exit
-everything is frozen, so the last sweep has nothing to scan; connections are still closed as the
-interpreter tears its modules down, and pgserver's own exit handler still runs (it runs first).
+everything is frozen, so the last sweep has nothing to scan: what must be closed is closed before
+(the command's connections when it ends, bots/cli.py; pgserver's exit handler runs before this one).
 
 Only the `docrag` process itself does this (bots/cli.py): code that calls the command in its own
 process (tests' CliRunner) keeps its collector as it was.
