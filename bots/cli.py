@@ -51,7 +51,9 @@ def container_from(ctx: click.Context) -> Container:
 def database_from(ctx: click.Context, *, check_schema: bool) -> Database:
     from bots.wiring import open_database
 
-    return open_database(settings_from(ctx), check_schema=check_schema)
+    database = open_database(settings_from(ctx), check_schema=check_schema)
+    ctx.find_root().call_on_close(database.dispose)  # as container_from's
+    return database
 
 
 class DocRagGroup(click.Group):
