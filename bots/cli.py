@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import uuid
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Sequence
 
 import click
 
@@ -22,6 +22,7 @@ from bots.cli_questions import ask_once, request_id_option, waiting_door
 from bots.cli_render import render_answer, render_passages
 from bots.cli_slack import serve, slack_group, worker, workspace_group
 from bots.cli_sources import source_group
+from bots.start_up_gc import wait_while_starting
 from core.errors import DocRagError
 from core.types import SessionKey
 
@@ -40,17 +41,29 @@ def container_from(ctx: click.Context) -> Container:
 
     root = ctx.find_root().obj
     if "container" not in root:
-        root["container"] = build_container(settings_from(ctx))
+        root["container"] = container = build_container(settings_from(ctx))
+        # Its connections close when the command ends, each saying goodbye to the server (left to
+        # the exit, a frozen pool would not be collected: bots/start_up_gc.py).
+        ctx.find_root().call_on_close(container.database.dispose)
     return root["container"]
 
 
 def database_from(ctx: click.Context, *, check_schema: bool) -> Database:
     from bots.wiring import open_database
 
-    return open_database(settings_from(ctx), check_schema=check_schema)
+    database = open_database(settings_from(ctx), check_schema=check_schema)
+    ctx.find_root().call_on_close(database.dispose)  # as container_from's
+    return database
 
 
-@click.group()
+class DocRagGroup(click.Group):
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **options: Any) -> Any:
+        if args is None:  # the `docrag` process itself (console script, python -m), not a caller's CliRunner
+            wait_while_starting()
+        return super().main(args, *rest, **options)
+
+
+@click.group(cls=DocRagGroup)
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """DocRag: answers questions from your documentation, in Slack, Discord, the web and here."""
@@ -183,7 +196,7 @@ def reindex(ctx: click.Context, collection: str) -> None:
 def search(ctx: click.Context, query: str, collection: str | None, limit: int, as_json: bool) -> None:
     """Show the passages hybrid search ranks highest for QUERY."""
     container = container_from(ctx)
-    passages = container.engine.search(query, collection=collection or container.settings.default_collection, limit=limit)
+    passages = container.searcher.search(query, collection=collection or container.settings.default_collection, limit=limit)
     rows = [
         {"source": p.source, "title": p.title, "heading": p.heading, "score": round(p.score, 5), "text": p.text}
         for p in passages

@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from bots import start_up_gc
 from bots.db_budget import connection_profile, embedded_max_connections, warn_if_over_capacity
 from core.storage import schema
 from core.storage.db import Database, check_pgvector, connect, resolve_database_url
@@ -30,8 +31,10 @@ if TYPE_CHECKING:
     from core.questions.follow_up import FollowUpRule
     from core.questions.lifecycle import Lifecycle
     from core.questions.leases import Leases
+    from core.questions.passage_search import PassageSearch
     from core.questions.ports import DeliveryPort
     from core.questions.waiting import WaitingDoor
+    from core.search.retrieval import Retriever
     from core.sources.registry import Sources
     from core.sources.sync import SourceSyncer
 
@@ -55,6 +58,7 @@ def open_database(settings: Settings, *, check_schema: bool = True, process: str
         schema.ensure_current(database.engine, upgrade_url=None if settings.database_url else database.url)
     if process != "cli":  # a long-running process: say now if the deployment can run out of connections
         warn_if_over_capacity(database.engine, settings)
+    start_up_gc.started()  # a `docrag` command's heavy imports are done: collect as usual from here
     return database
 
 
@@ -139,6 +143,21 @@ class Container:
         )
 
     @cached_property
+    def retriever(self) -> Retriever:
+        from core.search.retrieval import Retriever
+
+        s = self.settings
+        return Retriever(sessions=self.database.sessions, embedder=self.embedder, fusion=s.fusion, vector_weight=s.vector_weight)
+
+    @cached_property
+    def searcher(self) -> PassageSearch:
+        """The engine's search alone, for `docrag search`: no answering stack is imported."""
+        from core.questions.passage_search import PassageSearch
+
+        s = self.settings
+        return PassageSearch(self.database.sessions, self.retriever, s.max_question_chars, s.max_chunks_per_document)
+
+    @cached_property
     def engine(self) -> Engine:
         """The engine, composed of its pieces; metrics observe it (core/questions/observer.py)."""
         from core.answers.pipeline import AnswerPipeline, PipelineOptions
@@ -147,7 +166,6 @@ class Container:
         from core.questions.metrics import PROMETHEUS
         from core.questions.store import QuestionStore
         from core.tenancy.ratelimit import RateLimiter, RateLimitPolicy
-        from core.search.retrieval import Retriever
 
         s = self.settings
         sessions = self.database.sessions
@@ -157,7 +175,7 @@ class Container:
         pipeline = AnswerPipeline(
             sessions=sessions,
             embedder=self.embedder,
-            retriever=Retriever(sessions=sessions, embedder=self.embedder, fusion=s.fusion, vector_weight=s.vector_weight),
+            retriever=self.retriever,
             generator=build_generator(s),
             options=PipelineOptions(context_passages=s.context_passages, max_chunks_per_document=s.max_chunks_per_document),
         )

@@ -93,11 +93,6 @@ class AnswerPipeline:
         timings["total_ms"] = _ms_since(started)
         return Composed(query, replace(answer, timings_ms=timings), found, generated="llm_ms" in timings)
 
-    def search(self, text: str, collection_id: int, limit: int) -> list[Passage]:
-        return self.retriever.search(
-            text, collection_id=collection_id, limit=limit, max_per_document=self.options.max_chunks_per_document
-        ).passages
-
     def _standalone_query(self, question: str, history: list[Turn], timings: dict[str, float]) -> str:
         # A question that stands on its own (a new topic too) searches as in a fresh thread:
         # neither the history nor a rewrite can pull the previous topic back in.

@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from collections.abc import Callable, Generator as Streamed
 
 from core.answers.pipeline import AnswerPipeline, Composed
-from core.tenancy.collections import check_embedder, get_collection
+from core.tenancy.collections import check_embedder
 from core.errors import DocRagError, RateLimited, UpstreamUnavailable
 from core.observability.logcontext import question_context
 from core.questions.admission import Admission
 from core.questions.observer import LifecycleObserver, Observers
+from core.questions.passage_search import PassageSearch
 from core.questions.store import QuestionStore
 from core.questions.validation import clean_question
 from core.questions.conversations import Turn
@@ -158,12 +159,10 @@ class Engine:
 
     # -- other services adapters use ------------------------------------------------------------------
     def search(self, query: str, *, collection: str, limit: int = 10) -> list[Passage]:
-        text = self.clean_question(query)
-        with self.sessions() as session:
-            coll = get_collection(session, collection)
-            check_embedder(coll, self.pipeline.embedder.name, self.pipeline.embedder.dimension)
-            collection_id = coll.id
-        return self.pipeline.search(text, collection_id, limit)
+        return PassageSearch(
+            self.sessions, self.pipeline.retriever, self.options.max_question_chars,
+            self.pipeline.options.max_chunks_per_document,
+        ).search(query, collection=collection, limit=limit)
 
     def record_feedback(self, message_id: int, *, platform: str, user_id: str, score: int) -> None:
         """Store a thumbs up (+1) or down (-1) for an answer; a second click replaces the first."""

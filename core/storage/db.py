@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from psycopg.conninfo import make_conninfo
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool
@@ -41,6 +40,8 @@ class Database:
     def conninfo(self) -> str:
         """A libpq URL for drivers other than SQLAlchemy's (the job queue uses psycopg 3), with the
         same connect timeout and limits, named ``<process>-jobs`` in pg_stat_activity."""
+        from psycopg.conninfo import make_conninfo  # psycopg 3 loads only with the job queue
+
         parameters = conninfo_parameters(self.profile.timeouts, f"{self.profile.application_name}-jobs")
         url = make_url(self.url).set(drivername="postgresql").render_as_string(hide_password=False)
         return make_conninfo(url, **parameters)
