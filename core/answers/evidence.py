@@ -68,22 +68,42 @@ _STATISTICS = sa.text(
 )
 
 
-def measure(session: Session, query: str, collection_id: int, passages: Sequence[Passage]) -> Evidence:
+@dataclass(frozen=True)
+class TermStatistics:
+    """What the evidence is computed from: the question's lexemes, their document frequencies in the
+    collection, and which of them each passage holds. Kept apart so a recording of it (bench/
+    answer_eval.py --record) can re-run the decision offline."""
+
+    terms: tuple[str, ...]
+    frequencies: dict[str, int]
+    held: tuple[frozenset[str], ...]  # per passage, in rank order
+    chunks: int
+
+
+def term_statistics(session: Session, query: str, collection_id: int, passages: Sequence[Passage]) -> TermStatistics | None:
     if not passages:
-        return NO_EVIDENCE
+        return None
     texts = [f"{p.title}\n{p.heading}\n{p.text}" for p in passages]
     row = session.execute(
         _STATISTICS, {"cfg": TS_CONFIG, "query": query, "collection_id": collection_id, "texts": texts}
     ).one_or_none()
     if row is None or not row.terms:
+        return None
+    return TermStatistics(
+        terms=tuple(dict.fromkeys(row.terms)),
+        frequencies={t: int(df) for t, df in (row.frequencies or {}).items()},
+        held=tuple(frozenset(h.split()) for h in row.held),
+        chunks=max(int(row.chunk_count or 0), 1),
+    )
+
+
+def from_statistics(stats: TermStatistics | None) -> Evidence:
+    if stats is None:
         return NO_EVIDENCE
-    terms = list(dict.fromkeys(row.terms))
-    frequencies = row.frequencies or {}
-    total = max(int(row.chunk_count or 0), 1)
+    terms, frequencies, total = stats.terms, stats.frequencies, stats.chunks
     idf = {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
     mass = sum(idf.values()) or 1.0
-    held = [set(h.split()) for h in row.held]
-    shares = [sum(idf[t] for t in terms if t in found) / mass for found in held]
+    shares = [sum(idf[t] for t in terms if t in found) / mass for found in stats.held]
     return Evidence(
         terms=len(terms),
         top_coverage=shares[0],
@@ -91,3 +111,7 @@ def measure(session: Session, query: str, collection_id: int, passages: Sequence
         unknown_terms=sum(1 for t in terms if not frequencies.get(t)),
         chunks=total,
     )
+
+
+def measure(session: Session, query: str, collection_id: int, passages: Sequence[Passage]) -> Evidence:
+    return from_statistics(term_statistics(session, query, collection_id, passages))
