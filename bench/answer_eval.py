@@ -315,7 +315,9 @@ def replay_question(q: Question, row: dict) -> tuple[Outcome, bool]:
     stats = None if raw is None else TermStatistics(
         tuple(raw["terms"]), raw["frequencies"], tuple(frozenset(h) for h in raw["held"]), raw["chunks"]
     )
-    if not passages or weak_evidence(from_statistics(stats), row["best_similarity"], row["embedder"]):
+    if not passages or weak_evidence(
+        from_statistics(stats), row["best_similarity"], row["embedder"], query=row["query"], passages=passages
+    ):
         answer = not_covered(passages[:CLOSEST_SOURCES])
         text, grounded, sources = answer.text, False, [c.source for c in answer.citations]
     else:

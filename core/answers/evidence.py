@@ -12,6 +12,7 @@ their document frequencies the collection's ``term_stats`` (core/search/term_sta
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -54,6 +55,30 @@ def answers_question(evidence: Evidence) -> bool:
         return False
     names_the_unknown = evidence.unknown_terms and evidence.chunks >= MIN_CHUNKS_FOR_UNKNOWN
     return not (names_the_unknown and evidence.top_coverage < MIN_TOP_COVERAGE_WITH_UNKNOWN)
+
+
+# A question that asks for a price is answered by an amount of money (or by "free"); documentation
+# that states none in the passages retrieved for it does not answer it, however many of its words
+# those passages share ("how much does commercial Celery support cost?" retrieves the support page).
+# The other answer types on the bench's dev split (release dates, versions, addresses) are already
+# caught by their words, so only the price is checked here.
+_ASKS_PRICE = re.compile(
+    r"\bhow much (?:does|do|is|are|would|will|did)\b.*\b(?:cost|costs|charge|charges|pay|paid)\b"
+    r"|\b(?:price|prices|pricing|priced)\b",
+    re.IGNORECASE,
+)
+_STATES_PRICE = re.compile(
+    r"[$€£¥]\s?\d|\d\s?(?:USD|EUR|GBP|dollars?|euros?)\b"
+    r"|\bfree (?:of charge|to use|and open|software)\b|\bno cost\b|\bcosts? nothing\b",
+    re.IGNORECASE,
+)
+
+
+def asks_what_no_passage_states(question: str, passages: Sequence[Passage]) -> bool:
+    """The question asks for a kind of value (a price) that none of the passages states."""
+    if not _ASKS_PRICE.search(question):
+        return False
+    return not any(_STATES_PRICE.search(f"{p.heading}\n{p.text}") for p in passages)
 
 
 _STATISTICS = sa.text(

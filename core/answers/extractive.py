@@ -44,6 +44,7 @@ SECOND_MIN_NAMED = 0.2
 SECOND_MARGIN = 0.0
 SECOND_SHARE = 0.0
 SUPPORT_NEW_NAMES = 0.0
+REMEDY_CROSSES = False
 SHORT_SPAN = 160  # a span this short takes the next sentence too: one short sentence rarely says it all
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[\"'(\[`*_A-Z0-9])")
@@ -380,7 +381,7 @@ def _with_the_remedy(span: list[_Unit], units: list[_Unit]) -> list[_Unit]:
     after = [u for u in units if u.source == last.source and (u.block, u.order) > (last.block, last.order)]
     size = sum(len(u.text) for u in span)
     for reach, unit in enumerate(after[:REMEDY_REACH]):
-        if unit.path[: len(last.path)] != last.path:  # the section ends (its sub-sections belong to it)
+        if unit.path[: len(last.path)] != last.path and not REMEDY_CROSSES:  # the section ends (its sub-sections belong to it)
             break
         size += len(unit.text)
         if size > SPAN_CHARS + REMEDY_CHARS:
