@@ -35,16 +35,6 @@ HEADING_SHARE = 0.3  # a question word in the heading path the sentence sits und
 RANK_PENALTY = 0.15
 REMEDY_REACH = 3  # sentences after a span that restates the problem, searched for the remedy
 REMEDY_CHARS = 300  # what the remedy may add beyond SPAN_CHARS
-INSTRUCTION_BONUS = 1.0
-SECTION_BONUS = 0.0
-SCORE_PRIOR = 0.0
-SUPPORT_SAME_PASSAGE = False
-SECOND_SPAN = False
-SECOND_MIN_NAMED = 0.2
-SECOND_MARGIN = 0.0
-SECOND_SHARE = 0.0
-SUPPORT_NEW_NAMES = 0.0
-REMEDY_CROSSES = False
 SHORT_SPAN = 160  # a span this short takes the next sentence too: one short sentence rarely says it all
 
 _SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[\"'(\[`*_A-Z0-9])")
@@ -61,12 +51,6 @@ _NAMES_API = re.compile(
 )
 # A sentence that opens by pointing back ("This would make pytest look for...") explains the code above it.
 _POINTS_BACK = re.compile(r"^(?:This|That|These|The above|The example above|Here)\b")
-_ASKS_WHY = re.compile(r"^(?:why|what is|what are|what does|is|are|does)\b", re.I)
-_INSTRUCTS = re.compile(
-    r"\b(?:you can|you could|can be|simply|just|use|pass|add|set|call|declare|run|invoke|disable|enable|"
-    r"specify|configure|define|install|change|override|provide|with the (?:option|parameter|setting|argument))\b",
-    re.I,
-)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
 _STOPWORDS = frozenset(
     "a an the and or but if of to in on for with by at from as is are was were be been being do does did "
@@ -256,9 +240,6 @@ def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scor
     units = [u for i, p in enumerate(passages[:CANDIDATE_PASSAGES]) for u in _units(i, p)]
     found = [(terms(u.text), terms(" ".join([u.lead, *(b.text for b in _shown_blocks(u))])), terms(" ".join(u.path))) for u in units]
     weight = _term_weights(wanted, [own | code for own, code, _ in found])
-    mass = sum(weight.values()) or 1.0
-    top = max((p.score for p in passages[:CANDIDATE_PASSAGES]), default=0.0)
-    instructs = not _ASKS_WHY.match(question.strip())
     scored = []
     for unit, (own, code, heading) in zip(units, found):
         # What the sentence says counts fully; the code it introduces and the heading it sits
@@ -274,13 +255,6 @@ def _score_units(question: str, passages: Sequence[Passage]) -> tuple[list[_Scor
             score *= 0.3
         if _NAMES_API.search(unit.text) or unit.lead or any(b.kind == "code" for b in unit.introduces):
             score *= API_BONUS  # how-to answers name the option, setting or call to use
-        if instructs and _INSTRUCTS.search(unit.text):
-            score *= INSTRUCTION_BONUS
-        if SECTION_BONUS and unit.path:
-            section = terms(unit.path[-1]) & wanted
-            score *= 1 + SECTION_BONUS * sum(weight[t] for t in section) / mass
-        if SCORE_PRIOR and top > 0:
-            score *= (max(passages[unit.source].score, 0.0) / top) ** SCORE_PRIOR
         score /= 1 + RANK_PENALTY * unit.source
         scored.append(_Scored(score, unit))
     scored.sort(key=lambda s: (-s.score, s.unit.source, s.unit.block, s.unit.order))
@@ -317,13 +291,7 @@ def extractive_answer(question: str, passages: Sequence[Passage]) -> tuple[str, 
         span = opening
     parts = [f"From *{_shown_path(best.unit.path, passages[best.unit.source])}* [1]:", _quote_span(span)]
     cited = [best.unit.source + 1]
-    second = _named_section(question, scored, best) if SECOND_SPAN else None
-    if second is not None:
-        second_span = _span(second.unit, {s.unit for s in scored}, units)
-        cited.append(second.unit.source + 1)
-        parts += [f"From *{_shown_path(second.unit.path, passages[second.unit.source])}* [2]:", _quote_span(second_span)]
-        span = [*span, *second_span]
-    supports = _supporting(scored, best, span)[: MAX_SUPPORTING - len(cited) + 1]
+    supports = _supporting(scored, best, span)
     if supports:
         parts.append("Also:")
         for unit in supports:
@@ -331,23 +299,6 @@ def extractive_answer(question: str, passages: Sequence[Passage]) -> tuple[str, 
             parts.append(f"> {_supporting_text(unit)} [{len(cited)}]")
     parts.append(EXTRACT_NOTE)
     return "\n\n".join(parts), cited
-
-
-def _named_section(question: str, scored: list[_Scored], best: _Scored) -> _Scored | None:
-    """The best sentence of another passage whose own section heading names the question better
-    than the main quote's heading does ("Ignore paths during test collection" for "exclude a
-    directory from collection"), or None."""
-    wanted = terms(question)
-    weight = _term_weights(wanted, [terms(s.unit.text) for s in scored])
-    mass = sum(weight.values()) or 1.0
-
-    def named(unit: _Unit) -> float:
-        return sum(weight[t] for t in terms(unit.path[-1]) & wanted) / mass if unit.path else 0.0
-
-    floor = max(SECOND_MIN_NAMED, named(best.unit) + SECOND_MARGIN)
-    candidates = [s for s in scored if s.unit.source != best.unit.source and named(s.unit) >= floor
-                  and s.score >= SECOND_SHARE * best.score]
-    return max(candidates, key=lambda s: (named(s.unit), s.score), default=None)
 
 
 def _span(best: _Unit, matching: set[_Unit], units: list[_Unit]) -> list[_Unit]:
@@ -381,7 +332,7 @@ def _with_the_remedy(span: list[_Unit], units: list[_Unit]) -> list[_Unit]:
     after = [u for u in units if u.source == last.source and (u.block, u.order) > (last.block, last.order)]
     size = sum(len(u.text) for u in span)
     for reach, unit in enumerate(after[:REMEDY_REACH]):
-        if unit.path[: len(last.path)] != last.path and not REMEDY_CROSSES:  # the section ends (its sub-sections belong to it)
+        if unit.path[: len(last.path)] != last.path:  # the section ends (its sub-sections belong to it)
             break
         size += len(unit.text)
         if size > SPAN_CHARS + REMEDY_CHARS:
@@ -412,17 +363,11 @@ def _supporting(scored: list[_Scored], best: _Scored, span: list[_Unit]) -> list
     """At most two short quotes from other passages that match nearly as well as the best one."""
     chosen: list[_Unit] = []
     seen = {" ".join(u.text for u in span).lower()}
-    shown_names = {n for u in span for n in _NAMES_API.findall(u.text)}
-    pool = [item for item in scored[1:] if item.score >= SUPPORT_SHARE * best.score]
-    if SUPPORT_NEW_NAMES:  # a quote naming an option or call the main quote does not is worth more
-        pool.sort(key=lambda item: -item.score * (SUPPORT_NEW_NAMES if set(_NAMES_API.findall(item.unit.text)) - shown_names else 1))
-    for item in pool:
+    for item in scored[1:]:
         unit = item.unit
-        if len(chosen) == MAX_SUPPORTING:
+        if len(chosen) == MAX_SUPPORTING or item.score < SUPPORT_SHARE * best.score:
             break
-        if any(unit.source == c.source for c in chosen):
-            continue
-        if unit.source == best.unit.source and (not SUPPORT_SAME_PASSAGE or any(unit.block == u.block for u in span)):
+        if unit.source == best.unit.source or any(unit.source == c.source for c in chosen):
             continue
         if unit.text.endswith((":", "?")) or any(unit.text.lower() in s or s in unit.text.lower() for s in seen):
             continue
