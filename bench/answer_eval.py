@@ -3,6 +3,8 @@
     python bench/answer_eval.py [--split dev|test|all] [--corpus NAME ...] [--failures] [--json]
     python bench/answer_eval.py --check-facts          # every fact occurs in its source file
     python bench/answer_eval.py --reference [BEIR_DIR]  # coverage of anthropic_docs' reference answers
+    python bench/answer_eval.py --record FILE          # ask every question once, record what answers were decided on
+    python bench/answer_eval.py --replay FILE [--split dev]  # re-decide the recording offline, in seconds
 
 Question sets are ``bench/answers/NAME.jsonl``, one JSON object a line::
 
@@ -25,6 +27,13 @@ Scoring (``--split`` picks the rows; ``dev`` is for tuning, ``test`` for reporti
 * answered-when-answerable: answerable questions that did not abstain; the error rates are
   abstained-when-answerable (the complement) and answered-when-should-abstain (unanswerable
   questions that got an answer).
+
+``--record FILE`` runs the engine as usual over every split and writes, per question, the passages
+the answer was composed from (with their heading paths and scores), the question's term statistics
+(core/answers/evidence.py) and the answer given. ``--replay FILE`` re-decides each recorded question
+with the current extract (core/answers/extractive.py) and "not covered" rule (``weak_evidence`` in
+core/answers/pipeline.py), without a database, and says how many answers differ from the recorded
+ones (0 on unchanged code). Retrieval is not re-run, so a replay measures the answerer only.
 
 ``--reference`` ingests ``corpus.jsonl`` of a BEIR folder as bench/retrieval_eval.py does, asks
 each question of ``answers.json`` and measures how much of the reference answer (``correct_answer``)
