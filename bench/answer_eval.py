@@ -3,6 +3,8 @@
     python bench/answer_eval.py [--split dev|test|all] [--corpus NAME ...] [--failures] [--json]
     python bench/answer_eval.py --check-facts          # every fact occurs in its source file
     python bench/answer_eval.py --reference [BEIR_DIR]  # coverage of anthropic_docs' reference answers
+    python bench/answer_eval.py --record FILE          # ask every question once, record what answers were decided on
+    python bench/answer_eval.py --replay FILE [--split dev]  # re-decide the recording offline, in seconds
 
 Question sets are ``bench/answers/NAME.jsonl``, one JSON object a line::
 
@@ -25,6 +27,13 @@ Scoring (``--split`` picks the rows; ``dev`` is for tuning, ``test`` for reporti
 * answered-when-answerable: answerable questions that did not abstain; the error rates are
   abstained-when-answerable (the complement) and answered-when-should-abstain (unanswerable
   questions that got an answer).
+
+``--record FILE`` runs the engine as usual over every split and writes, per question, the passages
+the answer was composed from (with their heading paths and scores), the question's term statistics
+(core/answers/evidence.py) and the answer given. ``--replay FILE`` re-decides each recorded question
+with the current extract (core/answers/extractive.py) and "not covered" rule (``weak_evidence`` in
+core/answers/pipeline.py), without a database, and says how many answers differ from the recorded
+ones (0 on unchanged code). Retrieval is not re-run, so a replay measures the answerer only.
 
 ``--reference`` ingests ``corpus.jsonl`` of a BEIR folder as bench/retrieval_eval.py does, asks
 each question of ``answers.json`` and measures how much of the reference answer (``correct_answer``)
@@ -242,21 +251,89 @@ def build_container(database):
     return Container(settings=settings, database=database)
 
 
-def ask_all(container, collection: str, questions: list[Question]) -> list[Outcome]:
+def ask_all(container, collection: str, questions: list[Question], recording: list[dict] | None = None) -> list[Outcome]:
+    """Ask each question; with ``recording``, also append what the answer was composed from (see --record)."""
     from core.types import SessionKey
 
+    spy = _ComposeSpy(container.engine.pipeline) if recording is not None else None
     outcomes = []
     for q in questions:
         # A thread per question, as `docrag ask` without --thread: no history leaks between questions.
         key = SessionKey(platform="cli", workspace="local", channel="terminal", thread=f"eval-{q.id}-{RUN}", user="cli")
         answer = container.engine.ask(key, q.question, collection=collection)
         retrieved_at = None
-        if q.answerable:  # the passages the answer was composed from, as the engine retrieves them
+        if spy is not None:
+            recording.append(spy.row(q, answer, container.embedder.name))
+            retrieved_at = first_passage_with_fact(spy.composed.found.passages, q.facts) if q.answerable else None
+        elif q.answerable:  # the passages the answer was composed from, as the engine retrieves them
             limit = container.settings.context_passages  # the pipeline's own setting (PipelineOptions)
             passages = container.engine.search(q.question, collection=collection, limit=limit)
             retrieved_at = first_passage_with_fact(passages, q.facts)
         outcomes.append(score(q, answer.text, not answer.grounded, [c.source for c in answer.citations], retrieved_at))
     return outcomes
+
+
+class _ComposeSpy:
+    """Wraps the engine's ``pipeline.compose`` to keep the last Composed and the question's term
+    statistics (core/answers/evidence.py), which are all the extract and "not covered" are decided on."""
+
+    def __init__(self, pipeline) -> None:
+        self.pipeline = pipeline
+        self.composed = None
+        self.statistics = None
+        original = pipeline.compose
+
+        def compose(question, history, collection_id, **kwargs):
+            from core.answers import evidence
+
+            self.composed = original(question, history, collection_id, **kwargs)
+            with pipeline.sessions() as session:
+                self.statistics = evidence.term_statistics(
+                    session, self.composed.query, collection_id, self.composed.found.passages
+                )
+            return self.composed
+
+        pipeline.compose = compose  # an instance attribute shadows the method for this container only
+
+    def row(self, q: Question, answer, embedder: str) -> dict:
+        found, stats = self.composed.found, self.statistics
+        return {
+            "id": q.id,
+            "query": self.composed.query,
+            "passages": [asdict(p) for p in found.passages],
+            "best_similarity": found.best_similarity,
+            "embedder": embedder,
+            "statistics": None if stats is None else {
+                "terms": list(stats.terms), "frequencies": stats.frequencies,
+                "held": [sorted(h) for h in stats.held], "chunks": stats.chunks,
+            },
+            "answer": answer.text,  # the live answer, so a replay can check it reproduces it
+            "grounded": answer.grounded,
+        }
+
+
+def replay_question(q: Question, row: dict) -> tuple[Outcome, bool]:
+    """Re-decide one recorded question with the current answer code: (its outcome, same text as recorded)."""
+    from core.answers.evidence import TermStatistics, from_statistics
+    from core.answers.extractive import extractive_answer
+    from core.answers.pipeline import CLOSEST_SOURCES, not_covered, weak_evidence
+    from core.types import Passage
+
+    passages = [Passage(**p) for p in row["passages"]]
+    raw = row["statistics"]
+    stats = None if raw is None else TermStatistics(
+        tuple(raw["terms"]), raw["frequencies"], tuple(frozenset(h) for h in raw["held"]), raw["chunks"]
+    )
+    if not passages or weak_evidence(
+        from_statistics(stats), row["best_similarity"], row["embedder"], query=row["query"], passages=passages
+    ):
+        answer = not_covered(passages[:CLOSEST_SOURCES])
+        text, grounded, sources = answer.text, False, [c.source for c in answer.citations]
+    else:
+        text, cited = extractive_answer(row["query"], passages)
+        grounded, sources = True, [passages[n - 1].source for n in cited]
+    retrieved_at = first_passage_with_fact(passages, q.facts) if q.answerable else None
+    return score(q, text, not grounded, sources, retrieved_at), text == row["answer"]
 
 
 @dataclass
@@ -274,7 +351,7 @@ class CorpusRun:
         self.summary = summarise(self.outcomes)
 
 
-def run_corpus(database, corpus: str, questions: list[Question]) -> CorpusRun:
+def run_corpus(database, corpus: str, questions: list[Question], recording: list[dict] | None = None) -> CorpusRun:
     from bench.corpus_cache import ensure_corpus
 
     docs = ensure_corpus(corpus)
@@ -283,9 +360,50 @@ def run_corpus(database, corpus: str, questions: list[Question]) -> CorpusRun:
     report = container.ingestor.ingest([str(docs)], collection=corpus)
     ingest_s = time.perf_counter() - started
     started = time.perf_counter()
-    outcomes = ask_all(container, corpus, questions)
+    outcomes = ask_all(container, corpus, questions, recording)
     return CorpusRun(corpus, outcomes, report.added + report.updated + report.unchanged, report.chunks,
                      len(report.failed), ingest_s, time.perf_counter() - started)
+
+
+def record(path: Path, sets: dict[str, list[Question]]) -> list[CorpusRun]:
+    """Ask every question of every split once and write what each answer was composed from to ``path``."""
+    from bench._common import fresh_database, machine
+
+    database = fresh_database()
+    runs, corpora = [], {}
+    for corpus, questions in sets.items():
+        rows: list[dict] = []
+        run = run_corpus(database, corpus, questions, rows)
+        runs.append(run)
+        corpora[corpus] = {"documents": run.documents, "chunks": run.chunks, "failed": run.failed,
+                           "ingest_s": round(run.ingest_s, 1), "questions": rows}
+    path.write_text(json.dumps({"recorded": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                                "machine": machine(), "corpora": corpora}), encoding="utf-8")
+    return runs
+
+
+def replay(path: Path, sets: dict[str, list[Question]], split: str) -> tuple[list[CorpusRun], int]:
+    """The recorded questions re-decided with the current answer code; also how many answers changed."""
+    recorded = json.loads(path.read_text(encoding="utf-8"))["corpora"]
+    runs, changed = [], 0
+    for corpus, questions in sets.items():
+        if corpus not in recorded:
+            raise SystemExit(f"{path} has no recording of {corpus}")
+        data = recorded[corpus]
+        rows = {row["id"]: row for row in data["questions"]}
+        outcomes = []
+        started = time.perf_counter()
+        for q in questions:
+            if not in_split(q, split):
+                continue
+            if q.id not in rows:
+                raise SystemExit(f"{path} has no recording of {q.id}: record again")
+            outcome, same = replay_question(q, rows[q.id])
+            outcomes.append(outcome)
+            changed += not same
+        runs.append(CorpusRun(corpus, outcomes, data["documents"], data["chunks"], data["failed"], 0.0,
+                              time.perf_counter() - started))
+    return runs, changed
 
 
 # --------------------------------------------------------------------------- printing
@@ -421,6 +539,10 @@ def main() -> None:
     parser.add_argument("--failures", action="store_true", help="print every miss with the answer and its sources")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--check-facts", action="store_true", help="verify the sets' facts against their sources")
+    parser.add_argument("--record", type=Path, metavar="FILE",
+                        help="ask every question of every split once and record the passages and evidence to FILE")
+    parser.add_argument("--replay", type=Path, metavar="FILE",
+                        help="re-decide the recorded questions offline with the current extract and abstention code")
     parser.add_argument("--reference", nargs="?", type=Path, const=DEFAULT_REFERENCE_DIR, default=None,
                         metavar="BEIR_DIR", help="score coverage of answers.json's reference answers")
     args = parser.parse_args()
@@ -466,8 +588,16 @@ def main() -> None:
 
     from bench._common import fresh_database, machine, table
 
-    database = fresh_database()
-    runs = [run_corpus(database, c, [q for q in qs if in_split(q, args.split)]) for c, qs in sets.items()]
+    changed = None
+    if args.record:
+        runs = record(args.record, sets)
+        runs = [CorpusRun(r.corpus, [o for o in r.outcomes if in_split(o.question, args.split)], r.documents,
+                          r.chunks, r.failed, r.ingest_s, r.ask_s) for r in runs]
+    elif args.replay:
+        runs, changed = replay(args.replay, sets, args.split)
+    else:
+        database = fresh_database()
+        runs = [run_corpus(database, c, [q for q in qs if in_split(q, args.split)]) for c, qs in sets.items()]
     overall = summarise([o for run in runs for o in run.outcomes])
     if args.json:
         print(json.dumps({
@@ -483,7 +613,8 @@ def main() -> None:
               f"ingest {run.ingest_s:.1f}s, {len(run.outcomes)} questions in {run.ask_s:.1f}s")
     headers = ["corpus", "questions (ans+unans)"] + [name for name, _ in RATE_COLUMNS]
     rows = [summary_row(r.corpus, r.summary) for r in runs] + [summary_row("overall", overall)]
-    print(f"\nsplit {args.split}; extractive answers (no LLM), hashing embedder")
+    source = f"replayed from {args.replay} ({changed} answers differ from the recorded ones)" if args.replay else "live"
+    print(f"\nsplit {args.split}; extractive answers (no LLM), hashing embedder; {source}")
     print(table(headers, rows))
     print(f"machine: {machine()}\ncommand: {command_line()}")
     if args.failures:

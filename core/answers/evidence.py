@@ -12,6 +12,7 @@ their document frequencies the collection's ``term_stats`` (core/search/term_sta
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -56,6 +57,30 @@ def answers_question(evidence: Evidence) -> bool:
     return not (names_the_unknown and evidence.top_coverage < MIN_TOP_COVERAGE_WITH_UNKNOWN)
 
 
+# A question that asks for a price is answered by an amount of money (or by "free"); documentation
+# that states none in the passages retrieved for it does not answer it, however many of its words
+# those passages share ("how much does commercial Celery support cost?" retrieves the support page).
+# The other answer types on the bench's dev split (release dates, versions, addresses) are already
+# caught by their words, so only the price is checked here.
+_ASKS_PRICE = re.compile(
+    r"\bhow much (?:does|do|is|are|would|will|did)\b.*\b(?:cost|costs|charge|charges|pay|paid)\b"
+    r"|\b(?:price|prices|pricing|priced)\b",
+    re.IGNORECASE,
+)
+_STATES_PRICE = re.compile(
+    r"[$€£¥]\s?\d|\d\s?(?:USD|EUR|GBP|dollars?|euros?)\b"
+    r"|\bfree (?:of charge|to use|and open|software)\b|\bno cost\b|\bcosts? nothing\b",
+    re.IGNORECASE,
+)
+
+
+def asks_what_no_passage_states(question: str, passages: Sequence[Passage]) -> bool:
+    """The question asks for a kind of value (a price) that none of the passages states."""
+    if not _ASKS_PRICE.search(question):
+        return False
+    return not any(_STATES_PRICE.search(f"{p.heading}\n{p.text}") for p in passages)
+
+
 _STATISTICS = sa.text(
     "WITH q AS (SELECT tsvector_to_array(to_tsvector(CAST(:cfg AS regconfig), :query)) AS terms) "
     "SELECT q.terms, c.chunk_count,"
@@ -68,22 +93,42 @@ _STATISTICS = sa.text(
 )
 
 
-def measure(session: Session, query: str, collection_id: int, passages: Sequence[Passage]) -> Evidence:
+@dataclass(frozen=True)
+class TermStatistics:
+    """What the evidence is computed from: the question's lexemes, their document frequencies in the
+    collection, and which of them each passage holds. Kept apart so a recording of it (bench/
+    answer_eval.py --record) can re-run the decision offline."""
+
+    terms: tuple[str, ...]
+    frequencies: dict[str, int]
+    held: tuple[frozenset[str], ...]  # per passage, in rank order
+    chunks: int
+
+
+def term_statistics(session: Session, query: str, collection_id: int, passages: Sequence[Passage]) -> TermStatistics | None:
     if not passages:
-        return NO_EVIDENCE
+        return None
     texts = [f"{p.title}\n{p.heading}\n{p.text}" for p in passages]
     row = session.execute(
         _STATISTICS, {"cfg": TS_CONFIG, "query": query, "collection_id": collection_id, "texts": texts}
     ).one_or_none()
     if row is None or not row.terms:
+        return None
+    return TermStatistics(
+        terms=tuple(dict.fromkeys(row.terms)),
+        frequencies={t: int(df) for t, df in (row.frequencies or {}).items()},
+        held=tuple(frozenset(h.split()) for h in row.held),
+        chunks=max(int(row.chunk_count or 0), 1),
+    )
+
+
+def from_statistics(stats: TermStatistics | None) -> Evidence:
+    if stats is None:
         return NO_EVIDENCE
-    terms = list(dict.fromkeys(row.terms))
-    frequencies = row.frequencies or {}
-    total = max(int(row.chunk_count or 0), 1)
+    terms, frequencies, total = stats.terms, stats.frequencies, stats.chunks
     idf = {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
     mass = sum(idf.values()) or 1.0
-    held = [set(h.split()) for h in row.held]
-    shares = [sum(idf[t] for t in terms if t in found) / mass for found in held]
+    shares = [sum(idf[t] for t in terms if t in found) / mass for found in stats.held]
     return Evidence(
         terms=len(terms),
         top_coverage=shares[0],
@@ -91,3 +136,7 @@ def measure(session: Session, query: str, collection_id: int, passages: Sequence
         unknown_terms=sum(1 for t in terms if not frequencies.get(t)),
         chunks=total,
     )
+
+
+def measure(session: Session, query: str, collection_id: int, passages: Sequence[Passage]) -> Evidence:
+    return from_statistics(term_statistics(session, query, collection_id, passages))

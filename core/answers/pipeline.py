@@ -129,12 +129,7 @@ class AnswerPipeline:
         with self.sessions() as session:
             measured = evidence.measure(session, query, collection_id, found.passages)
         timings["evidence_ms"] = _ms_since(started)
-        threshold = next(
-            (value for prefix, value in CONFIDENT_SIMILARITY.items() if self.embedder.name.startswith(prefix)), 2.0
-        )
-        if found.best_similarity >= threshold and not measured.unknown_terms:
-            return False  # a semantic embedder is sure, and the question names nothing the documents never mention
-        return not evidence.answers_question(measured)
+        return weak_evidence(measured, found.best_similarity, self.embedder.name, query=query, passages=found.passages)
 
     def _compose(
         self,
@@ -196,6 +191,19 @@ class AnswerPipeline:
         if rest:
             yield rest
         return Answer(text, _citations(passages, cited or range(1, len(passages) + 1)))
+
+
+def weak_evidence(
+    measured: evidence.Evidence, best_similarity: float, embedder_name: str, *, query: str, passages: list[Passage]
+) -> bool:
+    """The "not covered" decision from the measurements and the passages alone (bench/answer_eval.py
+    --replay runs it on recorded ones)."""
+    if evidence.asks_what_no_passage_states(query, passages):
+        return True  # however sure the ranking is, the kind of value asked for is not there
+    threshold = next((value for prefix, value in CONFIDENT_SIMILARITY.items() if embedder_name.startswith(prefix)), 2.0)
+    if best_similarity >= threshold and not measured.unknown_terms:
+        return False  # a semantic embedder is sure, and the question names nothing the documents never mention
+    return not evidence.answers_question(measured)
 
 
 def not_covered(closest: list[Passage]) -> Answer:

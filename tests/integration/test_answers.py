@@ -84,6 +84,28 @@ def test_weak_evidence_says_the_documents_do_not_cover_it(extractive):
     assert answer.citations, "the closest sources are still listed"
 
 
+def test_a_price_question_is_not_covered_when_no_source_states_a_price(extractive):
+    """"How much does it cost?" shares most of its words with the rate-limits page, which states no
+    price: quoting it would answer a question it does not answer."""
+    answer = extractive.engine.ask(key(), "How much does it cost to ask more questions per minute?")
+
+    assert not answer.grounded
+    assert "couldn't find this in the documentation" in answer.text
+    assert answer.citations[0].title == "Rate limits", "the closest sources are still listed, as links"
+    assert "ten questions" not in answer.text
+
+
+def test_a_price_the_documents_state_is_quoted(make_container, tmp_path):
+    docs = write_docs(tmp_path / "priced", {"plans.md": "# Plans\n\nThe team plan costs $29 per month for ten seats.\n"})
+    container = make_container()
+    container.ingestor.ingest([str(docs)], collection="default")
+
+    answer = container.engine.ask(key(), "How much does the team plan cost?")
+
+    assert answer.grounded
+    assert "$29 per month" in answer.text
+
+
 def test_llm_answer_keeps_valid_citations_and_strips_invented_ones(llm_container, fake_llm):
     fake_llm.chat_responder = lambda body: "Create the app from the manifest [1]. Tokens are in the vault [7]."
     answer = llm_container.engine.ask(key(), "How do I set up the Slack app?")

@@ -7,6 +7,7 @@ from bench.answer_eval import (
     fact_found,
     load_set,
     reference_coverage,
+    replay_question,
     score,
     summarise,
 )
@@ -106,3 +107,31 @@ def test_new_term_recall_ignores_what_the_question_already_says():
     assert new_term_recall(reference, question, "domain embeddings are good") == 0.0
     assert new_term_recall(reference, question, "Voyage AI, use it") == 1.0
     assert new_term_recall("domain embeddings", question, "anything") is None
+
+
+def recorded_row(text, *, terms=("cache", "clear"), held=(("cache", "clear"),), frequencies=None):
+    passage = {"chunk_id": 1, "document_id": 1, "title": "Cache", "heading": "Clearing", "source": "cache.md",
+               "text": text, "score": 1.0}
+    return {"id": "t-001", "query": "how do I clear the cache?", "passages": [passage], "best_similarity": 0.0,
+            "embedder": "hashing", "answer": "", "grounded": True,
+            "statistics": {"terms": list(terms), "frequencies": frequencies or {t: 5 for t in terms},
+                           "held": [list(h) for h in held], "chunks": 500}}
+
+
+def test_a_replay_re_decides_a_recorded_question_with_the_current_answer_code():
+    from core.answers.extractive import extractive_answer
+    from core.types import Passage
+
+    row = recorded_row("To clear the cache, pass --cache-clear to every run.")
+    expected, _ = extractive_answer(row["query"], [Passage(**row["passages"][0])])
+    outcome, same = replay_question(question(facts=("--cache-clear",)), row)
+    assert outcome.found and not outcome.abstained and outcome.text == expected
+    assert not same, "the recorded answer (empty here) differs from the replayed one"
+    assert replay_question(question(facts=("--cache-clear",)), {**row, "answer": expected})[1]
+
+
+def test_a_replay_abstains_when_the_recorded_evidence_is_weak():
+    row = recorded_row("Unrelated text.", terms=("cache", "clear", "nginx"), held=((),),
+                       frequencies={"cache": 5, "clear": 5, "nginx": 1})
+    outcome, _ = replay_question(question(answerable=False), row)
+    assert outcome.abstained and outcome.correct
