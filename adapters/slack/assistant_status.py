@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from typing import Any
+from typing import Any, Callable
 
 from slack_sdk.errors import SlackApiError
 
 from adapters.slack.clients import SlackClients
-from core.questions.ports import DeliveryPort
+from core.questions.ports import DeliveryPort, LiveReply
 from core.questions.values import Reply, Where
 
 log = logging.getLogger(__name__)
@@ -58,6 +58,12 @@ class AssistantStatusDelivery:
     def replace(self, where: Where, placeholder: str, reply: Reply) -> bool:
         return self.port.replace(where, placeholder, reply)
 
+    def open_stream(self, where: Where, placeholder: str | None, remember: Callable[[str], None]) -> LiveReply | None:
+        """Stated, not reached through ``__getattr__``: the lifecycle's ``isinstance(port, StreamingPort)``
+        only sees methods on the class from Python 3.12 on. In the container the stream starts with no
+        placeholder (chat.startStream in the assistant thread); its first message clears the status."""
+        return self.port.open_stream(where, placeholder, remember)  # type: ignore[attr-defined]
+
     def post(self, where: Where, reply: Reply) -> None:
         self.port.post(where, reply)
         if is_assistant_thread(where):
@@ -75,4 +81,4 @@ class AssistantStatusDelivery:
             log.warning("slack.assistant_status_failed channel=%s status=%r", where["channel"], status, exc_info=True)
 
     def __getattr__(self, name: str) -> Any:
-        return getattr(self.port, name)  # whatever else the Slack port offers (streaming, ...)
+        return getattr(self.port, name)  # whatever else the Slack port offers; protocol methods are stated above
