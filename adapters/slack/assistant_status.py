@@ -56,13 +56,19 @@ class AssistantStatusDelivery:
             self.set_status(where, WRITING)
 
     def replace(self, where: Where, placeholder: str, reply: Reply) -> bool:
-        return self.port.replace(where, placeholder, reply)
+        replaced = self.port.replace(where, placeholder, reply)  # in the container: a stream cut short
+        if replaced and is_assistant_thread(where):
+            self.set_status(where, CLEARED)
+        return replaced
 
     def open_stream(self, where: Where, placeholder: str | None, remember: Callable[[str], None]) -> LiveReply | None:
         """Stated, not reached through ``__getattr__``: the lifecycle's ``isinstance(port, StreamingPort)``
         only sees methods on the class from Python 3.12 on. In the container the stream starts with no
         placeholder (chat.startStream in the assistant thread); its first message clears the status."""
-        return self.port.open_stream(where, placeholder, remember)  # type: ignore[attr-defined]
+        live = self.port.open_stream(where, placeholder, remember)  # type: ignore[attr-defined]
+        if live is None or not is_assistant_thread(where):
+            return live
+        return AssistantLive(live, lambda: self.set_status(where, CLEARED))
 
     def post(self, where: Where, reply: Reply) -> None:
         self.port.post(where, reply)
@@ -82,3 +88,22 @@ class AssistantStatusDelivery:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.port, name)  # whatever else the Slack port offers; protocol methods are stated above
+
+
+class AssistantLive:
+    """A streamed answer in the container; the status is cleared once the stream has stopped (Slack
+    clears it on a posted reply, a stream is not guaranteed to count), never before: a refused stop
+    falls back to a post, which clears it."""
+
+    def __init__(self, live: LiveReply, clear_status: Callable[[], None]) -> None:
+        self.live = live
+        self.clear_status = clear_status
+
+    def add(self, piece: str) -> None:
+        self.live.add(piece)
+
+    def finish(self, reply: Reply) -> bool:
+        finished = self.live.finish(reply)
+        if finished:
+            self.clear_status()
+        return finished

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 import yaml
 
@@ -11,6 +12,7 @@ from adapters.slack.assistant_status import SEARCHING, WRITING
 from adapters.slack.assistant_threads import TITLE_MAX, thread_title
 from adapters.slack.render import PLACEHOLDER
 from core.storage.models import Document
+from core.types import SessionKey
 from tests.slack.harness import DM, QUESTION, USER, block_text
 
 REPO = Path(__file__).resolve().parents[2]
@@ -200,3 +202,81 @@ def test_fake_slack_refuses_what_slack_refuses(slack):
     client.assistant_threads_setStatus(channel_id=DM, thread_ts=ts, status="is thinking…")
     client.chat_postMessage(channel=DM, thread_ts=ts, text="the reply")
     assert slack.assistant_thread(DM, ts).statuses == ["is thinking…", ""]  # the reply cleared it
+
+
+# -- streamed answers in the container (issue 12) ----------------------------------------------------
+
+@pytest.fixture
+def llm():
+    from tests.fakes.openai_server import FakeOpenAI
+
+    with FakeOpenAI() as fake:
+        fake.chat_responder = lambda _body: STREAMED_ANSWER
+        yield fake
+
+
+@pytest.fixture
+def streaming(make_harness, llm):
+    return make_harness(llm="openai", openai_base_url=llm.base_url, openai_api_key="sk-test", llm_max_retries=0)
+
+
+STREAMED_ANSWER = ("To rotate your API key, open Settings and choose Rotate [1]. The old key keeps working for "
+                   "24 hours, so deployments can switch over [1].")
+
+
+def _ask_in_container(harness) -> str:
+    thread_ts = _start_thread(harness)
+    assert harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts)).status_code == 200
+    return thread_ts
+
+
+def test_a_container_answer_streams_its_first_words_then_ends_as_one_complete_answer(streaming, llm):
+    from tests.slack.test_streamed_answers import until
+
+    release = llm.pause_next_stream(after=4)  # the model stops after four pieces until released
+    thread_ts = _ask_in_container(streaming)
+    until(lambda: streaming.bot_replies(DM, thread_ts), "the stream to start")
+
+    [live] = streaming.bot_replies(DM, thread_ts)
+    assert live["text"] and STREAMED_ANSWER.startswith(live["text"]) and live["text"] != STREAMED_ANSWER
+    assert streaming.slack.is_streaming(DM, live["ts"]), "the first words, before the model finished"
+    start = streaming.slack.last_call("chat.startStream").params
+    assert (start["channel"], start["thread_ts"]) == (DM, thread_ts)
+    assert start["recipient_user_id"] == USER and start["recipient_team_id"] == streaming.slack.team_id
+    release.set()
+    streaming.settle()
+
+    [answer] = streaming.bot_replies(DM, thread_ts)
+    assert answer["ts"] == live["ts"] and not streaming.slack.is_streaming(DM, answer["ts"])
+    engine = streaming.container.engine
+    plain = engine.answer(engine.accept(SessionKey("cli", "t", "c", "other-thread", "u"), QUESTION))
+    assert answer["text"] == plain.text, "the streamed answer is the one written without streaming"
+    kinds = [b["type"] for b in answer["blocks"]]
+    assert kinds == ["context", "context_actions"], "sources, then Slack's feedback_buttons, at stopStream"
+    assert answer["blocks"][1]["elements"][0]["type"] == "feedback_buttons"
+    assert not any(PLACEHOLDER in (m.get("text") or "") for m in streaming.slack.posted_messages(DM))
+    assert streaming.slack.calls_to("chat.postMessage") == [], "the stream is the answer: no placeholder"
+    assert _statuses(streaming, thread_ts)[:2] == [SEARCHING, WRITING]
+    assert streaming.slack.assistant_thread(DM, thread_ts).status == "", "the stream replaced the status"
+
+
+def test_a_refused_container_stream_posts_the_answer_once(streaming):
+    streaming.slack.fail_next("chat.startStream", status=200, error="method_not_supported_for_channel_type")
+    thread_ts = _ask_in_container(streaming)
+    streaming.settle()
+
+    assert len(streaming.slack.calls_to("chat.startStream")) == 1
+    [answer] = streaming.bot_replies(DM, thread_ts)
+    assert answer["text"].count("24 hours") == 1 and answer["blocks"][-1]["type"] == "actions"
+    assert len(streaming.slack.calls_to("chat.postMessage")) == 1, "posted once, no placeholder first"
+    assert _statuses(streaming, thread_ts) == [SEARCHING, WRITING, ""]
+
+
+def test_the_status_port_states_open_stream_itself_as_python_3_12_isinstance_requires():
+    """From 3.12, isinstance on a runtime_checkable Protocol looks with inspect.getattr_static, which
+    never calls __getattr__: a forwarded open_stream would silently turn streaming off in the container."""
+    import inspect
+
+    from adapters.slack.assistant_status import AssistantStatusDelivery
+
+    assert callable(inspect.getattr_static(AssistantStatusDelivery, "open_stream", None))
