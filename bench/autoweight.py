@@ -6,7 +6,8 @@
 For each set: the pseudo-queries of bench/pseudo_queries.py (no labelled question is used) are fused
 with each weight of GRID; the weight with the highest pseudo nDCG@10 is the collection's (ties go to
 the one nearest the fixed default). Then the labelled test half is scored with that weight, beside
-both legs and the fixed default. Pseudo-query kinds: heading, sentence (own chunk left out), both.
+both legs and the fixed default. Pseudo-query kinds: heading, sentence (own chunk left out), both, and
+sentence-kept (own chunk kept, for comparison).
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from bench.retrieval_eval import documents_in_order, score  # noqa: E402
 from core.search.fusion import convex_combination_fusion, vector_weight_for  # noqa: E402
 
 GRID = [round(w / 10, 1) for w in range(7)]
-KINDS = ("heading", "sentence", "both")
+KINDS = ("heading", "sentence", "both", "sentence-kept")
 
 
 def fuse(pair, weight: float):
@@ -31,11 +32,11 @@ def fuse(pair, weight: float):
 def pseudo_ndcg(run: dict, kind: str, weight: float) -> float:
     values = []
     for entry in run["pseudo"].values():
-        if kind != "both" and entry["kind"] != kind:
+        if kind not in ("both", entry["kind"]) and not (kind == "sentence-kept" and entry["kind"] == "sentence"):
             continue
         own = entry["chunk"]
         legs = [[tuple(p) for p in leg] for leg in entry["legs"]]
-        if entry["kind"] == "sentence":  # the exact copy would only flatter the text leg
+        if entry["kind"] == "sentence" and kind != "sentence-kept":  # the exact copy would only flatter the text leg
             legs = [[p for p in leg if p[0] != own] for leg in legs]
         ranked = documents_in_order(fuse(legs, weight), run["document_of"])
         values.append(score(ranked, {run["document_of"][own]})["ndcg@10"])
