@@ -11,6 +11,7 @@ sentence-kept (own chunk kept, for comparison).
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -54,8 +55,6 @@ def main(paths: list[str]) -> int:
     runs = []
     for path in paths:
         run = load(Path(path))
-        import json
-
         run["pseudo"] = json.loads(Path(path).read_text())["replay"]["pseudo"]
         runs.append(run)
     prior = vector_weight_for(runs[0]["embedder"])
