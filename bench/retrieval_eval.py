@@ -1,7 +1,7 @@
 """Retrieval quality per search leg and fused: recall@5, recall@10, MRR@10, nDCG@10, dev and test apart.
 
     python bench/retrieval_eval.py [BEIR_DIR] [--embedder hashing|sentence-transformers|openai]
-        [--fusion convex|rrf] [--vector-weight W] [--sweep] [--json FILE]
+        [--fusion convex|rrf] [--vector-weight W] [--sweep] [--json FILE [--pseudo N]]
     python bench/retrieval_eval.py --questions bench/sets/attrs.jsonl --corpus attrs [...]
 
 Two kinds of evaluation set:
