@@ -1,7 +1,7 @@
 """Retrieval quality per search leg and fused: recall@5, recall@10, MRR@10, nDCG@10, dev and test apart.
 
     python bench/retrieval_eval.py [BEIR_DIR] [--embedder hashing|sentence-transformers|openai]
-        [--fusion convex|rrf] [--vector-weight W] [--sweep] [--json FILE]
+        [--fusion convex|rrf] [--vector-weight W] [--sweep] [--json FILE [--pseudo N]]
     python bench/retrieval_eval.py --questions bench/sets/attrs.jsonl --corpus attrs [...]
 
 Two kinds of evaluation set:
@@ -252,6 +252,8 @@ def main() -> None:
     parser.add_argument("--vector-weight", type=float, help="the vector leg's share (default: the embedder kind's)")
     parser.add_argument("--sweep", action="store_true", help="also nDCG@10 per fusion, candidate depth and vector weight")
     parser.add_argument("--json", type=Path, help="also write every figure, and each query's legs, to this file")
+    parser.add_argument("--pseudo", type=int, default=0, metavar="N",
+                        help="also write the legs of pseudo-queries from N sampled chunks (bench/autoweight.py)")
     args = parser.parse_args()
 
     if args.questions:
@@ -311,6 +313,13 @@ def main() -> None:
         # With what it takes to fuse again without ingesting again (bench/fusion_choice.py).
         out["replay"] = {"legs": legs, "document_of": document_of, "qrels": {q: sorted(r) for q, r in eval_set.qrels.items()},
                          "split": eval_set.split}
+        if args.pseudo:
+            from bench.pseudo_queries import pseudo_queries, sample_chunks
+
+            queries = pseudo_queries(sample_chunks(database, collection_id, args.pseudo))
+            for entry in queries.values():
+                entry["legs"] = retriever.legs(entry["text"], collection_id=collection_id)
+            out["replay"]["pseudo"] = queries
         args.json.write_text(json.dumps(out))
 
 
