@@ -11,6 +11,7 @@ sentence-kept (own chunk kept, for comparison).
 """
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -51,7 +52,10 @@ def choose(run: dict, kind: str, prior: float) -> tuple[float, list[float]]:
     return weight, curve
 
 
-def main(paths: list[str]) -> int:
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").strip().splitlines()[0])
+    parser.add_argument("runs", nargs="+", help="JSON files written by bench/retrieval_eval.py --json F --pseudo N")
+    paths = parser.parse_args(argv).runs
     runs = []
     for path in paths:
         run = load(Path(path))
