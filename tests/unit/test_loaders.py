@@ -898,12 +898,15 @@ def test_markdown_shortcut_reference_links_keep_only_their_text() -> None:
     # Found in MkDocs' docs: "[GitHub Pages] to host" with "[GitHub Pages]: https://..." below.
     src = (
         "# Deploy\n\nHost it on [GitHub] with [GitHub Pages], or see [the guide][guide].\n"
+        "There are two [kinds of sites]: project and user sites.\n"
         "Extras install with pip install mkdocs[i18n] and a list [1, 2].\n\n"
         "[GitHub]: https://github.com/\n[github pages]: https://pages.github.com/\n[guide]: guide.md\n"
+        "[kinds of sites]: https://example.com/kinds\n"
     )
 
     assert _markdown_text(src) == (
         "Host it on GitHub with GitHub Pages, or see the guide. "
+        "There are two kinds of sites: project and user sites. "
         "Extras install with pip install mkdocs[i18n] and a list [1, 2]."
     )
 

@@ -32,7 +32,7 @@ _LINK = re.compile(_LINK_BODY)
 _LINK_OR_IMAGE = re.compile("!?" + _LINK_BODY)
 _REF_LINK = re.compile(r"!?\[([^\[\]]+)\]\[[^\[\]]*\]")
 # "[GitHub Pages]" alone is a link when the page defines "[GitHub Pages]: https://...".
-_SHORTCUT_REF = re.compile(r"(?<!\])!?\[([^\[\]]+)\](?![\[(:])")
+_SHORTCUT_REF = re.compile(r"(?<!\])!?\[([^\[\]]+)\](?![\[(])")
 _REF_LABEL = re.compile(r"^[ ]{0,3}\[([^\]]+)\]:[ \t]*\S", re.M)
 _AUTOLINK = re.compile(r"<((?:https?|ftp|mailto):[^<>\s]+|[^<>\s@]+@[^<>\s@]+\.[A-Za-z]+)>")
 _HTML_TAG = re.compile(r"<!--.*?-->|</?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>]*)?/?>", re.S)
