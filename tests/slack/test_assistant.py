@@ -58,6 +58,12 @@ def test_a_new_thread_suggests_prompts_from_the_collections_documents(harness):
     assert not harness.slack.posted_messages(DM), "the prompts are offered, nothing is posted"
 
 
+def _ask(harness, thread_ts: str, text: str) -> None:
+    """A person asks ``text`` in the container thread, and everything it queues runs."""
+    harness.event(harness.user_message(text, channel=DM, thread_ts=thread_ts))
+    harness.settle()
+
+
 def test_a_question_shows_searching_then_writing_and_is_answered_once(harness):
     thread_ts = _start_thread(harness)
     question = harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts)
@@ -75,10 +81,8 @@ def test_a_question_shows_searching_then_writing_and_is_answered_once(harness):
 
 def test_a_follow_up_in_the_thread_is_answered_in_its_context(harness):
     thread_ts = _start_thread(harness)
-    harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
-    harness.settle()
-    harness.event(harness.user_message("and how long does the old one keep working?", channel=DM, thread_ts=thread_ts))
-    harness.settle()
+    _ask(harness, thread_ts, QUESTION)
+    _ask(harness, thread_ts, "and how long does the old one keep working?")
 
     answers = harness.answers(DM, thread_ts)
     assert len(answers) == 2
@@ -99,8 +103,7 @@ def test_a_changed_context_is_acknowledged_without_calling_slack(harness):
 def test_a_refused_status_does_not_cost_the_answer(harness):
     thread_ts = _start_thread(harness)
     harness.slack.fail_next("assistant.threads.setStatus", 3, status=200, error="channel_not_found")
-    harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
-    harness.settle()
+    _ask(harness, thread_ts, QUESTION)
     assert len(harness.answers(DM, thread_ts)) == 1
 
 
@@ -114,10 +117,8 @@ def _titles(harness, thread_ts: str) -> list[str]:
 
 def test_the_first_question_titles_the_thread_once_cut_at_a_word(harness):
     thread_ts = _start_thread(harness)
-    harness.event(harness.user_message(LONG_QUESTION, channel=DM, thread_ts=thread_ts))
-    harness.settle()
-    harness.event(harness.user_message("and how long does the old one keep working?", channel=DM, thread_ts=thread_ts))
-    harness.settle()
+    _ask(harness, thread_ts, LONG_QUESTION)
+    _ask(harness, thread_ts, "and how long does the old one keep working?")
 
     [title] = _titles(harness, thread_ts)  # once per thread: the follow-up does not rename it
     assert harness.slack.assistant_thread(DM, thread_ts).title == title
@@ -129,8 +130,7 @@ def test_the_first_question_titles_the_thread_once_cut_at_a_word(harness):
 def test_a_refused_title_does_not_cost_the_answer(harness):
     thread_ts = _start_thread(harness)
     harness.slack.fail_next("assistant.threads.setTitle", 1, status=200, error="invalid_thread_ts")
-    harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
-    harness.settle()
+    _ask(harness, thread_ts, QUESTION)
     assert len(harness.answers(DM, thread_ts)) == 1
     assert _statuses(harness, thread_ts) == [SEARCHING, WRITING, ""]
 
@@ -167,10 +167,8 @@ def test_a_container_thread_whose_start_was_missed_is_known_by_its_root_message(
     """The root of a thread opened in the container has the subtype assistant_app_thread."""
     started = harness.slack.start_assistant_thread(DM, user=USER)  # the event never reached DocRag
     thread_ts = started["assistant_thread"]["thread_ts"]
-    harness.event(harness.user_message(QUESTION, channel=DM, thread_ts=thread_ts))
-    harness.settle()
-    harness.event(harness.user_message("and how long does the old one keep working?", channel=DM, thread_ts=thread_ts))
-    harness.settle()
+    _ask(harness, thread_ts, QUESTION)
+    _ask(harness, thread_ts, "and how long does the old one keep working?")
 
     assert _statuses(harness, thread_ts) == [SEARCHING, WRITING, ""] * 2
     root_looks = [c for c in harness.slack.calls_to("conversations.replies") if str(c.params.get("limit")) == "1"]
