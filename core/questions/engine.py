@@ -54,6 +54,9 @@ class Engine:
         self.pipeline = pipeline
         self.options = options
         self.observers = observer if isinstance(observer, Observers) else Observers([observer] if observer else [])
+        self.passage_search = PassageSearch(
+            store.sessions, pipeline.retriever, options.max_question_chars, pipeline.options.max_chunks_per_document
+        )
 
     @property
     def sessions(self) -> sessionmaker[Session]:
@@ -159,10 +162,7 @@ class Engine:
 
     # -- other services adapters use ------------------------------------------------------------------
     def search(self, query: str, *, collection: str, limit: int = 10) -> list[Passage]:
-        return PassageSearch(
-            self.sessions, self.pipeline.retriever, self.options.max_question_chars,
-            self.pipeline.options.max_chunks_per_document,
-        ).search(query, collection=collection, limit=limit)
+        return self.passage_search.search(query, collection=collection, limit=limit)
 
     def record_feedback(self, message_id: int, *, platform: str, user_id: str, score: int) -> None:
         """Store a thumbs up (+1) or down (-1) for an answer; a second click replaces the first."""
