@@ -924,3 +924,19 @@ def test_markdown_tables_of_one_or_two_rows_name_each_cell_longer_ones_keep_one_
         "Default: 80 | CLI Override: --print-width <int> | API Override: printWidth: <int>\n\n"
         "Setting | Default\na | 1\nb | 2\nc | 3"
     )
+
+
+def test_myst_roles_read_as_the_built_page_shows_them() -> None:
+    # Found in Click's MyST docs, whose answers quoted "{meth}Context.invoke" and "{attr}~Context...".
+    src = (
+        "# Advanced\n\n"
+        "Use {meth}`~click.Context.with_resource` to enter it, and {func}`pass_context` for the context.\n\n"
+        "See {ref}`the testing guide <testing>`, {issue}`1649` and {pep}`8`; press {kbd}`Ctrl+C`.\n\n"
+        "A literal `{meth}` stays, and so does {this}.\n"
+    )
+
+    assert _markdown_text(src) == (
+        "Use click.Context.with_resource to enter it, and pass_context for the context.\n\n"
+        "See the testing guide, #1649 and PEP 8; press Ctrl+C.\n\n"
+        "A literal {meth} stays, and so does {this}."
+    )

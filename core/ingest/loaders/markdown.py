@@ -50,6 +50,10 @@ _REF_DEF = re.compile(
 _TABLE_DELIM = re.compile(r"\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
+# MyST roles, Sphinx's cross-references in Markdown: {meth}`~click.Context.invoke`, {ref}`text <target>`.
+_MYST_ROLE = re.compile(r"\{([a-z][\w:.+-]*)\}`([^`\n]+)`")
+_ROLE_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)
+_NUMBERED_ROLES = {"issue": "#", "pr": "#", "pep": "PEP ", "rfc": "RFC "}
 
 
 @functools.cache
@@ -89,6 +93,8 @@ def _strip_front_matter(text: str) -> tuple[str, str | None]:
 def markdown_inline(text: str) -> str:
     """Markdown inline markup -> plain text (links keep their text, code keeps its content)."""
     codes: list[str] = []
+    if "}`" in text:
+        text = _MYST_ROLE.sub(_myst_role, text)
     if "`" in text:
 
         def stash(m: re.Match[str]) -> str:
@@ -130,6 +136,21 @@ def markdown_inline(text: str) -> str:
     if codes:
         text = _PLACEHOLDER.sub(lambda m: codes[int(m.group(1))], text)
     return text
+
+
+def _myst_role(match: re.Match[str]) -> str:
+    """A role as the built page shows it, kept as inline code so its name stays one word:
+    {meth}`~a.B.c` -> `a.B.c`, {ref}`Title <target>` -> `Title`, {issue}`1649` -> `#1649`.
+
+    The whole dotted name is kept where Sphinx's "~" shows only its last part: people ask for
+    ``Context.invoke`` as often as for ``invoke``."""
+    role, inner = match.group(1), match.group(2)
+    target = _ROLE_TARGET.match(inner)
+    if target and target.group(1):
+        inner = target.group(1)
+    inner = inner.lstrip("~!")
+    prefix = _NUMBERED_ROLES.get(role.rsplit(":", 1)[-1])
+    return f"{prefix}{inner}" if prefix else f"`{inner}`"
 
 
 def _md_paragraph(raw: str, references: frozenset[str] = frozenset()) -> str:
