@@ -234,15 +234,18 @@ def check_facts(corpus: str, questions: list[Question], docs: Path) -> list[str]
 
 
 # --------------------------------------------------------------------------- running the engine
+EMBEDDER = "hashing"  # --embedder
+
+
 def build_container(database):
-    """The CLI's composition root on a bench database: hashing embedder, no LLM, no rate limits."""
+    """The CLI's composition root on a bench database: the --embedder (hashing by default), no LLM, no rate limits."""
     from bots.wiring import Container
     from core.config import Settings
 
     settings = Settings(
         _env_file=None,
         database_url="unused: the bench passes its own database",
-        embedder="hashing",
+        embedder=EMBEDDER,
         llm="extractive",
         rate_user_per_min=0,
         rate_channel_per_min=0,
@@ -536,6 +539,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=SPLITS, default="test")
     parser.add_argument("--corpus", action="append", help="a set in bench/answers/ (repeatable; default: all)")
+    parser.add_argument("--embedder", default="hashing", choices=["hashing", "sentence-transformers"],
+                        help="the embedder the corpora are ingested and searched with (default: hashing)")
     parser.add_argument("--failures", action="store_true", help="print every miss with the answer and its sources")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--check-facts", action="store_true", help="verify the sets' facts against their sources")
@@ -546,6 +551,8 @@ def main() -> None:
     parser.add_argument("--reference", nargs="?", type=Path, const=DEFAULT_REFERENCE_DIR, default=None,
                         metavar="BEIR_DIR", help="score coverage of answers.json's reference answers")
     args = parser.parse_args()
+    global EMBEDDER
+    EMBEDDER = args.embedder
 
     if args.reference is not None:
         from bench._common import fresh_database, machine
@@ -614,7 +621,7 @@ def main() -> None:
     headers = ["corpus", "questions (ans+unans)"] + [name for name, _ in RATE_COLUMNS]
     rows = [summary_row(r.corpus, r.summary) for r in runs] + [summary_row("overall", overall)]
     source = f"replayed from {args.replay} ({changed} answers differ from the recorded ones)" if args.replay else "live"
-    print(f"\nsplit {args.split}; extractive answers (no LLM), hashing embedder; {source}")
+    print(f"\nsplit {args.split}; extractive answers (no LLM), {EMBEDDER} embedder; {source}")
     print(table(headers, rows))
     print(f"machine: {machine()}\ncommand: {command_line()}")
     if args.failures:
