@@ -299,6 +299,15 @@ API
     ]
 
 
+def test_rst_default_role_cross_references_show_their_text() -> None:
+    # Found in marshmallow's docs (default_role = "py:obj"): answers quoted "load <Schema.load>".
+    src = "Loading\n=======\n\nThe `dump <Schema.dump>` method, `~marshmallow.fields.Nested` and `A Title`.\n"
+
+    doc = load_document(src.encode(), name="quickstart.rst")
+
+    assert doc.sections[0].text == "The dump method, marshmallow.fields.Nested and A Title."
+
+
 def test_rst_without_document_title_uses_file_stem() -> None:
     src = "First\n=====\n\none\n\nSecond\n======\n\ntwo\n"
     doc = load_document(src.encode(), name="my_notes.rst")

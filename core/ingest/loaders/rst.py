@@ -19,13 +19,18 @@ def _rst_role_text(raw: str) -> str:
     """``:ref:`Label <target>``` -> ``Label``; ``:func:`~a.b``` -> ``a.b`` (Sphinx roles docutils lacks)."""
 
     def repl(m: re.Match[str]) -> str:
-        inner = m.group(1) if m.group(1) is not None else m.group(2)
-        t = _RST_TARGET.match(inner)
-        if t and t.group(1):
-            inner = t.group(1)
-        return inner.lstrip("~!")
+        return _default_role_text(m.group(1) if m.group(1) is not None else m.group(2))
 
     return _RST_ROLE.sub(repl, raw)
+
+
+def _default_role_text(inner: str) -> str:
+    """`load <Schema.load>` under a project's ``default_role`` (py:obj in many Sphinx projects, a
+    title reference to docutils) is a cross-reference: the page shows ``load``, not the target."""
+    t = _RST_TARGET.match(inner)
+    if t and t.group(1):
+        inner = t.group(1)
+    return inner.lstrip("~!")
 
 
 # Sphinx directives that plain docutils does not know. Without them docutils drops their
@@ -215,6 +220,8 @@ def load_rst(
                     parts.append(child.astext())  # astext() drops docutils' escape markers (NUL)
                 elif isinstance(child, nodes.problematic):
                     parts.append(_rst_role_text(child.astext()))
+                elif isinstance(child, nodes.title_reference):
+                    parts.append(_default_role_text(child.astext()))
                 elif isinstance(child, (nodes.system_message, nodes.target, nodes.substitution_definition)):
                     continue
                 elif isinstance(child, nodes.footnote_reference):
