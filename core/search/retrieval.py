@@ -293,8 +293,22 @@ def _merged_text(ordered: list[_Candidate]) -> str:
         if chunk.heading and chunk.heading != before.heading:
             parts.append(heading_line(("", *chunk.heading.split(" > "))) + "\n" + chunk.text)
         else:
-            parts.append(chunk.text)
-    return "\n\n".join(parts)
+            parts.append(without_overlap(before.text, chunk.text))
+    return "\n\n".join(p for p in parts if p)
+
+
+def without_overlap(before: str, after: str) -> str:
+    """``after`` without the paragraphs it repeats from the end of ``before``.
+
+    A long section is chunked with overlap: the next chunk starts with the previous one's last
+    paragraphs (core/ingest/chunking.py), so that either chunk alone keeps its context. Shown
+    together, the repeated paragraphs would be quoted twice."""
+    ends = [m.start() for m in re.finditer("\n\n", after)] + [len(after)]
+    for end in reversed(ends):
+        head = after[:end]
+        if before == head or before.endswith("\n\n" + head):
+            return after[end + 2 :]
+    return after
 
 
 def _vector_literal(vector: Sequence[float]) -> str:

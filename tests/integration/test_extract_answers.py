@@ -5,12 +5,14 @@ import re
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from rich.console import Console
 
 from adapters.discord.render import sources_embed, split_message
 from adapters.slack.render import render_answer as slack_answer
 from adapters.web.playground import _view as playground_view
 from bots.cli import render_answer as cli_answer
+from core.storage.models import DocumentChunk
 from core.types import Answer, SessionKey
 from tests.fakes.openai_server import FakeOpenAI
 
@@ -169,3 +171,27 @@ def test_the_not_covered_answer_with_no_passages_at_all_says_so():
     answer = not_covered([])
     assert isinstance(answer, Answer) and not answer.grounded and not answer.citations
     assert "couldn't find this" in answer.text
+
+
+def test_neighbouring_chunks_of_a_long_section_are_shown_once_without_their_overlap(container, tmp_path: Path):
+    # Found in marshmallow's docs: a sentence repeated as chunk overlap was quoted twice.
+    paragraphs = [f"Step {n}: the frobnicator reads setting number {n} from its configuration file." for n in range(40)]
+    root = tmp_path / "long"
+    root.mkdir()
+    (root / "guide.md").write_text("# Frobnicator guide\n\n" + "\n\n".join(paragraphs) + "\n")
+    report = container.ingestor.ingest([str(root)], collection="default")
+    assert report.chunks >= 2, "the section is long enough to be chunked with overlap"
+
+    passages = container.engine.search("frobnicator setting configuration file", collection="default", limit=6)
+
+    merged = [p for p in passages if sum(p.text.count(f"Step {n}:") for n in range(40)) > 0]
+    assert merged
+    for passage in merged:
+        shown = [line for line in passage.text.split("\n\n") if line.startswith("Step ")]
+        assert len(shown) == len(set(shown)), "no paragraph is repeated"
+        numbers = [int(line.split()[1].rstrip(":")) for line in shown]
+        assert numbers == sorted(numbers)
+    with container.database.sessions() as session:
+        stored = session.scalars(sa.select(DocumentChunk.text)).all()
+    longest_chunk = max(len(text.split("\n\n")) for text in stored)
+    assert any(len(p.text.split("\n\n")) > longest_chunk for p in merged), "two neighbouring chunks make one passage"
