@@ -144,7 +144,10 @@ def _definitions_only(blocks: list[_Block]) -> list[_Block]:
     command as deprecated pass in deprecated=True" before its example), is prose to be quoted."""
     kept = []
     for b, block in enumerate(blocks):
-        following = blocks[b + 1].kind if b + 1 < len(blocks) else None
+        # A heading in between ends the definition: "default: false" closes one option's entry,
+        # it does not label the next option's description.
+        after = blocks[b + 1] if b + 1 < len(blocks) else None
+        following = after.kind if after is not None and after.path == block.path else None
         if block.kind == "label" and (len(block.text.split()) > LABEL_WORDS or following not in ("prose", "list")):
             block = _Block("prose", block.text, block.path)
         kept.append(block)

@@ -127,3 +127,18 @@ def test_a_sentence_that_points_back_at_code_is_quoted_after_that_code():
     )
     answer, _ = extractive_answer("our test files match check_*.py, how do I make pytest look for them?", [passage(text)])
     assert "```ini\n[pytest]\npython_files = check_*.py\n```\n\n> This would make pytest look for tests" in answer
+
+
+def test_the_last_line_of_one_entry_does_not_label_the_next_entry_under_its_own_heading():
+    # Found in MkDocs' configuration reference: "**default**: `false`" ends the strict option, and
+    # the next option's description was quoted as "default: false: Determines the address...".
+    reference = passage(
+        "Determines how warnings are handled.\n\ndefault: false\n\n### dev_addr\n"
+        "Determines the address used when running mkdocs serve. Must be of the format IP:PORT.",
+        title="Configuration",
+        heading="Live Reloading > strict",
+    )
+    other = passage("Run mkdocs serve to preview the site while you write it.", title="Getting started")
+    answer, _ = extractive_answer("which address does mkdocs serve use when running?", [other, reference])
+    assert "default: false" not in answer  # neither as a supporting quote's label nor over the span
+    assert "Determines the address used when running mkdocs serve." in answer
