@@ -949,3 +949,22 @@ def test_myst_roles_read_as_the_built_page_shows_them() -> None:
         "See the testing guide, #1649 and PEP 8; press Ctrl+C.\n\n"
         "A literal {meth} stays, and so does {this}."
     )
+
+
+def test_code_in_a_block_quote_or_a_list_item_stays_fenced_code() -> None:
+    # Found in MkDocs' plugin guide ("> EXAMPLE:" then "> ```python"), whose code was flattened
+    # into one line of prose, and in numbered steps whose fence is indented under the item.
+    src = (
+        "# Plugins\n\n"
+        "> EXAMPLE:\n>\n> ```python\n> import logging\n>\n> log = logging.getLogger(__name__)\n> ```\n\n"
+        "> [!NOTE]\n> Alerts still read as notes.\n\n"
+        "2. Then configure it:\n\n    ```yaml\n    plugins: [thing]\n    ```\n\n"
+        "Indented code:\n\n    x = 1\n"
+    )
+
+    assert _markdown_text(src) == (
+        "EXAMPLE:\n\n```python\nimport logging\n\nlog = logging.getLogger(__name__)\n```\n\n"
+        "Note: Alerts still read as notes.\n\n"
+        "2. Then configure it:\n\n```yaml\nplugins: [thing]\n```\n\n"
+        "Indented code:\n\n```\nx = 1\n```"
+    )

@@ -5,6 +5,7 @@ import functools
 import html as _html
 import operator
 import re
+import textwrap
 from typing import Any
 
 from core.ingest.loaders.admonitions import rewrite_admonitions
@@ -49,6 +50,9 @@ _REF_DEF = re.compile(
 )
 _TABLE_DELIM = re.compile(r"\|?[ \t]*:?-+:?[ \t]*(?:\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 _CELL_SPLIT = re.compile(r"(?<!\\)\|")
+# An indented block that is itself one fenced block: a list item's code ("2. Configure:" then the
+# fence indented four spaces), which markdown-it reads as indented code without its list rule.
+_FENCE_IN_INDENTED = re.compile(r"\A(`{3,}|~{3,})[ \t]*([^\n`]*)\n(.*?)\n?\1[ \t]*\n?\Z", re.S)
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 # MyST roles, Sphinx's cross-references in Markdown: {meth}`~click.Context.invoke`, {ref}`text <target>`.
 _MYST_ROLE = re.compile(r"\{([a-z][\w:.+-]*)\}`([^`\n]+)`")
@@ -64,7 +68,7 @@ def markdown_parser() -> Any:
     # Only the block rules that decide where headings and code are. Lists, block quotes,
     # tables and inline markup are flattened to plain text by the regexes below, which
     # is ~3x faster than letting markdown-it build tokens for them.
-    md.block.ruler.enableOnly(["code", "fence", "hr", "html_block", "heading", "lheading", "paragraph"])
+    md.block.ruler.enableOnly(["blockquote", "code", "fence", "hr", "html_block", "heading", "lheading", "paragraph"])
     md.disable("inline")
     return md
 
@@ -216,6 +220,11 @@ def _table_lines(rows: list[list[str]]) -> list[str]:
     return [" | ".join(row) for row in rows]
 
 
+def _indented_code(content: str) -> str:
+    inner = _FENCE_IN_INDENTED.match(textwrap.dedent(content))
+    return fenced(inner.group(3), inner.group(2)) if inner else fenced(content)
+
+
 def _md_html_block(raw: str) -> str:
     text = _SCRIPT_STYLE.sub("", raw)
     text = _HTML_TAG.sub(" ", text)
@@ -276,8 +285,10 @@ def load_markdown(text: str, name: str) -> LoadedDocument:
                 slugger.reserve(anchor)
             builder.heading(level, heading, anchor or slugger.slug(heading))
             continue
-        if kind in ("fence", "code_block"):
-            builder.add(fenced(tok.content, tok.info if kind == "fence" else ""))
+        if kind == "fence":
+            builder.add(fenced(tok.content, tok.info))
+        elif kind == "code_block":
+            builder.add(_indented_code(tok.content))
         elif kind == "html_block":
             builder.add(_md_html_block(tok.content))
         i += 1
