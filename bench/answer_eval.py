@@ -409,6 +409,15 @@ def replay(path: Path, sets: dict[str, list[Question]], split: str) -> tuple[lis
     return runs, changed
 
 
+def recorded_embedder(path: Path) -> str:
+    """The embedder a recording was made with (its rows name it), for the table's heading."""
+    corpora = json.loads(path.read_text(encoding="utf-8"))["corpora"].values()
+    kinds = ("hashing", "sentence-transformers", "openai")
+    names = {next((k for k in kinds if row["embedder"].startswith(k)), row["embedder"])
+             for data in corpora for row in data["questions"]}
+    return ", ".join(sorted(names)) or EMBEDDER
+
+
 # --------------------------------------------------------------------------- printing
 RATE_COLUMNS = [
     ("fact found", "fact_found"),
@@ -602,6 +611,7 @@ def main() -> None:
                           r.chunks, r.failed, r.ingest_s, r.ask_s) for r in runs]
     elif args.replay:
         runs, changed = replay(args.replay, sets, args.split)
+        EMBEDDER = recorded_embedder(args.replay)
     else:
         database = fresh_database()
         runs = [run_corpus(database, c, [q for q in qs if in_split(q, args.split)]) for c, qs in sets.items()]
