@@ -401,6 +401,8 @@ def _clip(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     cut = text[:limit].rsplit(" ", 1)[0]
+    if cut.count("`") % 2:  # cut inside inline code: close it, or the rest of the answer renders as code
+        cut += "`"
     return cut + " …"
 
 

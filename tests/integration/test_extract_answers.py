@@ -195,3 +195,30 @@ def test_neighbouring_chunks_of_a_long_section_are_shown_once_without_their_over
         stored = session.scalars(sa.select(DocumentChunk.text)).all()
     longest_chunk = max(len(text.split("\n\n")) for text in stored)
     assert any(len(p.text.split("\n\n")) > longest_chunk for p in merged), "two neighbouring chunks make one passage"
+
+
+def test_inline_code_from_the_documents_is_shown_as_code_in_every_door(container, tmp_path: Path):
+    # Found in attrs' docs: "attach a `__setattr__` method" reached Slack, Discord and the terminal
+    # as plain "__setattr__", which each of them renders as bold or underlined "setattr".
+    root = tmp_path / "dunder"
+    root.mkdir()
+    (root / "frozen.md").write_text(
+        "# Immutability\n\nTo make instances immutable, the library attaches a `__setattr__` method that "
+        "raises whenever anyone sets an attribute; pass `**kwargs` through unchanged.\n"
+    )
+    (root / "frozen.rst").write_text(
+        "Frozen rST\n==========\n\nTo freeze instances, override ``__delattr__`` as well, see :meth:`~pkg.C.__init__`.\n"
+    )
+    container.ingestor.ingest([str(root)], collection="default")
+
+    md = container.engine.ask(key("md"), "how are instances made immutable with __setattr__?")
+    rst = container.engine.ask(key("rst"), "how do I freeze instances with __delattr__?")
+
+    assert md.grounded and rst.grounded
+    assert "`__setattr__`" in md.text and "`**kwargs`" in md.text
+    assert "`__delattr__`" in rst.text and "`pkg.C.__init__`" in rst.text
+    slack = "\n".join(b["text"]["text"] for b in slack_answer(md).blocks if b["type"] == "section")
+    assert "`__setattr__`" in slack and "*setattr*" not in slack
+    printed = io.StringIO()
+    cli_answer(md, Console(file=printed, width=200))
+    assert "__setattr__" in printed.getvalue() and "**kwargs" in printed.getvalue()

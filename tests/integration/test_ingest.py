@@ -293,7 +293,7 @@ def test_odd_content_never_stops_a_run_and_empty_files_are_skipped_not_failed(co
     assert sorted(Path(s.source).name for s in report.skipped) == ["empty.md", "index.rst"]
     with database.sessions() as session:
         texts = set(session.scalars(sa.select(DocumentChunk.text)))
-    assert "Collect Groups of Items." in texts
+    assert "Collect `Group`s of `Item`s." in texts
 
 
 def test_a_page_made_of_includes_is_indexed_with_the_included_text(container, database, tmp_path):
@@ -307,7 +307,7 @@ def test_a_page_made_of_includes_is_indexed_with_the_included_text(container, da
     assert (report.added, report.skipped, report.failed) == (2, [], [])
     with database.sessions() as session:
         texts = list(session.scalars(sa.select(DocumentChunk.text)))
-    assert sum("Call frobnicate() twice." in t for t in texts) == 2  # the fragment, and the page that includes it
+    assert sum("Call `frobnicate()` twice." in t for t in texts) == 2  # the fragment, and the page that includes it
 
 
 def test_changing_an_included_fragment_updates_the_page_that_includes_it(container, database, tmp_path):

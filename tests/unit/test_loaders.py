@@ -102,7 +102,7 @@ def test_markdown_sections_headings_and_anchors() -> None:
     sections = doc.sections
     assert sections[0].text == "Text before any heading."
     assert sections[1].text == (
-        "Some bold, emphasis, __init__, snake_case_name and a link. "
+        "Some bold, emphasis, `__init__`, snake_case_name and a link. "
         "A wrapped line of the same paragraph & an entity."
     )
     assert "Same heading again." == sections[4].text
@@ -111,9 +111,9 @@ def test_markdown_sections_headings_and_anchors() -> None:
 def test_markdown_keeps_code_fenced_with_its_language_lists_and_tables_as_text() -> None:
     doc = load_document(MARKDOWN.encode(), name="guide.md")
     install = doc.sections[2].text
-    assert "- first item\n- second item\n  - nested code\n1. step one\n2. step two" in install
+    assert "- first item\n- second item\n  - nested `code`\n1. step one\n2. step two" in install
     assert "# this is a shell comment, not a heading\npip install docrag\n    indented line" in install
-    assert "Option: timeout | Default: 20" in install
+    assert "Option: `timeout` | Default: 20" in install
     assert "A quoted note." in install
     assert "See the reference." in install
     assert "https://example.com/ref" not in install  # reference definitions are not text
@@ -245,7 +245,7 @@ def test_rst_sections_titles_and_anchors() -> None:
         (("Guide", "Other topic"), "other-topic"),
     ]
     sections = by_path(doc)
-    assert sections[("Guide",)].text == "Author: Someone\n\nIntro with literal text, a label and pkg.func."
+    assert sections[("Guide",)].text == "Author: Someone\n\nIntro with `literal` text, a label and `pkg.func`."
     rate = sections[("Guide", "Rate limits")].text
     assert "Requests are limited." in rate
     assert "```bash\ndocrag ingest ./docs\n  --prune\n```" in rate  # code: fenced, language and indentation kept
@@ -293,8 +293,8 @@ API
         Section(
             ("API",),
             "api",
-            "fetch(url, *, timeout=20)\n\nDownload url; see the guide and pkg.Client.\n\n"
-            "Changed in version 0.2: The timeout argument.\n\nUnix\n\nUse ls.",
+            "fetch(url, *, timeout=20)\n\nDownload url; see the guide and `pkg.Client`.\n\n"
+            "Changed in version 0.2: The `timeout` argument.\n\nUnix\n\nUse `ls`.",
         )
     ]
 
@@ -305,7 +305,7 @@ def test_rst_default_role_cross_references_show_their_text() -> None:
 
     doc = load_document(src.encode(), name="quickstart.rst")
 
-    assert doc.sections[0].text == "The dump method, marshmallow.fields.Nested and A Title."
+    assert doc.sections[0].text == "The `dump` method, `marshmallow.fields.Nested` and A Title."
 
 
 def test_rst_without_document_title_uses_file_stem() -> None:
@@ -613,7 +613,7 @@ def test_discovered_files_load(docs_tree: Path) -> None:
     for item in discover([str(docs_tree)]):
         data, ctype = item.fetch()
         loaded[item.name] = load_document(data, name=item.name, content_type=ctype)
-    assert loaded["install.md"].sections[0].text == "Run pip install docrag."
+    assert loaded["install.md"].sections[0].text == "Run `pip install docrag`."
     assert loaded["manual.pdf"].title == "Manual"
 
 
@@ -776,7 +776,7 @@ def test_rst_backslash_escapes_leave_no_nul_in_the_text() -> None:
     # such file used to abort a whole ingest (seen in a Sphinx project's docs: `Group`\s).
     doc = load_document(b"Groups\n======\n\nCollect `Group`\\s and ``Item``\\s here.\n", name="groups.rst")
 
-    assert doc.sections[0].text == "Collect Groups and Items here."
+    assert doc.sections[0].text == "Collect `Group`s and `Item`s here."
 
 
 
@@ -808,7 +808,7 @@ def test_rst_include_is_resolved_relative_to_the_including_file_inside_the_root_
     doc = load_document(page.read_bytes(), name="guide.rst", source_path=page, include_root=docs)
 
     text = all_text(doc)
-    assert "Run pip install kumquat." in text
+    assert "Run `pip install kumquat`." in text
     assert text.count("Nested from the snippet's own folder: marmalade.") == 2  # nested, and :literal:
     assert "Copyright © 2026." in text  # docutils' own <isonum.txt>
     assert "zebrafish" not in text and "root:" not in text  # outside the root, via .. or a symlink
@@ -860,7 +860,7 @@ def test_mkdocs_admonitions_become_labelled_text_not_code() -> None:
     )
 
     assert _markdown_text(src) == (
-        "Strict mode: Set strict: true to fail the build on warnings.\n\n"
+        "Strict mode: Set `strict: true` to fail the build on warnings.\n\n"
         "It also checks links.\n\n"
         "```yaml\nstrict: true\n```\n\n"
         "Tip: Collapsible, and still text.\n\n"
@@ -886,7 +886,7 @@ def test_docusaurus_myst_and_pymdownx_boxes_lose_their_fences() -> None:
     assert _markdown_text(src) == (
         "Warning: Prefer 80 columns:\n\n"
         "Longer lines are harder to read.\n\n"
-        "Cache: Use --cache.\n\n"
+        "Cache: Use `--cache`.\n\n"
         "Caution: Annotate every field.\n\n"
         "Careful: Do not run as root.\n\n"
         "Python 3.10+:\n\n```python\nx: int | None\n```\n\n"
@@ -930,8 +930,8 @@ def test_markdown_tables_of_one_or_two_rows_name_each_cell_longer_ones_keep_one_
     )
 
     assert _markdown_text(src) == (
-        "Default: 80 | CLI Override: --print-width <int> | API Override: printWidth: <int>\n\n"
-        "Setting | Default\na | 1\nb | 2\nc | 3"
+        "Default: `80` | CLI Override: `--print-width <int>` | API Override: `printWidth: <int>`\n\n"
+        "Setting | Default\n`a` | 1\n`b` | 2\n`c` | 3"
     )
 
 
@@ -945,9 +945,9 @@ def test_myst_roles_read_as_the_built_page_shows_them() -> None:
     )
 
     assert _markdown_text(src) == (
-        "Use click.Context.with_resource to enter it, and pass_context for the context.\n\n"
+        "Use `click.Context.with_resource` to enter it, and `pass_context` for the context.\n\n"
         "See the testing guide, #1649 and PEP 8; press Ctrl+C.\n\n"
-        "A literal {meth} stays, and so does {this}."
+        "A literal `{meth}` stays, and so does {this}."
     )
 
 

@@ -95,6 +95,16 @@ def normalise_code(code: str) -> str:
     return "\n".join(lines)
 
 
+def code_span(code: str) -> str:
+    """Inline code as a Markdown code span, its delimiter longer than any backtick run inside."""
+    code = code.strip()
+    if not code:
+        return ""
+    ticks = "`" * (max((len(m) for m in re.findall(r"`+", code)), default=0) + 1)
+    pad = " " if code.startswith("`") or code.endswith("`") else ""
+    return f"{ticks}{pad}{code}{pad}{ticks}"
+
+
 def fenced(code: str, language: str = "") -> str:
     """A code block as Markdown fenced code, so answers can quote it as code (language kept).
 

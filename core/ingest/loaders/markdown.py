@@ -9,7 +9,7 @@ import textwrap
 from typing import Any
 
 from core.ingest.loaders.admonitions import rewrite_admonitions
-from core.ingest.loaders.cleaning import collapse, fenced, normalise
+from core.ingest.loaders.cleaning import code_span, collapse, fenced, normalise
 from core.ingest.loaders.document import (
     LoadedDocument,
     SectionBuilder,
@@ -58,6 +58,8 @@ _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 _MYST_ROLE = re.compile(r"\{([a-z][\w:.+-]*)\}`([^`\n]+)`")
 _ROLE_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)
 _NUMBERED_ROLES = {"issue": "#", "pr": "#", "pep": "PEP ", "rfc": "RFC "}
+# Roles whose text is prose on the built page; the others (meth, func, class, option...) name code.
+_PROSE_ROLES = frozenset("ref doc term numref download kbd abbr guilabel menuselection sup sub math".split())
 
 
 @functools.cache
@@ -94,8 +96,12 @@ def _strip_front_matter(text: str) -> tuple[str, str | None]:
     return text[m.end():], title
 
 
-def markdown_inline(text: str) -> str:
-    """Markdown inline markup -> plain text (links keep their text, code keeps its content)."""
+def markdown_inline(text: str, *, keep_code: bool = True) -> str:
+    """Markdown inline markup -> plain text (links keep their text), inline code kept as a code span.
+
+    Code stays marked so that every door shows ``__init__`` or ``**kwargs`` as code: as plain text
+    Slack, Discord and the terminal would read their underscores and stars as emphasis. Headings
+    (``keep_code=False``) are context lines, shown without marks."""
     codes: list[str] = []
     if "}`" in text:
         text = _MYST_ROLE.sub(_myst_role, text)
@@ -105,7 +111,7 @@ def markdown_inline(text: str) -> str:
             code = m.group(2).replace("\n", " ")
             if len(code) > 2 and code[0] == " " and code[-1] == " " and code.strip():
                 code = code[1:-1]
-            codes.append(code)
+            codes.append(code_span(code) if keep_code else code)
             return f"\x00{len(codes) - 1}\x00"
 
         text = (_CODE_SPAN if "``" in text else _CODE_SPAN_1).sub(stash, text)
@@ -143,8 +149,8 @@ def markdown_inline(text: str) -> str:
 
 
 def _myst_role(match: re.Match[str]) -> str:
-    """A role as the built page shows it, kept as inline code so its name stays one word:
-    {meth}`~a.B.c` -> `a.B.c`, {ref}`Title <target>` -> `Title`, {issue}`1649` -> `#1649`.
+    """A role as the built page shows it: {meth}`~a.B.c` -> `a.B.c` (code), {ref}`Title <target>`
+    -> Title, {issue}`1649` -> #1649.
 
     The whole dotted name is kept where Sphinx's "~" shows only its last part: people ask for
     ``Context.invoke`` as often as for ``invoke``."""
@@ -153,8 +159,11 @@ def _myst_role(match: re.Match[str]) -> str:
     if target and target.group(1):
         inner = target.group(1)
     inner = inner.lstrip("~!")
-    prefix = _NUMBERED_ROLES.get(role.rsplit(":", 1)[-1])
-    return f"{prefix}{inner}" if prefix else f"`{inner}`"
+    name = role.rsplit(":", 1)[-1]
+    prefix = _NUMBERED_ROLES.get(name)
+    if prefix:
+        return f"{prefix}{inner}"
+    return inner if name in _PROSE_ROLES else f"`{inner}`"
 
 
 def _md_paragraph(raw: str, references: frozenset[str] = frozenset()) -> str:
@@ -275,7 +284,7 @@ def load_markdown(text: str, name: str) -> LoadedDocument:
                 builder.add(_md_paragraph(raw))
                 continue
             raw, anchor = _heading_attributes(raw)
-            heading = collapse(markdown_inline(raw))
+            heading = collapse(markdown_inline(raw, keep_code=False))
             if not heading:
                 continue
             level = int(tok.tag[1])

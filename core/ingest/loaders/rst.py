@@ -8,25 +8,36 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import DocumentError
-from core.ingest.loaders.cleaning import collapse, fenced, normalise_code
+from core.ingest.loaders.cleaning import code_span, collapse, fenced, normalise_code
 from core.ingest.loaders.document import LoadedDocument, SectionBuilder, title_from_name
 
-_RST_ROLE = re.compile(r":[\w:.+-]+:`([^`]*)`_{0,2}|`([^`]*)`:[\w:.+-]+:")
+_RST_ROLE = re.compile(r":([\w:.+-]+):`([^`]*)`_{0,2}|`([^`]*)`:([\w:.+-]+):")
 _RST_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)
+# Roles whose text is prose on the built page; the others (meth, func, class, option...) name code.
+_PROSE_ROLES = frozenset("ref doc term numref download abbr guilabel menuselection sup sub math".split())
 
 
-def _rst_role_text(raw: str) -> str:
-    """``:ref:`Label <target>``` -> ``Label``; ``:func:`~a.b``` -> ``a.b`` (Sphinx roles docutils lacks)."""
+def _rst_role_text(raw: str, mark: Callable[[str], str] = str.strip) -> str:
+    """``:ref:`Label <target>``` -> ``Label``; ``:func:`~a.b``` -> ``a.b``, marked as code by ``mark``
+    (Sphinx roles docutils lacks)."""
 
     def repl(m: re.Match[str]) -> str:
-        return _default_role_text(m.group(1) if m.group(1) is not None else m.group(2))
+        role = (m.group(1) or m.group(4)).rsplit(":", 1)[-1]
+        text = _target_text(m.group(2) if m.group(2) is not None else m.group(3))
+        return text if role in _PROSE_ROLES else mark(text)
 
     return _RST_ROLE.sub(repl, raw)
 
 
-def _default_role_text(inner: str) -> str:
+def _default_role_text(inner: str, mark: Callable[[str], str] = str.strip) -> str:
     """`load <Schema.load>` under a project's ``default_role`` (py:obj in many Sphinx projects, a
-    title reference to docutils) is a cross-reference: the page shows ``load``, not the target."""
+    title reference to docutils) is a cross-reference: the page shows ``load``, not the target. A
+    name (no spaces) is code; a phrase is a title, shown as text."""
+    text = _target_text(inner)
+    return mark(text) if text and " " not in text else text
+
+
+def _target_text(inner: str) -> str:
     t = _RST_TARGET.match(inner)
     if t and t.group(1):
         inner = t.group(1)
@@ -211,17 +222,22 @@ def load_rst(
     )
     verbatim = (nodes.literal_block, nodes.doctest_block, nodes.line_block)
 
-    def inline(node: Any) -> str:
+    def inline(node: Any, code: bool = True) -> str:
+        """A node's text; with ``code``, inline literals and code roles stay Markdown code spans (so
+        no door reads ``__init__`` as emphasis). Headings and titles are read without marks."""
         parts: list[str] = []
+        mark = code_span if code else str.strip
 
         def rec(n: Any) -> None:
             for child in n.children:
                 if isinstance(child, nodes.Text):
                     parts.append(child.astext())  # astext() drops docutils' escape markers (NUL)
+                elif isinstance(child, nodes.literal):
+                    parts.append(mark(child.astext()))
                 elif isinstance(child, nodes.problematic):
-                    parts.append(_rst_role_text(child.astext()))
+                    parts.append(_rst_role_text(child.astext(), mark))
                 elif isinstance(child, nodes.title_reference):
-                    parts.append(_default_role_text(child.astext()))
+                    parts.append(_default_role_text(child.astext(), mark))
                 elif isinstance(child, (nodes.system_message, nodes.target, nodes.substitution_definition)):
                     continue
                 elif isinstance(child, nodes.footnote_reference):
@@ -243,7 +259,7 @@ def load_rst(
                 section(child, depth + 1)
                 continue
             if isinstance(child, nodes.subtitle):  # docutils promotes a lone first section's title
-                builder.heading(depth + 1, inline(child), child["ids"][0] if child.get("ids") else None)
+                builder.heading(depth + 1, inline(child, code=False), child["ids"][0] if child.get("ids") else None)
                 continue
             if isinstance(child, skip):
                 continue
@@ -316,14 +332,14 @@ def load_rst(
 
     def section(node: Any, depth: int) -> None:
         title_node = node.children[0] if node.children and isinstance(node.children[0], nodes.title) else None
-        heading = inline(title_node) if title_node is not None else ""
+        heading = inline(title_node, code=False) if title_node is not None else ""
         anchor = node["ids"][0] if node.get("ids") else None
         builder.heading(depth, heading or "Untitled section", anchor)
         body(node, depth)
 
     doc_title = ""
     if doctree.children and isinstance(doctree.children[0], nodes.title):
-        doc_title = inline(doctree.children[0])
+        doc_title = inline(doctree.children[0], code=False)
     if doc_title:
         builder.heading(0, doc_title, doctree["ids"][0] if doctree.get("ids") else None)
     body(doctree, 0 if doc_title else -1)
@@ -332,7 +348,7 @@ def load_rst(
         fields = next(iter(doctree.findall(nodes.field_list)), None)
         for field in fields.children if fields is not None else ():
             if isinstance(field, nodes.field) and inline(field.children[0]).lower() == "title":
-                doc_title = inline(field.children[1]) if len(field.children) > 1 else ""
+                doc_title = inline(field.children[1], code=False) if len(field.children) > 1 else ""
                 break
     return LoadedDocument(doc_title or title_from_name(name), sections)
 
