@@ -60,6 +60,7 @@ __all__ = ["SourceItem", "discover", "target_root", "HttpCache", "NotModified", 
 USER_AGENT = "DocRag/0.1"
 MAX_DOCUMENT_BYTES = 100 * 1024 * 1024  # one file or response; larger ones are reported, not loaded
 _SKIPPED_DIRS = frozenset({"node_modules", "__pycache__"})
+_SPHINX_BUILD_MARK = "searchindex.js"  # in the root of every Sphinx HTML build
 _log = logging.getLogger(__name__)
 
 
@@ -139,8 +140,8 @@ def discover(
     """Yield the documents named by ``targets`` (paths or http(s) URLs), each once.
 
     Folders are walked recursively in sorted order, keeping files with a supported suffix
-    and skipping hidden files and folders (``.git``, ``.venv``...), ``node_modules`` and
-    ``__pycache__``. A file argument is yielded whatever its suffix (the loader then
+    and skipping hidden files and folders (``.git``, ``.venv``...), ``node_modules``,
+    ``__pycache__`` and the ``_sources`` copies of a Sphinx HTML build. A file argument is yielded whatever its suffix (the loader then
     reports an unsupported type). A URL whose path ends in ``.xml`` (or ``.xml.gz``), or
     whose response is a ``<urlset>``/``<sitemapindex>``, is read as a sitemap: every
     ``<loc>`` is yielded, following sitemap indexes, de-duplicated, at most ``max_pages``
@@ -211,6 +212,10 @@ def _discover_path(path: Path, base_url: str | None) -> Iterator[SourceItem]:
     found: list[tuple[tuple[str, ...], Path]] = []
     for dirpath, dirnames, filenames in os.walk(path, onerror=_walk_error):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in _SKIPPED_DIRS)
+        if _SPHINX_BUILD_MARK in filenames:
+            # A Sphinx HTML build: _sources/ holds copies of the sources its pages were built
+            # from (page.rst.txt), which would index every page twice.
+            dirnames[:] = [d for d in dirnames if d != "_sources"]
         base = Path(dirpath)
         for fname in filenames:
             if fname.startswith("."):

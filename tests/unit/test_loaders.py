@@ -556,6 +556,24 @@ def test_folder_discovery_is_sorted_and_filtered(docs_tree: Path) -> None:
     assert [i.uri for i in discover([str(docs_tree)])] == [i.uri for i in items]
 
 
+def test_a_sphinx_html_build_is_ingested_without_its_source_copies(tmp_path: Path) -> None:
+    # Found in alembic's sdist: its built docs hold every page twice, as page.html and as
+    # _sources/page.rst(.txt); answers quoted the same sentence from both.
+    html = tmp_path / "html"
+    (html / "_sources" / "api").mkdir(parents=True)
+    (html / "api").mkdir()
+    (html / "searchindex.js").write_text("Search.setIndex({})")
+    for page in ("index", "api/ops"):
+        (html / f"{page}.html").write_text("<h1>T</h1><p>body</p>")
+        (html / "_sources" / f"{page}.rst.txt").write_text("T\n=\n\nbody\n")
+    plain = tmp_path / "plain" / "_sources"  # not a Sphinx build: a folder that happens to be named so
+    plain.mkdir(parents=True)
+    (plain / "notes.md").write_text("# Notes\n")
+
+    assert [Path(i.uri).relative_to(html).as_posix() for i in discover([str(html)])] == ["api/ops.html", "index.html"]
+    assert [i.name for i in discover([str(tmp_path / "plain")])] == ["notes.md"]
+
+
 def test_folder_discovery_with_base_url(docs_tree: Path) -> None:
     items = {Path(i.uri).name: i for i in discover([str(docs_tree)], base_url="https://docs.example.com/v1/")}
     assert items["install.md"].link == "https://docs.example.com/v1/guide/install.md"
