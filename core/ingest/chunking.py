@@ -16,13 +16,17 @@ if TYPE_CHECKING:  # only a type here; the loaders module is not needed to count
 # A token is a word or a punctuation mark: close enough to BPE counts for budgeting, and
 # needs no tokenizer download.
 _TOKEN = re.compile(r"\w+|[^\w\s]")
+_CODE_MARK = re.compile(r"(?<!`)`{1,2}(?!`)")  # an inline code span's delimiter (fences are 3 or more)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
 _FENCE = re.compile(r"^`{3,}")
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(\[])")
 
 
 def count_tokens(text: str) -> int:
-    return len(_TOKEN.findall(text))
+    """Words and punctuation marks; the backticks of inline code are markup, not text, and do not
+    count (so marking code does not move chunk boundaries)."""
+    tokens = len(_TOKEN.findall(text))
+    return tokens - len(_CODE_MARK.findall(text)) if "`" in text else tokens
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,15 @@ def test_a_run_on_line_is_cut_between_words():
 
 def test_token_count_counts_words_and_punctuation():
     assert count_tokens("Hello, world!") == 4
+
+
+def test_inline_code_marks_do_not_move_chunk_boundaries():
+    # Loaders keep inline code as `code`: the same page must still split where it did unmarked.
+    plain = "\n\n".join(f"Pass --option-{n} to set value_{n} for the run." for n in range(30))
+    marked = "\n\n".join(f"Pass `--option-{n}` to set `value_{n}` for the run." for n in range(30))
+
+    def cut(text):
+        return [c.text.replace("`", "") for c in chunk_sections([section(["Ref"], text)], max_tokens=60, overlap_tokens=10)]
+
+    assert len(cut(plain)) > 1
+    assert cut(marked) == cut(plain)
