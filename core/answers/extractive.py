@@ -37,7 +37,9 @@ REMEDY_REACH = 3  # sentences after a span that restates the problem, searched f
 REMEDY_CHARS = 300  # what the remedy may add beyond SPAN_CHARS
 SHORT_SPAN = 160  # a span this short takes the next sentence too: one short sentence rarely says it all
 
-_SENTENCE_END = re.compile(r"(?<=[.!?:])\s+(?=[\"'(\[`*_A-Z0-9])")
+# After a colon only a capital or a quote starts a sentence: "Default: `80` | CLI Override: `--print-width`"
+# is one line of a table, and "set it to `false`" goes on after its colon.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[`*_A-Z0-9])|(?<=:)\s+(?=[\"'(\[*_A-Z])")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])([a-z]+)")  # "WebSocketDisconnect": also "Web Socket Disconnect"
 _PARTS = re.compile(r"[._-]+")
@@ -71,6 +73,11 @@ def terms(text: str) -> set[str]:
     return found
 
 
+def _shown_len(text: str) -> int:
+    """Length as read: the backticks of inline code are markup (the budgets were set on plain text)."""
+    return len(text) - text.count("`")
+
+
 def _stem(word: str) -> str:
     """A deliberately crude stemmer: enough to match 'limits' with 'limit' and 'rotating' with 'rotate'."""
     for suffix in ("ing", "ed", "es", "s"):
@@ -101,7 +108,7 @@ def _blocks(passage: Passage) -> list[_Block]:
             lines = text.split("\n")
             if all(_LIST_ITEM.match(line) for line in lines):
                 kind = "list"
-            elif len(lines) == 1 and len(text) <= LABEL_CHARS and not text.endswith((".", "!", "?", ":")):
+            elif len(lines) == 1 and _shown_len(text) <= LABEL_CHARS and not text.endswith((".", "!", "?", ":")):
                 kind = "label"
             else:
                 kind = "prose"
@@ -197,7 +204,7 @@ def _units(index: int, passage: Passage) -> list[_Unit]:
         pieces = block.text.split("\n") if block.kind == "list" else _sentences(block.text)
         for order, piece in enumerate(pieces):
             text = " ".join(piece.split())
-            if len(text) < 12 or text.lower().rstrip(":") in headings:
+            if _shown_len(text) < 12 or text.lower().rstrip(":") in headings:
                 continue
             last = order == len(pieces) - 1
             introduces = _introduced(text, block, blocks[b + 1 :]) if last else ()
@@ -221,7 +228,7 @@ def _introduced(sentence: str, block: _Block, after: list[_Block]) -> tuple[_Blo
         len(after) > 1
         and following.kind == "prose"
         and following.text.endswith(":")
-        and len(following.text) <= LABEL_CHARS
+        and _shown_len(following.text) <= LABEL_CHARS
         and after[1].kind == "code"
     ):
         return (following, after[1])
@@ -308,13 +315,13 @@ def _span(best: _Unit, matching: set[_Unit], units: list[_Unit]) -> list[_Unit]:
     """The best sentence, grown with the matching sentences next to it in its block (within budget)."""
     block = [u for u in units if u.source == best.source and u.block == best.block]
     lo = hi = block.index(best)
-    size = len(best.text)
+    size = _shown_len(best.text)
     grew = True
     while grew:
         grew = False
         for at in (hi + 1, lo - 1):
-            if 0 <= at < len(block) and block[at] in matching and size + len(block[at].text) <= SPAN_CHARS:
-                size += len(block[at].text)
+            if 0 <= at < len(block) and block[at] in matching and size + _shown_len(block[at].text) <= SPAN_CHARS:
+                size += _shown_len(block[at].text)
                 lo, hi = min(lo, at), max(hi, at)
                 grew = True
     if not block[hi].introduces and hi + 1 < len(block) and (block[hi].text.endswith(":") or size < SHORT_SPAN):
@@ -333,11 +340,11 @@ def _with_the_remedy(span: list[_Unit], units: list[_Unit]) -> list[_Unit]:
     named = {name for u in span for name in _NAMES_API.findall(u.text)}
     last = span[-1]
     after = [u for u in units if u.source == last.source and (u.block, u.order) > (last.block, last.order)]
-    size = sum(len(u.text) for u in span)
+    size = sum(_shown_len(u.text) for u in span)
     for reach, unit in enumerate(after[:REMEDY_REACH]):
         if unit.path[: len(last.path)] != last.path:  # the section ends (its sub-sections belong to it)
             break
-        size += len(unit.text)
+        size += _shown_len(unit.text)
         if size > SPAN_CHARS + REMEDY_CHARS:
             break
         if set(_NAMES_API.findall(unit.text)) - named or unit.lead or any(b.kind == "code" for b in unit.introduces):

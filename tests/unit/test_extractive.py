@@ -142,3 +142,14 @@ def test_the_last_line_of_one_entry_does_not_label_the_next_entry_under_its_own_
     answer, _ = extractive_answer("which address does mkdocs serve use when running?", [other, reference])
     assert "default: false" not in answer  # neither as a supporting quote's label nor over the span
     assert "Determines the address used when running mkdocs serve." in answer
+
+
+def test_inline_code_after_a_colon_does_not_split_a_table_line():
+    # Prettier's option tables, with inline code kept as code spans: "Default: `false`" was cut
+    # after its colon, and the quote lost the default and the API name.
+    text = (
+        "Use single quotes instead of double quotes in JSX.\n\n"
+        "Default: `false` | CLI Override: `--jsx-single-quote` | API Override: `jsxSingleQuote: <bool>`"
+    )
+    answer, _ = extractive_answer("how do I use single quotes in JSX?", [passage(text, title="Options")])
+    assert "Default: `false` | CLI Override: `--jsx-single-quote` | API Override: `jsxSingleQuote: <bool>`" in answer
