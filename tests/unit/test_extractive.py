@@ -153,3 +153,21 @@ def test_inline_code_after_a_colon_does_not_split_a_table_line():
     )
     answer, _ = extractive_answer("how do I use single quotes in JSX?", [passage(text, title="Options")])
     assert "Default: `false` | CLI Override: `--jsx-single-quote` | API Override: `jsxSingleQuote: <bool>`" in answer
+
+
+def test_the_backticks_of_inline_code_do_not_count_against_the_length_budgets():
+    # Prettier's Require Pragma section: the one-line instruction is 99 characters as read and 101
+    # with its backticks; counted raw, it passed the 100-character limit and its example was lost.
+    text = (
+        "First available in v1.7.0\n\n"
+        "Prettier can restrict itself to only format files that contain a special comment, called a pragma, at the "
+        "top of the file. This is very useful when gradually transitioning large, unformatted codebases to Prettier.\n\n"
+        "A file with the following as its first comment will be formatted when `--require-pragma` is supplied:\n\n"
+        "```js\n/**\n * @format\n */\n```\n\n"
+        "Default: `false` | CLI Override: `--require-pragma` | API Override: `requirePragma: <bool>`"
+    )
+    answer, _ = extractive_answer(
+        "can I format only files that have a special comment at the top?",
+        [passage(text, title="Options", heading="Require Pragma")],
+    )
+    assert "`--require-pragma`" in answer and "```js\n/**\n * @format\n */\n```" in answer
