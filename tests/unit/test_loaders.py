@@ -365,7 +365,7 @@ def test_html_sections_titles_anchors() -> None:
     ]
     first = doc.sections[0].text
     assert first.startswith("Requests are limited to 10/s & bursts <= 20.\n\n")
-    assert "- First item\n- Second\n  - nested" in first
+    assert "- First `item`\n- Second\n  - nested" in first
     assert "3. three\n4. four" in first
     config = doc.sections[1].text
     assert config == "```\ndocrag ingest ./docs\n    --prune\n```\n\nKey | Value\ntimeout | 20"
@@ -986,3 +986,18 @@ def test_code_in_a_block_quote_or_a_list_item_stays_fenced_code() -> None:
         "2. Then configure it:\n\n```yaml\nplugins: [thing]\n```\n\n"
         "Indented code:\n\n```\nx = 1\n```"
     )
+
+
+def test_html_inline_code_stays_code_and_headings_stay_plain() -> None:
+    # Sphinx and MkDocs builds wrap inline literals and cross-references in <code>.
+    page = (
+        b"<html><body><main><h1>Frozen <code>__slots__</code></h1>"
+        b'<p>Override <code class="docutils literal"><span class="pre">__setattr__</span></code> and see '
+        b'<a href="api.html"><code class="xref"><span class="pre">Schema.load</span></code></a>.</p>'
+        b"<pre><code>x = 1</code></pre></main></body></html>"
+    )
+
+    (section,) = load_document(page, name="frozen.html").sections
+
+    assert section.heading_path == ("Frozen __slots__",)
+    assert section.text == "Override `__setattr__` and see `Schema.load`.\n\n```\nx = 1\n```"

@@ -5,7 +5,7 @@ import re
 from typing import Any
 from urllib.parse import unquote
 
-from core.ingest.loaders.cleaning import INVISIBLE, collapse, fenced
+from core.ingest.loaders.cleaning import INVISIBLE, code_span, collapse, fenced
 from core.ingest.loaders.document import (
     LoadedDocument,
     SectionBuilder,
@@ -22,6 +22,7 @@ _HTML_BLOCK = frozenset(
     "p div section article main blockquote dl dt dd figure figcaption address details summary "
     "hr caption center fieldset body html legend ul ol menu table tbody thead tfoot li".split()
 )
+_HTML_INLINE_CODE = frozenset({"code", "kbd", "samp", "tt"})
 _HTML_HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _PERMALINK_CLASSES = frozenset({"headerlink", "anchor", "hash-link", "anchor-link", "header-anchor", "anchorjs-link"})
 _PERMALINK_CHARS = "¶#§🔗\u200b \xa0"
@@ -194,6 +195,11 @@ def load_html(text: str, name: str) -> LoadedDocument:
             continue
         if name_ == "br":
             cur.append("\x01")
+            continue
+        if name_ in _HTML_INLINE_CODE:
+            # Inline code stays a code span (code in <pre> was taken whole above): as plain text,
+            # "__init__" or "**kwargs" would be read as emphasis by Slack, Discord and the terminal.
+            cur.append(code_span(collapse(node.get_text()).translate(INVISIBLE)))
             continue
         if name_ == "tr":
             brk()
