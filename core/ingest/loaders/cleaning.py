@@ -95,6 +95,23 @@ def normalise_code(code: str) -> str:
     return "\n".join(lines)
 
 
+# Sphinx and MyST roles whose text is prose on the built page; the others (meth, func, class,
+# option...) name code and are shown as code.
+PROSE_ROLES = frozenset("ref doc term numref download kbd abbr guilabel menuselection sup sub math".split())
+_ROLE_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)
+
+
+def role_text(inner: str) -> str:
+    """What a cross-reference shows: ``Title <target>`` -> ``Title``, ``~a.b.c`` -> ``a.b.c``.
+
+    The whole dotted name is kept where Sphinx's "~" shows only its last part: people ask for
+    ``Context.invoke`` as often as for ``invoke``."""
+    target = _ROLE_TARGET.match(inner)
+    if target and target.group(1):
+        inner = target.group(1)
+    return inner.lstrip("~!")
+
+
 def code_span(code: str) -> str:
     """Inline code as a Markdown code span, its delimiter longer than any backtick run inside."""
     code = code.strip()

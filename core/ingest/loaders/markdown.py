@@ -9,7 +9,7 @@ import textwrap
 from typing import Any
 
 from core.ingest.loaders.admonitions import rewrite_admonitions
-from core.ingest.loaders.cleaning import code_span, collapse, fenced, normalise
+from core.ingest.loaders.cleaning import PROSE_ROLES, code_span, collapse, fenced, normalise, role_text
 from core.ingest.loaders.document import (
     LoadedDocument,
     SectionBuilder,
@@ -56,10 +56,7 @@ _FENCE_IN_INDENTED = re.compile(r"\A(`{3,}|~{3,})[ \t]*([^\n`]*)\n(.*?)\n?\1[ \t
 _SCRIPT_STYLE = re.compile(r"<(script|style)\b.*?</\1\s*>", re.S | re.I)
 # MyST roles, Sphinx's cross-references in Markdown: {meth}`~click.Context.invoke`, {ref}`text <target>`.
 _MYST_ROLE = re.compile(r"\{([a-z][\w:.+-]*)\}`([^`\n]+)`")
-_ROLE_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)
 _NUMBERED_ROLES = {"issue": "#", "pr": "#", "pep": "PEP ", "rfc": "RFC "}
-# Roles whose text is prose on the built page; the others (meth, func, class, option...) name code.
-_PROSE_ROLES = frozenset("ref doc term numref download kbd abbr guilabel menuselection sup sub math".split())
 
 
 @functools.cache
@@ -150,20 +147,12 @@ def markdown_inline(text: str, *, keep_code: bool = True) -> str:
 
 def _myst_role(match: re.Match[str]) -> str:
     """A role as the built page shows it: {meth}`~a.B.c` -> `a.B.c` (code), {ref}`Title <target>`
-    -> Title, {issue}`1649` -> #1649.
-
-    The whole dotted name is kept where Sphinx's "~" shows only its last part: people ask for
-    ``Context.invoke`` as often as for ``invoke``."""
-    role, inner = match.group(1), match.group(2)
-    target = _ROLE_TARGET.match(inner)
-    if target and target.group(1):
-        inner = target.group(1)
-    inner = inner.lstrip("~!")
-    name = role.rsplit(":", 1)[-1]
+    -> Title, {issue}`1649` -> #1649."""
+    name, inner = match.group(1).rsplit(":", 1)[-1], role_text(match.group(2))
     prefix = _NUMBERED_ROLES.get(name)
     if prefix:
         return f"{prefix}{inner}"
-    return inner if name in _PROSE_ROLES else f"`{inner}`"
+    return inner if name in PROSE_ROLES else code_span(inner)
 
 
 def _md_paragraph(raw: str, references: frozenset[str] = frozenset()) -> str:

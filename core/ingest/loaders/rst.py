@@ -8,13 +8,10 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import DocumentError
-from core.ingest.loaders.cleaning import code_span, collapse, fenced, normalise_code
+from core.ingest.loaders.cleaning import PROSE_ROLES, code_span, collapse, fenced, normalise_code, role_text
 from core.ingest.loaders.document import LoadedDocument, SectionBuilder, title_from_name
 
 _RST_ROLE = re.compile(r":([\w:.+-]+):`([^`]*)`_{0,2}|`([^`]*)`:([\w:.+-]+):")
-_RST_TARGET = re.compile(r"^(.*?)\s*<[^<>]*>$", re.S)
-# Roles whose text is prose on the built page; the others (meth, func, class, option...) name code.
-_PROSE_ROLES = frozenset("ref doc term numref download abbr guilabel menuselection sup sub math".split())
 
 
 def _rst_role_text(raw: str, mark: Callable[[str], str] = str.strip) -> str:
@@ -23,8 +20,8 @@ def _rst_role_text(raw: str, mark: Callable[[str], str] = str.strip) -> str:
 
     def repl(m: re.Match[str]) -> str:
         role = (m.group(1) or m.group(4)).rsplit(":", 1)[-1]
-        text = _target_text(m.group(2) if m.group(2) is not None else m.group(3))
-        return text if role in _PROSE_ROLES else mark(text)
+        text = role_text(m.group(2) if m.group(2) is not None else m.group(3))
+        return text if role in PROSE_ROLES else mark(text)
 
     return _RST_ROLE.sub(repl, raw)
 
@@ -33,15 +30,8 @@ def _default_role_text(inner: str, mark: Callable[[str], str] = str.strip) -> st
     """`load <Schema.load>` under a project's ``default_role`` (py:obj in many Sphinx projects, a
     title reference to docutils) is a cross-reference: the page shows ``load``, not the target. A
     name (no spaces) is code; a phrase is a title, shown as text."""
-    text = _target_text(inner)
+    text = role_text(inner)
     return mark(text) if text and " " not in text else text
-
-
-def _target_text(inner: str) -> str:
-    t = _RST_TARGET.match(inner)
-    if t and t.group(1):
-        inner = t.group(1)
-    return inner.lstrip("~!")
 
 
 # Sphinx directives that plain docutils does not know. Without them docutils drops their
