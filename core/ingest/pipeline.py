@@ -39,7 +39,8 @@ log = logging.getLogger(__name__)
 # 3: call-out boxes (MkDocs, Docusaurus, MyST, pymdownx) as labelled text; shortcut reference links;
 #    one- and two-row Markdown tables with each cell named by its header.
 # 4: MyST roles ({meth}`~click.Context.invoke`) and rST default-role references (`load <Schema.load>`)
-#    as the built page shows them; fenced code inside Markdown block quotes and list items stays code.
+#    as the built page shows them; fenced code inside Markdown block quotes and list items stays code;
+#    inline code kept as code spans; rST literalinclude read (inside the ingested root).
 CHUNKER_VERSION = "4"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256

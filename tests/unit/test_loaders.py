@@ -832,6 +832,30 @@ def test_rst_include_is_resolved_relative_to_the_including_file_inside_the_root_
     assert "zebrafish" not in text and "root:" not in text  # outside the root, via .. or a symlink
 
 
+def test_rst_literalinclude_shows_the_file_as_code_inside_the_root_only(tmp_path: Path) -> None:
+    # pytest's fixture reference shows its examples with ".. literalinclude:: /example/fixtures/...",
+    # which used to be dropped, leaving "For example:" with nothing after it.
+    docs = tmp_path / "docs"
+    (docs / "example").mkdir(parents=True)
+    (docs / "how-to").mkdir()
+    (docs / "example" / "test_order.py").write_text("import pytest\n\n\ndef test_order(order):\n    assert order\n")
+    (docs / "example" / "setup.cfg").write_text("[tool]\n# start\nkey = value\n# end\nother = 1\n")
+    (tmp_path / "secret.py").write_text("TOKEN = 'outside the root'\n")
+    page = docs / "how-to" / "fixtures.rst"
+    page.write_text(
+        "Fixtures\n========\n\nFor example:\n\n.. literalinclude:: /example/test_order.py\n   :lines: 4-5\n\n"
+        "And:\n\n.. literalinclude:: ../example/setup.cfg\n   :language: ini\n   :start-after: # start\n"
+        "   :end-before: # end\n\n.. literalinclude:: ../../secret.py\n"
+    )
+
+    doc = load_document(page.read_bytes(), name="fixtures.rst", source_path=page, include_root=docs)
+
+    assert all_text(doc) == (
+        "Fixtures\nFor example:\n\n```python\ndef test_order(order):\n    assert order\n```\n\n"
+        "And:\n\n```ini\nkey = value\n```"
+    )
+
+
 def test_rst_include_without_a_folder_reads_nothing(tmp_path: Path) -> None:
     (tmp_path / "part.rst").write_text("Included words.\n")
     page = "Page\n====\n\nOwn words.\n\n.. include:: part.rst\n"

@@ -46,7 +46,7 @@ _SPHINX_CONTENT_DIRECTIVES = (
     "py:module py:classmethod py:staticmethod c:function c:macro c:type c:member js:function"
 ).split()
 _SPHINX_DROPPED_DIRECTIVES = (
-    "toctree literalinclude index highlight currentmodule py:currentmodule sectionauthor "
+    "toctree index highlight currentmodule py:currentmodule sectionauthor "
     "codeauthor moduleauthor autosummary automodule autoclass autofunction automethod "
     "autoattribute autodata autoexception autoproperty autodecorator tabularcolumns"
 ).split()
@@ -60,13 +60,16 @@ _VERSION_LABELS = {
 
 # The docutils setting that carries the ingested root to ``RootedInclude``.
 _INCLUDE_ROOT_SETTING = "docrag_include_root"
-_INCLUDE_LINE = re.compile(rb"^[ \t]*\.\.[ \t]+include::[ \t]*(\S[^\r\n]*)", re.MULTILINE)
+_INCLUDE_LINE = re.compile(rb"^[ \t]*\.\.[ \t]+(?:literal)?include::[ \t]*(\S[^\r\n]*)", re.MULTILINE)
 
 
 def _included_file(target: str, including: Path, root: Path) -> Path | None:
-    """The file an ``.. include:: target`` in ``including`` reads, if it lies inside ``root``
-    (after symlinks are followed) and exists."""
-    path = (including.parent / target.strip()).resolve()
+    """The file an ``.. include:: target`` (or ``literalinclude``) in ``including`` reads, if it lies
+    inside ``root`` (after symlinks are followed) and exists. A target starting with "/" is
+    relative to the documentation's source folder, which for an ingest is its root."""
+    target = target.strip()
+    base = root if target.startswith("/") else including.parent
+    path = (base / target.lstrip("/")).resolve()
     return path if path.is_relative_to(root.resolve()) and path.is_file() else None
 
 
@@ -83,6 +86,32 @@ def rst_included_files(data: bytes, source_path: Path, include_root: Path) -> li
                 found.append(path)
                 pending.append((path.read_bytes(), path))
     return found
+
+
+_LANGUAGE_BY_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", ".json": "json",
+                       ".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".ini": "ini", ".cfg": "ini",
+                       ".sh": "bash", ".sql": "sql", ".html": "html", ".rs": "rust", ".go": "go"}
+
+
+def _literal_excerpt(text: str, options: dict[str, Any]) -> str:
+    """The part of an included file a ``literalinclude`` shows: between ``start-after`` and
+    ``end-before``, then the ``lines`` it selects ("1,3,5-10")."""
+    after, before = options.get("start-after"), options.get("end-before")
+    if after and after in text:
+        text = text.split(after, 1)[1].split("\n", 1)[-1]
+    if before and before in text:
+        text = text.split(before, 1)[0].rsplit("\n", 1)[0]
+    spec = (options.get("lines") or "").strip()
+    if spec:
+        lines, chosen = text.split("\n"), []
+        for part in spec.split(","):
+            first, _, last = part.strip().partition("-")
+            if first.isdigit() or (not first and last.isdigit()):
+                lo = int(first or 1)
+                hi = int(last) if last.isdigit() else (len(lines) if _ else lo)
+                chosen.extend(lines[lo - 1 : hi])
+        text = "\n".join(chosen)
+    return text.strip("\n")
 
 
 @functools.cache
@@ -158,7 +187,27 @@ def _docutils() -> Any:
             finally:
                 settings.file_insertion_enabled = False
 
+    class RootedLiteralInclude(Directive):
+        """Sphinx's ``.. literalinclude::``: the file as a code block, read only inside the ingested
+        root (``:lines:``, ``:start-after:`` and ``:end-before:`` honoured; ``:language:`` kept)."""
+
+        required_arguments = 1
+        final_argument_whitespace = True
+        option_spec = AnyOptions()
+
+        def run(self) -> list[Any]:
+            root = getattr(self.state.document.settings, _INCLUDE_ROOT_SETTING, None)
+            if root is None:
+                return []
+            path = _included_file(self.arguments[0], Path(self.state.document.current_source), root)
+            if path is None:
+                return []  # outside the ingested root, or missing: never read
+            code = _literal_excerpt(path.read_text("utf-8", errors="replace"), self.options)
+            language = (self.options.get("language") or _LANGUAGE_BY_SUFFIX.get(path.suffix.lower(), "")).strip()
+            return [nodes.literal_block(code, code, classes=["code", language] if language else ["code"])]
+
     directives.register_directive("include", RootedInclude)
+    directives.register_directive("literalinclude", RootedLiteralInclude)
     for name in _SPHINX_CONTENT_DIRECTIVES + _SPHINX_DROPPED_DIRECTIVES:
         if name not in directives._directives and name not in directives._directive_registry:
             directives.register_directive(
