@@ -305,10 +305,21 @@ def extractive_answer(question: str, passages: Sequence[Passage]) -> tuple[str, 
     if supports:
         parts.append("Also:")
         for unit in supports:
-            cited.append(unit.source + 1)
-            parts.append(f"> {_supporting_text(unit)} [{len(cited)}]")
+            number = _number_for(unit.source, cited, passages)
+            parts.append(f"> {_supporting_text(unit)} [{number}]")
     parts.append(EXTRACT_NOTE)
     return "\n\n".join(parts), cited
+
+
+def _number_for(source: int, cited: list[int], passages: Sequence[Passage]) -> int:
+    """The citation number of passage ``source``: a passage from a page section already cited (two
+    chunks of one long section) shares its number, so no link is listed twice."""
+    link = passages[source].source
+    for number, shown in enumerate(cited, start=1):
+        if passages[shown - 1].source == link:
+            return number
+    cited.append(source + 1)
+    return len(cited)
 
 
 def _span(best: _Unit, matching: set[_Unit], units: list[_Unit]) -> list[_Unit]:

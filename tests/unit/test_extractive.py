@@ -7,7 +7,8 @@ from core.ingest.loaders import load_document
 from core.types import Passage
 
 
-def passage(text, title="Guide", heading="", source="https://docs.example.com/guide"):
+def passage(text, title="Guide", heading="", source=None):
+    source = source or "https://docs.example.com/" + "-".join(title.lower().split())  # a page per title
     return Passage(chunk_id=1, document_id=1, title=title, heading=heading, source=source, text=text, score=1.0)
 
 
@@ -171,3 +172,14 @@ def test_the_backticks_of_inline_code_do_not_count_against_the_length_budgets():
         [passage(text, title="Options", heading="Require Pragma")],
     )
     assert "`--require-pragma`" in answer and "```js\n/**\n * @format\n */\n```" in answer
+
+
+def test_two_passages_of_one_section_share_one_citation_number():
+    # pytest's fixture reference: a supporting quote from another chunk of the same section was
+    # listed as a second source with the same link.
+    link = "https://docs.example.com/fixtures#autouse"
+    first = passage("Autouse fixtures are executed before other fixtures in their scope.", source=link)
+    other = passage("In this example, autouse fixtures are executed first, before other fixtures.", source=link)
+    answer, cited = extractive_answer("when are autouse fixtures executed?", [first, other])
+    assert cited == [1]
+    assert "[2]" not in answer and "> In this example, autouse fixtures are executed first, before other fixtures. [1]" in answer
