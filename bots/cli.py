@@ -186,15 +186,21 @@ def reindex(ctx: click.Context, collection: str) -> None:
 
 
 # -- asking -------------------------------------------------------------------------------
-@main.command()
-@click.argument("query")
+# A question is often about an option: `docrag ask what does -x do` or `docrag search --lf` must
+# take "-x" and "--lf" as words of the question, not fail with "No such option".
+QUESTION_WORDS = {"ignore_unknown_options": True}
+
+
+@main.command(context_settings=QUESTION_WORDS)
+@click.argument("words", nargs=-1, required=True, type=click.UNPROCESSED, metavar="QUERY")
 @click.option("--collection", "-c", default=None)
 @click.option("--k", "limit", default=10, show_default=True, type=click.IntRange(1, 100))
 @click.option("--json", "as_json", is_flag=True)
 @click.pass_context
 @friendly_errors
-def search(ctx: click.Context, query: str, collection: str | None, limit: int, as_json: bool) -> None:
-    """Show the passages hybrid search ranks highest for QUERY."""
+def search(ctx: click.Context, words: tuple[str, ...], collection: str | None, limit: int, as_json: bool) -> None:
+    """Show the passages hybrid search ranks highest for QUERY (quotes optional)."""
+    query = " ".join(words)
     container = container_from(ctx)
     passages = container.searcher.search(query, collection=collection or container.settings.default_collection, limit=limit)
     rows = [
@@ -211,8 +217,8 @@ def cli_session(thread: str) -> SessionKey:
     return SessionKey(platform="cli", workspace="local", channel="terminal", thread=thread, user="cli")
 
 
-@main.command()
-@click.argument("question")
+@main.command(context_settings=QUESTION_WORDS)
+@click.argument("words", nargs=-1, required=True, type=click.UNPROCESSED, metavar="QUESTION")
 @click.option("--collection", "-c", default=None)
 @click.option("--thread", default=None, help="Reuse a thread id to ask a follow-up.")
 @click.option("--request-id", default=None, callback=request_id_option,
@@ -221,10 +227,11 @@ def cli_session(thread: str) -> SessionKey:
 @click.pass_context
 @friendly_errors
 def ask(
-    ctx: click.Context, question: str, collection: str | None, thread: str | None, request_id: str | None,
+    ctx: click.Context, words: tuple[str, ...], collection: str | None, thread: str | None, request_id: str | None,
     as_json: bool,
 ) -> None:
-    """Answer QUESTION from the documents, with sources."""
+    """Answer QUESTION from the documents, with sources (quotes optional)."""
+    question = " ".join(words)
     container = container_from(ctx)
     with waiting_door(container) as door:
         answer, key = ask_once(door, cli_session(thread or uuid.uuid4().hex[:12]), question,

@@ -120,3 +120,12 @@ def cli_door(container):
     from bots.cli_questions import waiting_door
 
     return waiting_door(container)
+
+
+def test_a_question_about_an_option_can_start_with_a_dash_and_needs_no_quotes(cli):
+    # "docrag search --signing" used to stop at "No such option"; people ask about options often.
+    rows = json.loads(cli("search", "--signing", "secret", "--json", "--k", "1"))
+    assert rows[0]["title"] == "Slack"
+
+    answer = json.loads(cli("ask", "how", "many", "questions", "per", "minute?", "--json"))
+    assert answer["grounded"] and "ten questions per minute" in answer["answer"]
