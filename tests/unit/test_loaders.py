@@ -949,3 +949,76 @@ def test_myst_roles_read_as_the_built_page_shows_them() -> None:
         "See the testing guide, #1649 and PEP 8; press Ctrl+C.\n\n"
         "A literal {meth} stays, and so does {this}."
     )
+
+
+# Built-HTML generators read as their pages show them (markup seen in the PostgreSQL and Debian
+# Reference manuals, DocBook XSL, and on the SQLite site; minimal fixtures, not copied pages).
+
+DOCBOOK = """<html><head><title>20.3. Connections</title></head><body>
+<div class="navheader"><table><tr><th colspan="3">20.3. Connections</th></tr>
+<tr><td><a accesskey="p" href="prev.html">Prev</a></td><td><a href="index.html">Home</a></td>
+<td><a href="next.html">Next</a></td></tr></table><hr /></div>
+<div class="sect1" id="RUNTIME-CONFIG-CONNECTION"><div class="titlepage"><div><div>
+<h2 class="title">20.3. Connections</h2></div></div></div>
+<div class="toc"><p><b>Table of Contents</b></p><dl class="toc"><dt><span class="sect2">
+<a href="#RUNTIME-CONFIG-CONNECTION-SETTINGS">20.3.1. Connection Settings</a></span></dt></dl></div>
+<div class="sect2" id="RUNTIME-CONFIG-CONNECTION-SETTINGS"><div class="titlepage"><div><div>
+<h3 class="title">20.3.1. Connection Settings</h3></div></div></div>
+<p>Sets the maximum number of connections.</p>
+<div class="note"><h3 class="title">Note</h3><p>On Windows, set it to 0.</p></div>
+<p>This parameter can only be set at server start.</p>
+<div class="warning"><table border="0" summary="Warning"><tr>
+<td rowspan="2"><img alt="[Warning]" src="images/warning.png"/></td><th align="left">Warning</th></tr>
+<tr><td><p>Add "<code class="literal">auth optional pam_group.so</code>" to
+"<code class="literal">/etc/pam.d/common-auth</code>" (see <a href="ch04.html">Chapter 4, <em>Auth</em></a>).</p>
+</td></tr></table></div>
+</div></div>
+<div class="navfooter"><hr /><table><tr><td><a href="prev.html">Prev</a></td><td>Up</td></tr>
+<tr><td>20.2. File Locations</td><td>Home</td></tr></table></div>
+</body></html>"""
+
+
+def test_docbook_navigation_and_tables_of_contents_are_not_content() -> None:
+    doc = load_document(DOCBOOK.encode(), name="runtime-config-connection.html")
+    text = all_text(doc)
+    for junk in ("Prev", "Home", "Next", "Table of Contents", "File Locations"):
+        assert junk not in text, junk
+    # the TOC was all the chapter heading held: only the real section remains
+    assert [s.heading_path for s in doc.sections] == [("20.3. Connections", "20.3.1. Connection Settings")]
+
+
+def test_docbook_section_anchor_is_the_id_of_the_section_around_its_titlepage() -> None:
+    doc = load_document(DOCBOOK.encode(), name="runtime-config-connection.html")
+    assert doc.sections[0].anchor == "RUNTIME-CONFIG-CONNECTION-SETTINGS"
+
+
+def test_docbook_call_out_boxes_lead_with_their_label_and_are_no_heading() -> None:
+    doc = load_document(DOCBOOK.encode(), name="runtime-config-connection.html")
+    assert len(doc.sections) == 1  # "Note" does not open a section
+    assert doc.sections[0].text == (
+        "Sets the maximum number of connections.\n\n"
+        "Note: On Windows, set it to 0.\n\n"
+        "This parameter can only be set at server start.\n\n"
+        'Warning: Add "auth optional pam_group.so" to "/etc/pam.d/common-auth" (see Chapter 4, Auth).'
+    )
+
+
+def test_html_table_cells_keep_inline_markup_tight() -> None:
+    page = (b"<table><tr><th>package</th><th>description</th></tr>"
+            b"<tr><td><code>apt</code></td><td>use \"<code>apt-get</code>\" (see <em>APT</em>).<p>More.</p></td></tr></table>")
+    doc = load_document(page, name="t.html")
+    assert doc.sections[0].text == 'package | description\napt | use "apt-get" (see APT). More.'
+
+
+def test_sqlite_site_banner_is_dropped_and_exponents_keep_their_caret() -> None:
+    page = b"""<html><head><title>Limits</title></head><body>
+<div class=nosearch><a href="index.html"><img alt="SQLite"></a>
+<div class="tagline">Small. Fast. Reliable.<br>Choose any three.</div>
+<div class="menu mainmenu"><ul><li><a href="about.html">About</a></li></ul></div></div>
+<div class=fancy><div class=nosearch><div class="fancy_title">Limits</div>
+<div class="fancy_toc"><a href="#rows">1. Rows</a></div></div>
+<h1 id="rows">1. Rows</h1>
+<p>At most 2<sup><small>64</small></sup> rows; see note<sup><a href="#fn1">1</a></sup>.</p></div>
+</body></html>"""
+    doc = load_document(page, name="limits.html")
+    assert doc.sections == [Section(("1. Rows",), "rows", "At most 2^64 rows; see note1.")]

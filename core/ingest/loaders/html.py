@@ -18,6 +18,17 @@ _HTML_DROP = frozenset(
     "canvas button select textarea input dialog head title meta link".split()
 )
 _HTML_DROP_ROLES = frozenset({"navigation", "banner", "contentinfo", "search", "complementary"})
+# Page chrome that generators mark only by class, with no <nav> or role: DocBook XSL's
+# Prev/Up/Home/Next tables and its per-page tables of contents (PostgreSQL, Debian Reference: a
+# "2.2.1. apt vs. apt-get" TOC line was quoted as the answer), and the SQLite site's banner and
+# menus, which it marks "nosearch" for its own search engine, and its page TOC.
+_HTML_DROP_CLASSES = frozenset(
+    "navheader navfooter toc list-of-tables list-of-figures list-of-examples nosearch fancy_toc".split()
+)
+# DocBook XSL call-out boxes: <div class="note"> holding either <h3 class="title">Note</h3> and the
+# body (PostgreSQL: "Note" became a heading that took over the text after the box) or a layout
+# table of an icon, the label and the body (Debian Reference: quoted as "| Note ...").
+_DOCBOOK_ADMONITIONS = frozenset("note tip warning caution important".split())
 _HTML_BLOCK = frozenset(
     "p div section article main blockquote dl dt dd figure figcaption address details summary "
     "hr caption center fieldset body html legend ul ol menu table tbody thead tfoot li".split()
@@ -48,6 +59,56 @@ def _html_code_language(pre: Any) -> str:
             if m and m.group(1) not in ("default", "notranslate"):
                 return m.group(1)
     return ""
+
+
+_EXPONENT = re.compile(r"[-+\u2212]?[\w.]{1,8}")
+_END_BOX = object()  # marks, on the walk's stack, where a call-out box's children end
+
+
+def _inside(node: Any, names: frozenset[str], stop: Any) -> bool:
+    parent = node.parent
+    while parent is not None and parent is not stop:
+        if parent.name in names:
+            return True
+        parent = parent.parent
+    return False
+
+
+_CELL_SKIP = frozenset("script style svg noscript template".split())
+
+
+def _cell_text(cell: Any, string_type: type, skipped: tuple[type, ...]) -> str:
+    """A table cell's text: spaces only where blocks or line breaks part it, not around inline
+    markup (Debian Reference's cells read '" auth optional pam_group.so "' with get_text(" "))."""
+    parts: list[str] = []
+    for node in cell.descendants:
+        if isinstance(node, string_type):
+            if not isinstance(node, skipped) and not _inside(node, _CELL_SKIP, cell):
+                parts.append(str(node))
+        elif node.name in _HTML_BLOCK or node.name in _HTML_HEADINGS or node.name in ("br", "pre"):
+            parts.append(" ")
+    return collapse("".join(parts)).translate(INVISIBLE)
+
+
+def _docbook_box(div: Any, tag_type: type) -> tuple[str, list[Any]] | None:
+    """A DocBook call-out box as (label, the nodes of its body), or None when ``div`` is none."""
+    kinds = [c for c in div.get("class") or () if c in _DOCBOOK_ADMONITIONS]
+    if not kinds:
+        return None
+    first = next((c for c in div.children if isinstance(c, tag_type)), None)
+    if first is None:
+        return None
+    if first.name in _HTML_HEADINGS:
+        label = collapse(first.get_text()).translate(INVISIBLE) or kinds[0].title()
+        return label, [c for c in div.contents if c is not first]
+    if first.name == "table":
+        cells = [td for td in first.find_all("td") if td.get_text(strip=True)]
+        if not cells:
+            return None
+        th = first.find("th")
+        label = collapse(th.get_text()).translate(INVISIBLE) if th is not None else ""
+        return label or kinds[0].title(), list(cells[-1].contents)
+    return None
 
 
 def load_html(text: str, name: str) -> LoadedDocument:
@@ -85,7 +146,7 @@ def load_html(text: str, name: str) -> LoadedDocument:
             return False
         if attrs.get("role") in _HTML_DROP_ROLES or "hidden" in attrs:
             return True
-        return False
+        return any(c in _HTML_DROP_CLASSES for c in attrs.get("class") or ())
 
     def heading_text(h: Any) -> str:
         parts: list[str] = []
@@ -114,11 +175,19 @@ def load_html(text: str, name: str) -> LoadedDocument:
             href = a.get("href") or ""
             if href.startswith("#") and len(href) > 1 and _is_permalink(a):
                 return unquote(href[1:])
-        parent = h.parent
-        if parent is not None and parent.get("id") and parent.name in ("section", "div", "article"):
+        # the id of the section the heading opens, possibly through wrappers that hold nothing
+        # before it (DocBook: <div class="sect2" id=".."><div class="titlepage"><div><div><h3>;
+        # PostgreSQL's links were made-up slugs that opened the top of the page)
+        child, parent = h, h.parent
+        for _ in range(5):
+            if parent is None or parent.name not in ("section", "div", "article"):
+                break
             first = next((c for c in parent.children if isinstance(c, Tag)), None)
-            if first is h:
+            if first is not child:
+                break
+            if parent.get("id"):
                 return parent["id"]
+            child, parent = parent, parent.parent
         for a in h.find_all("a"):
             if a.get("id") or a.get("name"):
                 return a.get("id") or a.get("name")
@@ -129,7 +198,8 @@ def load_html(text: str, name: str) -> LoadedDocument:
 
     builder = SectionBuilder()
     cur: list[str] = []
-    state: dict[str, Any] = {"prefix": "", "group": None}
+    # "lead": a call-out box's label ("Note: ") waiting to lead the box's first paragraph
+    state: dict[str, Any] = {"prefix": "", "group": None, "lead": ""}
     lists: list[list[Any]] = []  # [ordered, next number, group]
     dls: list[object] = []  # the group outside each open <dl>
     group_ids = iter(range(1, 1 << 62))
@@ -146,6 +216,7 @@ def load_html(text: str, name: str) -> LoadedDocument:
                 body = collapse(raw)
             body = body.translate(INVISIBLE)
             if body:
+                body, state["lead"] = state["lead"] + body, ""
                 builder.add(state["prefix"] + body, state["group"])
                 if state["prefix"]:
                     state["prefix"] = " " * len(state["prefix"])
@@ -154,6 +225,10 @@ def load_html(text: str, name: str) -> LoadedDocument:
     work: list[tuple[Any, bool]] = [(root, True)]
     while work:
         node, entering = work.pop()
+        if node is _END_BOX:
+            brk()
+            state["lead"] = ""  # a box with no text gives its label to nothing else
+            continue
         if not entering:
             name_ = node.name
             if name_ in ("ul", "ol", "menu"):
@@ -188,8 +263,24 @@ def load_html(text: str, name: str) -> LoadedDocument:
                     first_h1.append(text)
                 builder.heading(level, text, heading_anchor(node, text))
             continue
+        if name_ == "div" and node is not root:
+            box = _docbook_box(node, Tag)
+            if box is not None:
+                brk()
+                state["lead"] = box[0].rstrip(":") + ": "
+                work.append((_END_BOX, False))
+                for child in reversed(box[1]):
+                    work.append((child, True))
+                continue
+        if name_ == "sup" and cur and (cur[-1][-1:].isalnum() or cur[-1].endswith(")")):
+            # an exponent reads 2^64, not 264 (SQLite's limits page: "2<sup>64</sup> rows")
+            if node.find("a") is None and _EXPONENT.fullmatch(node.get_text().strip()):
+                cur.append("^")
         if name_ == "pre":
             brk()
+            if state["lead"]:  # a box that opens with code: its label stands alone before it
+                builder.add(state["lead"].rstrip(), state["group"])
+                state["lead"] = ""
             builder.add(fenced(node.get_text().translate(INVISIBLE), _html_code_language(node)), state["group"])
             continue
         if name_ == "br":
@@ -197,10 +288,7 @@ def load_html(text: str, name: str) -> LoadedDocument:
             continue
         if name_ == "tr":
             brk()
-            cells = [
-                collapse(c.get_text(" ")).translate(INVISIBLE)
-                for c in node.find_all(("td", "th"), recursive=False)
-            ]
+            cells = [_cell_text(c, NavigableString, skipped_strings) for c in node.find_all(("td", "th"), recursive=False)]
             if any(cells):
                 builder.add(" | ".join(cells), state["group"] if lists else id(node.find_parent("table")))
             continue
