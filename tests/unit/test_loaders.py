@@ -1022,3 +1022,39 @@ def test_sqlite_site_banner_is_dropped_and_exponents_keep_their_caret() -> None:
 </body></html>"""
     doc = load_document(page, name="limits.html")
     assert doc.sections == [Section(("1. Rows",), "rows", "At most 2^64 rows; see note1.")]
+
+
+def _pdf_with_outline(pages: list[str], outline: list[tuple[str, int, str | None]]) -> bytes:
+    """make_pdf's pages with an outline of (title, page index, parent title) entries."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(pages))))
+    items: dict[str, object] = {}
+    for title, page, parent in outline:
+        items[title] = writer.add_outline_item(title=title, page_number=page, parent=items[parent] if parent else None)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_pdf_reads_without_print_furniture_and_under_its_outline_headings() -> None:
+    # the layout of the R manuals (texinfo PDFs): contents pages with dot leaders, running heads
+    # that print the page number, bare page numbers, words hyphenated at line ends
+    data = _pdf_with_outline(
+        [
+            "A Manual\nby Someone",
+            "i\nTable of Contents\n1 Getting started . . . . . . . . 1\n1.1 Installing ............ 1\n2 Usage . . 2\n2.1 Running ........ 2",
+            "1 Getting started\nThis chapter explains the infor-\nmation you need.\n1.1 Installing\n"
+            "Run the installer with care-\nful attention to the well-\nknown steps.\n1",
+            "Chapter 1: Getting started 2\nMore about installing, as is known.",
+        ],
+        [("1 Getting started", 2, None), ("Installing", 2, "1 Getting started")],
+    )
+    doc = load_document(data, name="manual.pdf")
+    assert [(s.heading_path, s.anchor, s.text) for s in doc.sections] == [
+        (("Page 1",), "page=1", "A Manual\nby Someone"),
+        (("1 Getting started",), "page=3", "This chapter explains the information\nyou need."),
+        (("1 Getting started", "Installing"), "page=3",
+         "Run the installer with careful\nattention to the well-known\nsteps."),
+        (("1 Getting started", "Installing"), "page=4", "More about installing, as is known."),
+    ]
