@@ -1046,9 +1046,11 @@ def test_pdf_reads_without_print_furniture_and_under_its_outline_headings() -> N
             "i\nTable of Contents\n1 Getting started . . . . . . . . 1\n1.1 Installing ............ 1\n2 Usage . . 2\n2.1 Running ........ 2",
             "1 Getting started\nThis chapter explains the infor-\nmation you need.\n1.1 Installing\n"
             "Run the installer with care-\nful attention to the well-\nknown steps.\n1",
-            "Chapter 1: Getting started 2\nMore about installing, as is known.",
+            "Chapter 1: Getting started 2\nMore about installing, as is known.\n"
+            "1.2 Removing the program and all of\nits files\nDelete it.",
         ],
-        [("1 Getting started", 2, None), ("Installing", 2, "1 Getting started")],
+        [("1 Getting started", 2, None), ("Installing", 2, "1 Getting started"),
+         ("Removing the program and all of its files", 3, "1 Getting started")],
     )
     doc = load_document(data, name="manual.pdf")
     assert [(s.heading_path, s.anchor, s.text) for s in doc.sections] == [
@@ -1057,4 +1059,5 @@ def test_pdf_reads_without_print_furniture_and_under_its_outline_headings() -> N
         (("1 Getting started", "Installing"), "page=3",
          "Run the installer with careful\nattention to the well-known\nsteps."),
         (("1 Getting started", "Installing"), "page=4", "More about installing, as is known."),
+        (("1 Getting started", "Removing the program and all of its files"), "page=4", "Delete it."),  # wrapped
     ]

@@ -131,6 +131,19 @@ def _heading_line(title: str) -> re.Pattern[str]:
     return re.compile(r"(?:(?:chapter|appendix)\s+)?(?:(?:[A-Z]|\d+)(?:\.\d+)*\.?\s+)?" + re.escape(title), re.I)
 
 
+def _find_heading(lines: list[str], start: int, title: str) -> tuple[int, int] | None:
+    """(first line, number of lines) of the heading printing ``title``: one line, or two when
+    a long heading wraps ("11.7 Nonlinear least squares and maximum likelihood" / "models")."""
+    pattern = _heading_line(title)
+    for i in range(start, len(lines)):
+        line = lines[i].strip()
+        if pattern.fullmatch(line):
+            return i, 1
+        if i + 1 < len(lines) and pattern.fullmatch(f"{line} {lines[i + 1].strip()}"):
+            return i, 2
+    return None
+
+
 def split_at_headings(
     body: str, starting: list[tuple[str, ...]], current: tuple[str, ...]
 ) -> tuple[list[tuple[tuple[str, ...], str]], tuple[str, ...]]:
@@ -142,14 +155,14 @@ def split_at_headings(
     headings: set[int] = set()
     at = 0
     for path in starting:
-        pattern = _heading_line(path[-1])
-        found = next((i for i in range(at, len(lines)) if pattern.fullmatch(lines[i].strip())), None)
+        found = _find_heading(lines, at, path[-1])
         if found is None:
             cuts.append((path, at))
             continue
-        headings.add(found)
-        cuts.append((path, found))
-        at = found + 1
+        first, count = found
+        headings.update(range(first, first + count))
+        cuts.append((path, first))
+        at = first + count
     parts: list[tuple[tuple[str, ...], str]] = []
     for n, (path, start) in enumerate(cuts):
         end = cuts[n + 1][1] if n + 1 < len(cuts) else len(lines)
