@@ -1061,3 +1061,15 @@ def test_pdf_reads_without_print_furniture_and_under_its_outline_headings() -> N
         (("1 Getting started", "Installing"), "page=4", "More about installing, as is known."),
         (("1 Getting started", "Removing the program and all of its files"), "page=4", "Delete it."),  # wrapped
     ]
+
+
+def test_html_heading_closed_with_the_wrong_level_does_not_swallow_the_page() -> None:
+    # SQLite's pages: "<h2>Documentation</h1>", "<h4>3.10 ...</h3>"; Python's parser keeps the
+    # heading open, so the rest of the page was heading text and its sections were lost.
+    page = (b"<h1>Guide</h1><h2>Keyword Index</h1><var>Other indexes:<ul><li>Books</ul></var>"
+            b"<p>Intro.</p><h3>3.10 Background jobs</h2><p>Run them.</p>")
+    doc = load_document(page, name="k.html")
+    assert [(s.heading_path, s.text) for s in doc.sections] == [
+        (("Guide", "Keyword Index"), "Other indexes:\n\n- Books\n\nIntro."),
+        (("Guide", "Keyword Index", "3.10 Background jobs"), "Run them."),
+    ]

@@ -111,6 +111,21 @@ def _docbook_box(div: Any, tag_type: type) -> tuple[str, list[Any]] | None:
     return None
 
 
+def _swallowed(heading: Any, tag_type: type) -> list[Any]:
+    """What a heading holds from its first block element on: the rest of the page, when the
+    heading was closed with the wrong level (SQLite: "<h2>Keyword Index</h1>" and "<h4>3.10
+    ...</h3>"; Python's parser, unlike a browser, keeps the h2 open and the page became a title)."""
+    children = heading.contents
+    for i, child in enumerate(children):
+        if isinstance(child, tag_type) and (_is_block(child) or child.find(_is_block) is not None):
+            return children[i:]
+    return []
+
+
+def _is_block(tag: Any) -> bool:
+    return tag.name in _HTML_BLOCK or tag.name in _HTML_HEADINGS or tag.name == "pre"
+
+
 def load_html(text: str, name: str) -> LoadedDocument:
     from bs4 import (
         BeautifulSoup,
@@ -256,6 +271,11 @@ def load_html(text: str, name: str) -> LoadedDocument:
             continue
         if name_ in _HTML_HEADINGS:
             brk()
+            spilled = _swallowed(node, Tag)
+            for child in spilled:
+                child.extract()
+            for child in reversed(spilled):
+                work.append((child, True))
             text = heading_text(node)
             if text:
                 level = _HTML_HEADINGS[name_]
