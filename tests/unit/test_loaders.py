@@ -1073,3 +1073,11 @@ def test_html_heading_closed_with_the_wrong_level_does_not_swallow_the_page() ->
         (("Guide", "Keyword Index"), "Other indexes:\n\n- Books\n\nIntro."),
         (("Guide", "Keyword Index", "3.10 Background jobs"), "Run them."),
     ]
+
+
+def test_html_table_without_end_tags_keeps_its_rows_and_cells() -> None:
+    # SQLite's tables omit </td> and </tr> (valid HTML): cells were glued, "10241.5351.020".
+    page = (b"<table border=1><tr><th>Page size<th>10k<th>20k\n<tr><td>1024<td>1.535<td>1.020\n"
+            b"<tr><td>2048<td>2.004<td><table><tr><td>inner</td></tr></table></table><p>After.</p>")
+    doc = load_document(page, name="blobs.html")
+    assert doc.sections[0].text == "Page size | 10k | 20k\n1024 | 1.535 | 1.020\n2048 | 2.004 | inner\n\nAfter."
