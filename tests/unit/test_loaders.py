@@ -1039,14 +1039,15 @@ def _pdf_with_outline(pages: list[str], outline: list[tuple[str, int, str | None
 
 def test_pdf_reads_without_print_furniture_and_under_its_outline_headings() -> None:
     # the layout of the R manuals (texinfo PDFs): contents pages with dot leaders, running heads
-    # that print the page number, bare page numbers, words hyphenated at line ends
+    # that print the page number, bare page numbers, words hyphenated and addresses cut at line ends
     data = _pdf_with_outline(
         [
             "A Manual\nby Someone",
             "i\nTable of Contents\n1 Getting started . . . . . . . . 1\n1.1 Installing ............ 1\n2 Usage . . 2\n2.1 Running ........ 2",
             "1 Getting started\nThis chapter explains the infor-\nmation you need.\n1.1 Installing\n"
             "Run the installer with care-\nful attention to the well-\nknown steps.\n1",
-            "Chapter 1: Getting started 2\nMore about installing, as is known.\n"
+            "Chapter 1: Getting started 2\nMore about installing, as is known: https://example.\n"
+            "org/install.html (and https://\nexample.org/faq/\nupgrade.html).\n"
             "1.2 Removing the program and all of\nits files\nDelete it.",
         ],
         [("1 Getting started", 2, None), ("Installing", 2, "1 Getting started"),
@@ -1058,7 +1059,9 @@ def test_pdf_reads_without_print_furniture_and_under_its_outline_headings() -> N
         (("1 Getting started",), "page=3", "This chapter explains the information\nyou need."),
         (("1 Getting started", "Installing"), "page=3",
          "Run the installer with careful\nattention to the well-known\nsteps."),
-        (("1 Getting started", "Installing"), "page=4", "More about installing, as is known."),
+        (("1 Getting started", "Installing"), "page=4",  # addresses cut at line ends are whole
+         "More about installing, as is known: https://example.org/install.html "
+         "(and https://example.org/faq/upgrade.html)."),
         (("1 Getting started", "Removing the program and all of its files"), "page=4", "Delete it."),  # wrapped
     ]
 

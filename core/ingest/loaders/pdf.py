@@ -8,6 +8,7 @@ from core.errors import DocumentError
 from core.ingest.loaders.cleaning import INVISIBLE, collapse, normalise
 from core.ingest.loaders.document import LoadedDocument, Section, title_from_name
 from core.ingest.loaders.pdf_layout import (
+    join_broken_urls,
     join_hyphenated,
     known_words,
     outline_starts,
@@ -68,7 +69,7 @@ def load_pdf(data: bytes, name: str) -> LoadedDocument:
     current: tuple[str, ...] = ()
     sections: list[Section] = []
     for number, raw in enumerate(texts, start=1):
-        body = normalise(join_hyphenated(raw, words).translate(INVISIBLE), keep_indent=False)
+        body = normalise(join_broken_urls(join_hyphenated(raw, words)).translate(INVISIBLE), keep_indent=False)
         parts, current = split_at_headings(body, starts.get(number - 1, []), current)
         for path, text in parts:
             # before the outline's first entry (title page, copyright) a page is its number

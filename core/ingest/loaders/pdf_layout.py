@@ -99,6 +99,23 @@ def join_hyphenated(text: str, words: set[str]) -> str:
     return _HYPHENATED.sub(joined, text)
 
 
+# A web address broken at a line end: the next line goes on with more of an address
+# ("https://CRAN." / "R-project.org/package=boot)"), not with a word ("https://x.org." / "The").
+_BROKEN_URL = re.compile(
+    r"(https?://|https?://\S*[./_=-])\n"
+    r"(?=[^\s/.=?#&]*[/.=?#&][^\s.]|(?:org|com|net|edu|html?|pdf)\b)"
+)
+
+
+def join_broken_urls(text: str) -> str:
+    """Addresses the line breaking cut, whole again (a reader copies them; a space broke them)."""
+    for _ in range(4):  # an address cut twice needs a second pass: a match consumed its start
+        text, cuts = _BROKEN_URL.subn(r"\1", text)
+        if not cuts:
+            break
+    return text
+
+
 def outline_starts(reader: Any) -> dict[int, list[tuple[str, ...]]]:
     """Page index -> the heading paths of the outline entries that start on it, in order.
 
