@@ -101,9 +101,11 @@ def join_hyphenated(text: str, words: set[str]) -> str:
 
 # A web address broken at a line end: the next line goes on with more of an address
 # ("https://CRAN." / "R-project.org/package=boot)"), not with a word ("https://x.org." / "The").
+# An address ending in "." goes on only after a letter or digit ("https://CRAN." yes,
+# "...html)." no); the next line's first character is a letter, "/" or "~" (not "1.2 Next").
 _BROKEN_URL = re.compile(
-    r"(https?://|https?://\S*[./_=-])\n"
-    r"(?=[^\s/.=?#&]*[/.=?#&][^\s.]|(?:org|com|net|edu|html?|pdf)\b)"
+    r"(https?://|https?://\S*(?:[/_=-]|(?<=\w)\.))\n"
+    r"(?=[A-Za-z/~](?:[^\s/.=?#&]*[/.=?#&][^\s.]|(?<=[a-z])(?:rg|om|et|du|tml?|df)\b))"
 )
 
 
