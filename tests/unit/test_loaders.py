@@ -1084,3 +1084,12 @@ def test_html_table_without_end_tags_keeps_its_rows_and_cells() -> None:
             b"<tr><td>2048<td>2.004<td><table><tr><td>inner</td></tr></table></table><p>After.</p>")
     doc = load_document(page, name="blobs.html")
     assert doc.sections[0].text == "Page size | 10k | 20k\n1024 | 1.535 | 1.020\n2048 | 2.004 | inner\n\nAfter."
+
+
+def test_html_section_that_is_only_a_long_list_of_links_is_an_index_not_content() -> None:
+    # SQLite's keyword index, sitemap and "List Of Functions" sections; Sphinx's genindex
+    entries = "".join(f'<li><a href="api.html#f{i}">f{i}() (in module api)</a></li>' for i in range(45))
+    prose = "".join(f'<p>Call <a href="api.html#f{i}">f{i}()</a> to run step {i} of the job.</p>' for i in range(45))
+    page = f"<h1>Index</h1><ul>{entries}</ul><h1>Guide</h1>{prose}<h1>Few</h1><ul>{entries[:400]}</ul>"
+    doc = load_document(page.encode(), name="genindex.html")
+    assert [s.heading_path for s in doc.sections] == [("Guide",), ("Few",)]

@@ -61,6 +61,13 @@ def _html_code_language(pre: Any) -> str:
     return ""
 
 
+# A section that is a list of links and little else is an index, a sitemap or a cross-reference
+# page (SQLite's keyword index and "Target Crossreference" pages, Sphinx's genindex): quoted, it
+# answered "What does PRAGMA foreign_keys do?" with "pragma.html#pragma_foreign_keys -> {PRAGMA
+# foreign_keys}". Many links, and nearly all the text theirs.
+_LINK_LIST_MIN_LINKS = 40
+_LINK_LIST_SHARE = 0.85
+
 _EXPONENT = re.compile(r"[-+\u2212]?[\w.]{1,8}")
 _END_BOX = object()  # marks, on the walk's stack, where a call-out box's children end
 
@@ -252,6 +259,21 @@ def load_html(text: str, name: str) -> LoadedDocument:
                 if state["prefix"]:
                     state["prefix"] = " " * len(state["prefix"])
 
+    links = {"open": 0, "count": 0, "chars": 0, "text": 0}  # the current section's links and text
+
+    def count_text(text: str, in_link: bool) -> None:
+        size = len(text.strip())
+        links["text"] += size
+        if in_link:
+            links["chars"] += size
+
+    def end_section() -> None:
+        """Before a heading or the end: a section that is only a link list is dropped."""
+        brk()
+        if links["count"] >= _LINK_LIST_MIN_LINKS and links["chars"] >= _LINK_LIST_SHARE * links["text"]:
+            builder.discard()
+        links.update(count=0, chars=0, text=0)
+
     # iterative walk: (node, entering)
     work: list[tuple[Any, bool]] = [(root, True)]
     while work:
@@ -273,12 +295,15 @@ def load_html(text: str, name: str) -> LoadedDocument:
             elif name_ == "dl":
                 brk()
                 state["group"] = dls.pop()
+            elif name_ == "a" and node.get("href") is not None:  # an anchor with no href is no link
+                links["open"] -= 1
             elif name_ in _HTML_BLOCK:
                 brk()
             continue
         if isinstance(node, NavigableString):
             if not isinstance(node, skipped_strings):
                 cur.append(str(node))
+                count_text(node, links["open"] > 0)
             continue
         if not isinstance(node, Tag):
             continue
@@ -286,7 +311,7 @@ def load_html(text: str, name: str) -> LoadedDocument:
         if node is not root and dropped(node):
             continue
         if name_ in _HTML_HEADINGS:
-            brk()
+            end_section()
             spilled = _swallowed(node, Tag)
             for child in spilled:
                 child.extract()
@@ -325,6 +350,10 @@ def load_html(text: str, name: str) -> LoadedDocument:
         if name_ == "tr":
             brk()
             cells = [_cell_text(c, NavigableString, skipped_strings) for c in node.find_all(("td", "th"), recursive=False)]
+            for a in node.find_all("a", href=True):
+                links["count"] += 1
+                links["chars"] += len(a.get_text().strip())
+            links["text"] += len(" ".join(cells))
             if any(cells):
                 builder.add(" | ".join(cells), state["group"] if lists else id(node.find_parent("table")))
             continue
@@ -350,13 +379,16 @@ def load_html(text: str, name: str) -> LoadedDocument:
         elif name_ == "dt" and dls:
             brk()
             state["group"] = next(group_ids)  # a term and its definition stay together
+        elif name_ == "a" and node.get("href") is not None:
+            links["open"] += 1
+            links["count"] += 1
         elif name_ in _HTML_BLOCK:
             brk()
         work.append((node, False))
         children = node.contents
         for child in reversed(children):
             work.append((child, True))
-    brk()
+    end_section()
     sections = builder.finish()
     return LoadedDocument(title or (first_h1[0] if first_h1 else "") or title_from_name(name), sections)
 
