@@ -1093,3 +1093,16 @@ def test_html_section_that_is_only_a_long_list_of_links_is_an_index_not_content(
     page = f"<h1>Index</h1><ul>{entries}</ul><h1>Guide</h1>{prose}<h1>Few</h1><ul>{entries[:400]}</ul>"
     doc = load_document(page.encode(), name="genindex.html")
     assert [s.heading_path for s in doc.sections] == [("Guide",), ("Few",)]
+
+
+def test_html_labels_of_diagrams_the_text_leaves_out_are_dropped() -> None:
+    # SQLite's syntax pages: "column-def:" and a show/hide button before each railroad diagram
+    # (an <svg>, nested diagrams inside hidden containers); the page began with runs of labels.
+    page = b"""<h1>ALTER TABLE</h1>
+<p><b><a href="syntax/alter-table-stmt.html">alter-table-stmt:</a></b><button>hide</button></p>
+<div class='imgcontainer'><div><svg><text>ALTER</text></svg></div>
+<p><b><a href="syntax/column-def.html">column-def:</a></b><button>show</button></p>
+<div style='display:none;' class='imgcontainer'><svg><text>name</text></svg></div></div>
+<p>SQLite supports a limited subset of ALTER TABLE. Options:</p><ul><li>rename</li></ul>"""
+    doc = load_document(page, name="lang_altertable.html")
+    assert doc.sections[0].text == "SQLite supports a limited subset of ALTER TABLE. Options:\n\n- rename"

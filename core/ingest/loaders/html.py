@@ -148,6 +148,27 @@ def _close_implied_rows_and_cells(soup: Any) -> None:
             cell.parent.insert_after(cell)
 
 
+def _drop_labels_of_graphics(soup: Any, tag_type: type) -> None:
+    """Remove a short "name:" paragraph that only introduces a graphic the text leaves out.
+
+    SQLite's syntax pages put "column-def:" before each railroad diagram (an <svg>); without
+    the diagrams a page began with runs of 20 such labels."""
+    for svg in reversed(soup.find_all("svg")):  # inner diagrams first: their labels sit inside outer ones
+        box = svg
+        # the outermost wrapper holding the graphic and no text of its own
+        while box.parent is not None and box.parent.name == "div" and not _text_outside_svg(box.parent):
+            box = box.parent
+        label = next((t for t in box.previous_siblings if isinstance(t, tag_type)), None)
+        if label is not None and label.name == "p" and not label.find(("img", "svg")):
+            text = collapse(label.get_text()).removesuffix("hide").removesuffix("show").strip()
+            if text.endswith(":") and len(text) <= 60:
+                label.decompose()
+
+
+def _text_outside_svg(tag: Any) -> bool:
+    return any(s.strip() and s.find_parent("svg") is None for s in tag.find_all(string=True))
+
+
 def load_html(text: str, name: str) -> LoadedDocument:
     from bs4 import (
         BeautifulSoup,
@@ -161,6 +182,7 @@ def load_html(text: str, name: str) -> LoadedDocument:
 
     soup = BeautifulSoup(text, "html.parser")
     _close_implied_rows_and_cells(soup)
+    _drop_labels_of_graphics(soup, Tag)
     skipped_strings = (Comment, Declaration, Doctype, ProcessingInstruction)
 
     title = ""
