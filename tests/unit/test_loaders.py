@@ -1106,3 +1106,11 @@ def test_html_labels_of_diagrams_the_text_leaves_out_are_dropped() -> None:
 <p>SQLite supports a limited subset of ALTER TABLE. Options:</p><ul><li>rename</li></ul>"""
     doc = load_document(page, name="lang_altertable.html")
     assert doc.sections[0].text == "SQLite supports a limited subset of ALTER TABLE. Options:\n\n- rename"
+
+
+def test_pdf_running_heads_with_roman_page_numbers_are_furniture() -> None:
+    # the Debian Reference PDF's front matter: "DebianReference xxiv" over each page
+    from core.ingest.loaders.pdf_layout import strip_page_furniture
+
+    pages = ["Debian Reference xxiv\nConventions used.", "Debian Reference xxv\nMore text.", "Debian Reference xxvi\nEnd."]
+    assert strip_page_furniture(pages) == ["Conventions used.", "More text.", "End."]

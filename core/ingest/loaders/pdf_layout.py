@@ -23,8 +23,13 @@ _WORD = re.compile(r"[A-Za-z]+")
 _RUNNING_MIN_PAGES = 3
 
 
+_ROMAN_AT_AN_END = re.compile(r"^[ivxlcdm]{1,7}\b|\b[ivxlcdm]{1,7}$")
+
+
 def _edge_key(line: str) -> str:
-    return re.sub(r"\d+", "#", " ".join(line.split()))
+    """A line with its page number masked: arabic anywhere, roman at either end (front matter's
+    "Debian Reference xxiv")."""
+    return _ROMAN_AT_AN_END.sub("#", re.sub(r"\d+", "#", " ".join(line.split())))
 
 
 def _edge_number(line: str) -> int | None:
