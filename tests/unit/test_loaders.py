@@ -995,7 +995,8 @@ def test_docbook_section_anchor_is_the_id_of_the_section_around_its_titlepage() 
 def test_docbook_call_out_boxes_lead_with_their_label_and_are_no_heading() -> None:
     doc = load_document(DOCBOOK.encode(), name="runtime-config-connection.html")
     assert len(doc.sections) == 1  # "Note" does not open a section
-    assert doc.sections[0].text == (
+    # (backticks aside: whether inline code is marked as a code span is not what this is about)
+    assert doc.sections[0].text.replace("`", "") == (
         "Sets the maximum number of connections.\n\n"
         "Note: On Windows, set it to 0.\n\n"
         "This parameter can only be set at server start.\n\n"
