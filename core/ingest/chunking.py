@@ -53,6 +53,11 @@ def heading_line(heading_path: Sequence[str]) -> str:
 class _Piece:
     text: str
     tokens: int
+    glue: str = "\n\n"  # what joins it to the piece before it in a chunk
+
+
+def _joined(window: list[_Piece]) -> str:
+    return window[0].text + "".join(p.glue + p.text for p in window[1:]) if window else ""
 
 
 def chunk_sections(sections: Sequence[Section], *, max_tokens: int, overlap_tokens: int) -> list[Chunk]:
@@ -106,14 +111,14 @@ def _split_long(text: str, max_tokens: int, overlap_tokens: int) -> Iterable[tup
     size = 0
     for piece in pieces:
         if window and size + piece.tokens > max_tokens:
-            yield "\n\n".join(p.text for p in window), size
+            yield _joined(window), size
             window, size = _overlap_tail(window, overlap_tokens)
             while window and size + piece.tokens > max_tokens:  # the tail itself must leave room
                 size -= window.pop(0).tokens
         window.append(piece)
         size += piece.tokens
     if window:
-        yield "\n\n".join(p.text for p in window), size
+        yield _joined(window), size
 
 
 def _overlap_tail(window: list[_Piece], overlap_tokens: int) -> tuple[list[_Piece], int]:
@@ -158,12 +163,41 @@ def _pieces(text: str, max_tokens: int) -> Iterable[_Piece]:
         if _FENCE.match(paragraph):
             yield from _code_windows(paragraph, max_tokens)
             continue
-        for sentence in _SENTENCE_END.split(paragraph):
+        for sentence in _sentences(paragraph):
             tokens = count_tokens(sentence)
             if tokens <= max_tokens:
                 yield _Piece(sentence, tokens)
             else:
-                yield from _word_windows(sentence, max_tokens)
+                yield from _line_windows(sentence, max_tokens)
+
+
+_LIST_NUMBER = re.compile(r"(?:\d{1,4}|[a-zA-Z])\.")
+
+
+def _sentences(paragraph: str) -> list[str]:
+    """A paragraph cut after its sentences; a list item's number ("13.") stays with its text
+    (SQLite's numbered limits were cut into a lone "13." and "Maximum Number Of Rows...")."""
+    parts = _SENTENCE_END.split(paragraph)
+    spaces = _SENTENCE_END.findall(paragraph)  # what each cut took out, to put back
+    sentences = [parts[0]]
+    for space, sentence in zip(spaces, parts[1:]):
+        if _LIST_NUMBER.fullmatch(sentences[-1].rsplit("\n", 1)[-1].strip()):
+            sentences[-1] += space + sentence
+        else:
+            sentences.append(sentence)
+    return sentences
+
+
+def _line_windows(text: str, max_tokens: int) -> Iterable[_Piece]:
+    """A run longer than the budget with no sentence end in it (a long table or list: PostgreSQL's
+    function tables, one row per line, came out as word runs starting mid-row) is cut between
+    its lines, which stay lines; only a line longer than the budget is cut between words."""
+    for number, line in enumerate(text.split("\n")):
+        tokens = count_tokens(line)
+        if tokens <= max_tokens:
+            yield _Piece(line, tokens, "\n" if number else "\n\n")
+        else:
+            yield from _word_windows(line, max_tokens)
 
 
 def _code_windows(code: str, max_tokens: int) -> Iterable[_Piece]:

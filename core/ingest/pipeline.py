@@ -40,7 +40,9 @@ log = logging.getLogger(__name__)
 #    one- and two-row Markdown tables with each cell named by its header.
 # 4: MyST roles ({meth}`~click.Context.invoke`) and rST default-role references (`load <Schema.load>`)
 #    as the built page shows them; fenced code inside Markdown block quotes and list items stays code;
-#    inline code kept as code spans; rST literalinclude read (inside the ingested root).
+#    inline code kept as code spans; rST literalinclude read (inside the ingested root); HTML page
+#    chrome (DocBook, SQLite) dropped and PDF outlines, running heads and hyphenation handled; long
+#    tables chunked between rows.
 CHUNKER_VERSION = "4"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256

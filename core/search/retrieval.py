@@ -302,12 +302,16 @@ def without_overlap(before: str, after: str) -> str:
 
     A long section is chunked with overlap: the next chunk starts with the previous one's last
     paragraphs (core/ingest/chunking.py), so that either chunk alone keeps its context. Shown
-    together, the repeated paragraphs would be quoted twice."""
-    ends = [m.start() for m in re.finditer("\n\n", after)] + [len(after)]
-    for end in reversed(ends):
+    together, the repeated paragraphs would be quoted twice. The rows of a long table or list are
+    carried over as lines, so a line break ends a repeat too, once it holds a line's worth of text
+    (a bare "```" shared by both ends is no repeat)."""
+    cuts = [(m.start(), m.end()) for m in re.finditer(r"\n+", after)] + [(len(after), len(after))]
+    for end, rest in reversed(cuts):
         head = after[:end]
-        if before == head or before.endswith("\n\n" + head):
-            return after[end + 2 :]
+        if end < len(after) and rest - end == 1 and len(head) < 20:
+            continue
+        if before == head or before.endswith("\n" + head):
+            return after[rest:]
     return after
 
 

@@ -60,3 +60,36 @@ def test_inline_code_marks_do_not_move_chunk_boundaries():
 
     assert len(cut(plain)) > 1
     assert cut(marked) == cut(plain)
+
+
+def test_a_long_table_is_cut_between_its_rows_which_stay_rows():
+    # PostgreSQL's function tables (one row per line, no sentence end between rows) came out
+    # as word runs starting mid-row; SQLite's numbered limits as a lone "13.".
+    rows = [f"fn_{i} ( value text ) → integer Returns entry {i} of the table, shown here" for i in range(30)]
+    chunks = chunk_sections([section(["Functions"], "\n".join(rows), "f")], max_tokens=60, overlap_tokens=20)
+    assert len(chunks) > 3
+    for chunk in chunks:
+        assert chunk.token_count <= 60
+        for line in chunk.text.split("\n"):
+            assert line in rows, line  # whole rows, one a line, never a run of words across rows
+    assert {line for c in chunks for line in c.text.split("\n")} == set(rows)
+
+
+def test_a_list_number_stays_with_its_item():
+    items = "\n".join(f"{n}. Limit number {n}\n   The value of limit {n} is large. It can be lowered." for n in range(1, 20))
+    chunks = chunk_sections([section(["Limits"], items, "l")], max_tokens=40, overlap_tokens=10)
+    pieces = [p for c in chunks for p in c.text.split("\n\n")]
+    assert not [p for p in pieces if p.strip().rstrip(".").isdigit()]
+    assert any(p.startswith("13. Limit number 13") for p in pieces)
+
+
+def test_merged_neighbours_drop_the_rows_they_repeat_as_overlap():
+    from core.search.retrieval import without_overlap
+
+    rows = [f"fn_{i} ( value text ) → integer Returns entry {i} of the table" for i in range(30)]
+    first, second = chunk_sections([section(["Functions"], "\n".join(rows), "f")], max_tokens=60, overlap_tokens=20)[:2]
+    rest = without_overlap(first.text, second.text)
+    assert rest and second.text.endswith(rest)
+    assert first.text.split("\n") + rest.split("\n") == rows[: len(first.text.split("\n")) + len(rest.split("\n"))]
+    # a bare fence both ends share is no repeat
+    assert without_overlap("x\n```", "```\ncode\n```") == "```\ncode\n```"

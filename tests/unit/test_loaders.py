@@ -1025,3 +1025,169 @@ def test_html_inline_code_stays_code_and_headings_stay_plain() -> None:
 
     assert section.heading_path == ("Frozen __slots__",)
     assert section.text == "Override `__setattr__` and see `Schema.load`.\n\n```\nx = 1\n```"
+
+
+# Built-HTML generators read as their pages show them (markup seen in the PostgreSQL and Debian
+# Reference manuals, DocBook XSL, and on the SQLite site; minimal fixtures, not copied pages).
+
+DOCBOOK = """<html><head><title>20.3. Connections</title></head><body>
+<div class="navheader"><table><tr><th colspan="3">20.3. Connections</th></tr>
+<tr><td><a accesskey="p" href="prev.html">Prev</a></td><td><a href="index.html">Home</a></td>
+<td><a href="next.html">Next</a></td></tr></table><hr /></div>
+<div class="sect1" id="RUNTIME-CONFIG-CONNECTION"><div class="titlepage"><div><div>
+<h2 class="title">20.3. Connections</h2></div></div></div>
+<div class="toc"><p><b>Table of Contents</b></p><dl class="toc"><dt><span class="sect2">
+<a href="#RUNTIME-CONFIG-CONNECTION-SETTINGS">20.3.1. Connection Settings</a></span></dt></dl></div>
+<div class="sect2" id="RUNTIME-CONFIG-CONNECTION-SETTINGS"><div class="titlepage"><div><div>
+<h3 class="title">20.3.1. Connection Settings</h3></div></div></div>
+<p>Sets the maximum number of connections.</p>
+<div class="note"><h3 class="title">Note</h3><p>On Windows, set it to 0.</p></div>
+<p>This parameter can only be set at server start.</p>
+<div class="warning"><table border="0" summary="Warning"><tr>
+<td rowspan="2"><img alt="[Warning]" src="images/warning.png"/></td><th align="left">Warning</th></tr>
+<tr><td><p>Add "<code class="literal">auth optional pam_group.so</code>" to
+"<code class="literal">/etc/pam.d/common-auth</code>" (see <a href="ch04.html">Chapter 4, <em>Auth</em></a>).</p>
+</td></tr></table></div>
+</div></div>
+<div class="navfooter"><hr /><table><tr><td><a href="prev.html">Prev</a></td><td>Up</td></tr>
+<tr><td>20.2. File Locations</td><td>Home</td></tr></table></div>
+</body></html>"""
+
+
+def test_docbook_navigation_and_tables_of_contents_are_not_content() -> None:
+    doc = load_document(DOCBOOK.encode(), name="runtime-config-connection.html")
+    text = all_text(doc)
+    for junk in ("Prev", "Home", "Next", "Table of Contents", "File Locations"):
+        assert junk not in text, junk
+    # the TOC was all the chapter heading held: only the real section remains
+    assert [s.heading_path for s in doc.sections] == [("20.3. Connections", "20.3.1. Connection Settings")]
+
+
+def test_docbook_section_anchor_is_the_id_of_the_section_around_its_titlepage() -> None:
+    doc = load_document(DOCBOOK.encode(), name="runtime-config-connection.html")
+    assert doc.sections[0].anchor == "RUNTIME-CONFIG-CONNECTION-SETTINGS"
+
+
+def test_docbook_call_out_boxes_lead_with_their_label_and_are_no_heading() -> None:
+    doc = load_document(DOCBOOK.encode(), name="runtime-config-connection.html")
+    assert len(doc.sections) == 1  # "Note" does not open a section
+    # (backticks aside: whether inline code is marked as a code span is not what this is about)
+    assert doc.sections[0].text.replace("`", "") == (
+        "Sets the maximum number of connections.\n\n"
+        "Note: On Windows, set it to 0.\n\n"
+        "This parameter can only be set at server start.\n\n"
+        'Warning: Add "auth optional pam_group.so" to "/etc/pam.d/common-auth" (see Chapter 4, Auth).'
+    )
+
+
+def test_html_table_cells_keep_inline_markup_tight() -> None:
+    page = (b"<table><tr><th>package</th><th>description</th></tr>"
+            b"<tr><td><code>apt</code></td><td>use \"<code>apt-get</code>\" (see <em>APT</em>).<p>More.</p></td></tr></table>")
+    doc = load_document(page, name="t.html")
+    assert doc.sections[0].text == 'package | description\napt | use "apt-get" (see APT). More.'
+
+
+def test_sqlite_site_banner_is_dropped_and_exponents_keep_their_caret() -> None:
+    page = b"""<html><head><title>Limits</title></head><body>
+<div class=nosearch><a href="index.html"><img alt="SQLite"></a>
+<div class="tagline">Small. Fast. Reliable.<br>Choose any three.</div>
+<div class="menu mainmenu"><ul><li><a href="about.html">About</a></li></ul></div></div>
+<div class=fancy><div class=nosearch><div class="fancy_title">Limits</div>
+<div class="fancy_toc"><a href="#rows">1. Rows</a></div></div>
+<h1 id="rows">1. Rows</h1>
+<p>At most 2<sup><small>64</small></sup> rows; see note<sup><a href="#fn1">1</a></sup>.</p></div>
+</body></html>"""
+    doc = load_document(page, name="limits.html")
+    assert doc.sections == [Section(("1. Rows",), "rows", "At most 2^64 rows; see note1.")]
+
+
+def _pdf_with_outline(pages: list[str], outline: list[tuple[str, int, str | None]]) -> bytes:
+    """make_pdf's pages with an outline of (title, page index, parent title) entries."""
+    from pypdf import PdfReader, PdfWriter
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(make_pdf(pages))))
+    items: dict[str, object] = {}
+    for title, page, parent in outline:
+        items[title] = writer.add_outline_item(title=title, page_number=page, parent=items[parent] if parent else None)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def test_pdf_reads_without_print_furniture_and_under_its_outline_headings() -> None:
+    # the layout of the R manuals (texinfo PDFs): contents pages with dot leaders, running heads
+    # that print the page number, bare page numbers, words hyphenated and addresses cut at line ends
+    data = _pdf_with_outline(
+        [
+            "A Manual\nby Someone",
+            "i\nTable of Contents\n1 Getting started . . . . . . . . 1\n1.1 Installing ............ 1\n2 Usage . . 2\n2.1 Running ........ 2",
+            "1 Getting started\nThis chapter explains the infor-\nmation you need.\n1.1 Installing\n"
+            "Run the installer with care-\nful attention to the well-\nknown steps.\n1",
+            "Chapter 1: Getting started 2\nMore about installing, as is known: https://example.\n"
+            "org/install.html (and https://\nexample.org/faq/\nupgrade.html).\n"
+            "1.2 Removing the program and all of\nits files\nDelete it.",
+        ],
+        [("1 Getting started", 2, None), ("Installing", 2, "1 Getting started"),
+         ("Removing the program and all of its files", 3, "1 Getting started")],
+    )
+    doc = load_document(data, name="manual.pdf")
+    assert [(s.heading_path, s.anchor, s.text) for s in doc.sections] == [
+        (("Page 1",), "page=1", "A Manual\nby Someone"),
+        (("1 Getting started",), "page=3", "This chapter explains the information\nyou need."),
+        (("1 Getting started", "Installing"), "page=3",
+         "Run the installer with careful\nattention to the well-known\nsteps."),
+        (("1 Getting started", "Installing"), "page=4",  # addresses cut at line ends are whole
+         "More about installing, as is known: https://example.org/install.html "
+         "(and https://example.org/faq/upgrade.html)."),
+        (("1 Getting started", "Removing the program and all of its files"), "page=4", "Delete it."),  # wrapped
+    ]
+
+
+def test_html_heading_closed_with_the_wrong_level_does_not_swallow_the_page() -> None:
+    # SQLite's pages: "<h2>Documentation</h1>", "<h4>3.10 ...</h3>"; Python's parser keeps the
+    # heading open, so the rest of the page was heading text and its sections were lost.
+    page = (b"<h1>Guide</h1><h2>Keyword Index</h1><var>Other indexes:<ul><li>Books</ul></var>"
+            b"<p>Intro.</p><h3>3.10 Background jobs</h2><p>Run them.</p>")
+    doc = load_document(page, name="k.html")
+    assert [(s.heading_path, s.text) for s in doc.sections] == [
+        (("Guide", "Keyword Index"), "Other indexes:\n\n- Books\n\nIntro."),
+        (("Guide", "Keyword Index", "3.10 Background jobs"), "Run them."),
+    ]
+
+
+def test_html_table_without_end_tags_keeps_its_rows_and_cells() -> None:
+    # SQLite's tables omit </td> and </tr> (valid HTML): cells were glued, "10241.5351.020".
+    page = (b"<table border=1><tr><th>Page size<th>10k<th>20k\n<tr><td>1024<td>1.535<td>1.020\n"
+            b"<tr><td>2048<td>2.004<td><table><tr><td>inner</td></tr></table></table><p>After.</p>")
+    doc = load_document(page, name="blobs.html")
+    assert doc.sections[0].text == "Page size | 10k | 20k\n1024 | 1.535 | 1.020\n2048 | 2.004 | inner\n\nAfter."
+
+
+def test_html_section_that_is_only_a_long_list_of_links_is_an_index_not_content() -> None:
+    # SQLite's keyword index, sitemap and "List Of Functions" sections; Sphinx's genindex
+    entries = "".join(f'<li><a href="api.html#f{i}">f{i}() (in module api)</a></li>' for i in range(45))
+    prose = "".join(f'<p>Call <a href="api.html#f{i}">f{i}()</a> to run step {i} of the job.</p>' for i in range(45))
+    page = f"<h1>Index</h1><ul>{entries}</ul><h1>Guide</h1>{prose}<h1>Few</h1><ul>{entries[:400]}</ul>"
+    doc = load_document(page.encode(), name="genindex.html")
+    assert [s.heading_path for s in doc.sections] == [("Guide",), ("Few",)]
+
+
+def test_html_labels_of_diagrams_the_text_leaves_out_are_dropped() -> None:
+    # SQLite's syntax pages: "column-def:" and a show/hide button before each railroad diagram
+    # (an <svg>, nested diagrams inside hidden containers); the page began with runs of labels.
+    page = b"""<h1>ALTER TABLE</h1>
+<p><b><a href="syntax/alter-table-stmt.html">alter-table-stmt:</a></b><button>hide</button></p>
+<div class='imgcontainer'><div><svg><text>ALTER</text></svg></div>
+<p><b><a href="syntax/column-def.html">column-def:</a></b><button>show</button></p>
+<div style='display:none;' class='imgcontainer'><svg><text>name</text></svg></div></div>
+<p>SQLite supports a limited subset of ALTER TABLE. Options:</p><ul><li>rename</li></ul>"""
+    doc = load_document(page, name="lang_altertable.html")
+    assert doc.sections[0].text == "SQLite supports a limited subset of ALTER TABLE. Options:\n\n- rename"
+
+
+def test_pdf_running_heads_with_roman_page_numbers_are_furniture() -> None:
+    # the Debian Reference PDF's front matter: "DebianReference xxiv" over each page
+    from core.ingest.loaders.pdf_layout import strip_page_furniture
+
+    pages = ["Debian Reference xxiv\nConventions used.", "Debian Reference xxv\nMore text.", "Debian Reference xxvi\nEnd."]
+    assert strip_page_furniture(pages) == ["Conventions used.", "More text.", "End."]

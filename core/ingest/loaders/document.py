@@ -86,6 +86,10 @@ class SectionBuilder:
         if text and not text.isspace():
             self._blocks.append((text, group))
 
+    def discard(self) -> None:
+        """Drop the blocks gathered under the current heading (a loader found them no content)."""
+        self._blocks = []
+
     def flush(self) -> None:
         blocks = self._blocks
         if not blocks:

@@ -7,6 +7,14 @@ import logging
 from core.errors import DocumentError
 from core.ingest.loaders.cleaning import INVISIBLE, collapse, normalise
 from core.ingest.loaders.document import LoadedDocument, Section, title_from_name
+from core.ingest.loaders.pdf_layout import (
+    join_broken_urls,
+    join_hyphenated,
+    known_words,
+    outline_starts,
+    split_at_headings,
+    strip_page_furniture,
+)
 
 
 def load_pdf(data: bytes, name: str) -> LoadedDocument:
@@ -47,17 +55,25 @@ def load_pdf(data: bytes, name: str) -> LoadedDocument:
     except Exception:
         title = ""
 
-    sections: list[Section] = []
+    texts: list[str] = []
     failures = 0
-    for number, page in enumerate(pages, start=1):
+    for page in pages:
         try:
-            raw = page.extract_text() or ""
+            texts.append(page.extract_text() or "")
         except Exception:
             failures += 1
-            continue
-        body = normalise(raw.translate(INVISIBLE).replace("\x00", ""), keep_indent=False)
-        if body:
-            sections.append(Section((f"Page {number}",), f"page={number}", body))
+            texts.append("")
+    texts = strip_page_furniture([t.replace("\x00", "") for t in texts])
+    words = known_words(texts)
+    starts = outline_starts(reader)
+    current: tuple[str, ...] = ()
+    sections: list[Section] = []
+    for number, raw in enumerate(texts, start=1):
+        body = normalise(join_broken_urls(join_hyphenated(raw, words)).translate(INVISIBLE), keep_indent=False)
+        parts, current = split_at_headings(body, starts.get(number - 1, []), current)
+        for path, text in parts:
+            # before the outline's first entry (title page, copyright) a page is its number
+            sections.append(Section(path or (f"Page {number}",), f"page={number}", text))
     if not sections:
         if failures == len(pages):
             raise DocumentError("broken PDF: no page could be read")
