@@ -106,7 +106,9 @@ def _blocks(passage: Passage) -> list[_Block]:
         prose.clear()
         if text:
             lines = text.split("\n")
-            if all(_LIST_ITEM.match(line) for line in lines):
+            if all(_LIST_ITEM.match(line) for line in lines) or (
+                len(lines) > 1 and all(" | " in line for line in lines)  # table rows: lines, like a list
+            ):
                 kind = "list"
             elif len(lines) == 1 and _shown_len(text) <= LABEL_CHARS and not text.endswith((".", "!", "?", ":")):
                 kind = "label"
@@ -191,6 +193,7 @@ class _Unit:
     introduces: tuple[_Block, ...] = ()  # the code or list right after a sentence that introduces it
     lead: str = ""  # the label a definition's first sentence belongs to ("--lf, --last-failed")
     refers_to: _Block | None = None  # the code right before a sentence that points back at it ("This would make...")
+    line: bool = False  # a list item or table row: quoted on a line of its own
 
 
 def _units(index: int, passage: Passage) -> list[_Unit]:
@@ -210,7 +213,8 @@ def _units(index: int, passage: Passage) -> list[_Unit]:
             introduces = _introduced(text, block, blocks[b + 1 :]) if last else ()
             before = blocks[b - 1] if order == 0 and b and blocks[b - 1].kind == "code" else None
             refers_to = before if before is not None and _POINTS_BACK.match(text) else None
-            units.append(_Unit(index, b, order, text, block.path, introduces, label if order == 0 else "", refers_to))
+            units.append(_Unit(index, b, order, text, block.path, introduces, label if order == 0 else "", refers_to,
+                               block.kind == "list"))
     return units
 
 
@@ -364,12 +368,13 @@ def _with_the_remedy(span: list[_Unit], units: list[_Unit]) -> list[_Unit]:
 
 
 def _quote_span(span: list[_Unit]) -> str:
-    paragraphs: list[list[str]] = []
+    paragraphs: list[list[_Unit]] = []
     for before, unit in zip([None, *span], span):
         if before is None or unit.block != before.block:
             paragraphs.append([])
-        paragraphs[-1].append(unit.text)
-    prose = "\n>\n> ".join(" ".join(p) for p in paragraphs)
+        paragraphs[-1].append(unit)
+    # Sentences of a paragraph run on; list items and table rows keep their lines.
+    prose = "\n>\n> ".join(("\n> " if p[0].line else " ").join(u.text for u in p) for p in paragraphs)
     lines = [span[0].refers_to.text] if span[0].refers_to else []
     lines.append(f"> {span[0].lead}\n> {prose}" if span[0].lead else f"> {prose}")
     for block in span[-1].introduces:

@@ -183,3 +183,19 @@ def test_two_passages_of_one_section_share_one_citation_number():
     answer, cited = extractive_answer("when are autouse fixtures executed?", [first, other])
     assert cited == [1]
     assert "[2]" not in answer and "> In this example, autouse fixtures are executed first, before other fixtures. [1]" in answer
+
+
+def test_list_items_and_table_rows_are_quoted_on_lines_of_their_own():
+    # Prettier's "End of Line" steps and Debian Reference's group tables were quoted as one run-on line.
+    steps = passage(
+        "To keep line endings consistent in git:\n\n"
+        "1. Ensure the endOfLine option is set to lf\n2. Configure a pre-commit hook that runs the formatter on lf files",
+        title="End of Line",
+    )
+    answer, _ = extractive_answer("how do I keep lf line endings with the endOfLine option and a pre-commit hook?", [steps])
+    assert "> 1. Ensure the endOfLine option is set to lf\n> 2. Configure a pre-commit hook" in answer
+
+    groups = passage("group | accessible commands\nsudo | execute sudo without password\nlpadmin | manage printers",
+                     title="Groups")
+    answer, _ = extractive_answer("which group can execute sudo and manage printers?", [groups])
+    assert "sudo | execute sudo without password\n> lpadmin | manage printers" in answer
