@@ -355,12 +355,13 @@ class CorpusRun:
 
 
 def run_corpus(database, corpus: str, questions: list[Question], recording: list[dict] | None = None) -> CorpusRun:
-    from bench.corpus_cache import ensure_corpus
+    from bench.corpus_cache import ensure_corpus, include_root
 
     docs = ensure_corpus(corpus)
     container = build_container(database)
     started = time.perf_counter()
-    report = container.ingestor.ingest([str(docs)], collection=corpus)
+    wider = include_root(corpus)
+    report = container.ingestor.ingest([str(docs)], collection=corpus, include_root=str(wider) if wider else None)
     ingest_s = time.perf_counter() - started
     started = time.perf_counter()
     outcomes = ask_all(container, corpus, questions, recording)

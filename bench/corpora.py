@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench._common import fresh_database, machine, table  # noqa: E402
-from bench.corpus_cache import CORPORA, CorpusUnavailable, ensure_corpus  # noqa: E402
+from bench.corpus_cache import CORPORA, CorpusUnavailable, ensure_corpus, include_root  # noqa: E402
 from core.search.embeddings import build_embedder  # noqa: E402
 from core.storage.timeouts import Work  # noqa: E402
 from core.ingest.pipeline import ChunkingOptions, Ingestor  # noqa: E402
@@ -42,7 +42,8 @@ def main() -> int:
             continue
         started = time.perf_counter()
         try:
-            report = ingestor.ingest([str(folder)], collection=f"corpus-{name}")
+            wider = include_root(name)
+            report = ingestor.ingest([str(folder)], collection=f"corpus-{name}", include_root=str(wider) if wider else None)
         except Exception as exc:  # exactly what this bench exists to catch
             crashes += 1
             rows.append([name, CORPORA[name].markup, "CRASH", "", "", "", "", f"{time.perf_counter() - started:.1f}"])

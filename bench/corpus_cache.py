@@ -35,6 +35,9 @@ class Corpus:
     version: str  # release, Debian version, or "" for a git snapshot's newest commit
     docs: str  # folder inside the unpacked source that holds the documentation
     markup: str  # what a reader should expect: "rst", "markdown", "html", "pdf", "mixed"
+    # Paths beside the docs folder that its pages include (FastAPI's docs_src examples): fetched
+    # too, and the source's top folder is then the ingest's include root (docrag ingest --include-root).
+    includes: tuple[str, ...] = ()
 
 
 CORPORA: dict[str, Corpus] = {
@@ -50,8 +53,9 @@ CORPORA: dict[str, Corpus] = {
         Corpus("postgresql", "deb", "postgresql-doc-15", "15.20-0+deb12u1", "usr/share/doc/postgresql-doc-15/html", "html"),
         Corpus("debian-reference", "deb", "debian-reference-en", "2.100", "usr/share/debian-reference", "html"),
         Corpus("r-manuals", "deb", "r-doc-pdf", "4.2.2.20221110-2", "usr/share/R/doc/manual", "pdf"),
-        Corpus("fastapi", "git", "fastapi/fastapi", "c3f316b7e814667e8ee81e03a7330d00ee61e45c", "docs/en/docs", "markdown"),
-        Corpus("mkdocs", "git", "mkdocs/mkdocs", "2862536793b3c67d9d83c33e0dd6d50a791928f8", "docs", "markdown"),
+        Corpus("fastapi", "git", "fastapi/fastapi", "c3f316b7e814667e8ee81e03a7330d00ee61e45c", "docs/en/docs", "markdown", ("docs_src",)),
+        Corpus("mkdocs", "git", "mkdocs/mkdocs", "2862536793b3c67d9d83c33e0dd6d50a791928f8", "docs", "markdown",
+               ("CONTRIBUTING.md",)),
         Corpus("prettier", "git", "prettier/prettier", "4f84a934201322ca87750e2b9b25baf296da6560", "docs", "markdown"),
     )
 }
@@ -70,17 +74,23 @@ def ensure_corpus(name: str) -> Path:
     corpus = CORPORA[name]
     target = cache_root() / f"{corpus.name}-{corpus.version or 'snapshot'}"
     docs = target / corpus.docs
-    if docs.is_dir():
+    if docs.is_dir() and all((target / path).exists() for path in corpus.includes):
         return docs
     with tempfile.TemporaryDirectory(prefix=f"corpus-{name}-") as scratch:
         unpacked = Path(scratch) / "unpacked"
         {"sdist": _unpack_sdist, "deb": _unpack_deb, "git": _export_git}[corpus.kind](corpus, Path(scratch), unpacked)
-        if not (unpacked / corpus.docs).is_dir():
+        if not (unpacked / corpus.docs).is_dir() or not all((unpacked / p).exists() for p in corpus.includes):
             raise CorpusUnavailable(f"{name}: no {corpus.docs}/ in the downloaded {corpus.kind}")
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.rmtree(target, ignore_errors=True)
         shutil.move(str(unpacked), target)
     return docs
+
+
+def include_root(name: str) -> Path | None:
+    """The folder a corpus's pages include files from, when it is wider than its docs folder."""
+    corpus = CORPORA[name]
+    return cache_root() / f"{corpus.name}-{corpus.version or 'snapshot'}" if corpus.includes else None
 
 
 def _run(command: list[str], what: str) -> None:
@@ -120,7 +130,7 @@ def _export_git(corpus: Corpus, scratch: Path, unpacked: Path) -> None:
         raise CorpusUnavailable(f"{corpus.name}: no mirror of {corpus.package} (fetch github:{corpus.package} first)")
     git_dir = next((p.parent for p in mirror.rglob("HEAD") if (p.parent / "objects").is_dir()), mirror)
     archive = scratch / "export.tar"
-    _run(["git", f"--git-dir={git_dir}", "archive", "-o", str(archive), corpus.version or "HEAD", corpus.docs],
+    _run(["git", f"--git-dir={git_dir}", "archive", "-o", str(archive), corpus.version or "HEAD", corpus.docs, *corpus.includes],
          f"git archive {corpus.package}")
     unpacked.mkdir()
     with tarfile.open(archive) as t:

@@ -121,10 +121,13 @@ PARTIAL_INGEST_EXIT = 3  # some documents failed, the others landed (1 is a stop
 @click.option("--collection", "-c", default=None, help="Collection to ingest into (default: DOCRAG_DEFAULT_COLLECTION).")
 @click.option("--prune", is_flag=True, help="Remove documents whose source is gone from these folders/sites.")
 @click.option("--base-url", default=None, help="Public URL of a local folder, so citations link to the site.")
+@click.option("--include-root", default=None, metavar="FOLDER",
+              help="A folder holding the ingested one, that its pages may include files from (default: the folder itself).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 @click.pass_context
 @friendly_errors
-def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None, prune: bool, base_url: str | None, as_json: bool) -> None:
+def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None, prune: bool, base_url: str | None,
+           include_root: str | None, as_json: bool) -> None:
     """Ingest files, folders, web pages or sitemaps. Unchanged documents are not read again.
 
     \b
@@ -138,10 +141,10 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None,
     progress = _progress_line if sys.stderr.isatty() and not as_json else None
     announce = None if as_json else _announcer(bool(progress))
     # Each target is recorded as a source (found or created), so `docrag source` lists and syncs it.
-    sources = container.sources.record_ingest(name, list(targets), base_url=base_url)
+    sources = container.sources.record_ingest(name, list(targets), base_url=base_url, include_root=include_root)
     report = container.ingestor.ingest(
-        list(targets), collection=name, prune=prune, base_url=base_url, progress=progress, announce=announce,
-        sources=sources,
+        list(targets), collection=name, prune=prune, base_url=base_url, include_root=include_root,
+        progress=progress, announce=announce, sources=sources,
     )
     if progress:
         click.echo(err=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -45,6 +46,8 @@ def source_group() -> None:
 @click.option("--host", type=click.Choice(["github", "gitlab", "gitea"]), default=None, help="git: link pattern of --web-url.")
 @click.option("--link-ref", type=click.Choice(["branch", "commit"]), default=None, help="git: links at the branch or the synced commit.")
 @click.option("--base-url", default=None, help="folder: the public URL of the folder, for links.")
+@click.option("--include-root", default=None, metavar="FOLDER",
+              help="folder: a folder holding it that its pages may include files from (default: the folder itself).")
 @click.option("--delay", "delay_s", type=float, default=None, help="url: seconds between two requests to the site.")
 @click.option("--credential", "credentials", multiple=True, metavar="ROLE=ENV_VAR",
               help="git: token=ENV, username=ENV or ssh_key=ENV; confluence: token=ENV [email=ENV]; notion: token=ENV "
@@ -56,7 +59,7 @@ def source_group() -> None:
 def source_add(ctx: click.Context, kind: str, target: str, collection: str | None, name: str | None,
                schedule: str | None, branch: str | None, include: tuple[str, ...], exclude: tuple[str, ...],
                web_url: str | None, host: str | None, link_ref: str | None, base_url: str | None,
-               delay_s: float | None, credentials: tuple[str, ...], sync_now: bool, as_json: bool) -> None:
+               include_root: str | None, delay_s: float | None, credentials: tuple[str, ...], sync_now: bool, as_json: bool) -> None:
     """Add a source and sync it. KIND folder, url, sitemap, git, confluence or notion; TARGET a path, a URL, a
     repository, a Confluence space's URL (https://site.atlassian.net/wiki/spaces/KEY), or for notion `workspace`
     or a page's URL or id (that page and the pages under it)."""
@@ -64,8 +67,9 @@ def source_add(ctx: click.Context, kind: str, target: str, collection: str | Non
 
     container = _container(ctx)
     wanted = {"branch": branch, "include": list(include), "exclude": list(exclude), "web_url": web_url,
-              "host": host, "link_ref": link_ref, "base_url": base_url, "delay_s": delay_s}
-    allowed = {"git": {"branch", "include", "exclude", "web_url", "host", "link_ref"}, "folder": {"base_url"}}
+              "host": host, "link_ref": link_ref, "base_url": base_url, "delay_s": delay_s,
+              "include_root": include_root and os.path.abspath(os.path.expanduser(include_root))}
+    allowed = {"git": {"branch", "include", "exclude", "web_url", "host", "link_ref"}, "folder": {"base_url", "include_root"}}
     options = {k: v for k, v in wanted.items() if v not in (None, [])}
     misplaced = set(options) - allowed.get(kind, {"delay_s"})
     if misplaced:

@@ -24,7 +24,7 @@ from core.errors import DocRagError, DocumentError, NothingToIndex
 from core.ingest import STORE_WRITERS
 from core.ingest.chunk_copy import ChunkRow, copy_chunks
 from core.ingest.chunking import Chunk, chunk_sections
-from core.ingest.loaders import load_document, rst_included_files
+from core.ingest.loaders import included_files, load_document
 from core.ingest.sources import NotModified, SourceItem, discover, target_root
 from core.search.embeddings import Embedder
 from core.search.term_stats import refresh_term_stats
@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 #    inline code kept as code spans; rST literalinclude read (inside the ingested root); HTML page
 #    chrome (DocBook, SQLite) dropped and PDF outlines, running heads and hyphenation handled; long
 #    tables chunked between rows.
-CHUNKER_VERSION = "4"
+# 5: Markdown snippets (pymdownx, --8<--) and FastAPI's {* docs_src *} code includes read in.
+CHUNKER_VERSION = "5"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256
 
@@ -184,11 +185,12 @@ class Ingestor:
         collection: str,
         prune: bool = False,
         base_url: str | None = None,
+        include_root: str | None = None,
         progress: Progress | None = None,
         announce: Callable[[str], None] | None = None,
         sources: Mapping[str, int] | None = None,
     ) -> IngestReport:
-        items = list(discover(targets, base_url=base_url, http_timeout_s=self.http_timeout_s))
+        items = list(discover(targets, base_url=base_url, include_root=include_root, http_timeout_s=self.http_timeout_s))
         return self.ingest_items(
             items,
             collection=collection,
@@ -332,8 +334,8 @@ class Ingestor:
             digest.update(part.encode())
             digest.update(b"\0")
         digest.update(data)
-        if item.folder and b"include::" in data:  # rST: what it includes is part of its content
-            for included in rst_included_files(data, Path(item.uri), item.folder):
+        if item.folder:  # what a page includes is part of its content
+            for included in included_files(data, name=item.name, source_path=Path(item.uri), include_root=item.folder):
                 digest.update(included.read_bytes())
         return digest.hexdigest()
 

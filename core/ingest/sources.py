@@ -132,6 +132,7 @@ def discover(
     targets: Sequence[str],
     *,
     base_url: str | None = None,
+    include_root: str | None = None,
     http_timeout_s: float = 20,
     max_pages: int = 5000,
     url_guard: Callable[[str], None] | None = None,
@@ -146,7 +147,10 @@ def discover(
     whose response is a ``<urlset>``/``<sitemapindex>``, is read as a sitemap: every
     ``<loc>`` is yielded, following sitemap indexes, de-duplicated, at most ``max_pages``
     pages per target (past that a warning is logged and the rest is left out). Any other
-    URL is a single page. ``base_url`` only changes the links of files.
+    URL is a single page. ``base_url`` only changes the links of files. A file of a folder may
+    include files (rST includes, Markdown snippets) from inside that folder, or from inside
+    ``include_root`` when given (a folder holding the ingested one: a site's code examples often
+    live beside its docs folder).
     """
     if isinstance(targets, str):
         targets = [targets]
@@ -165,12 +169,13 @@ def discover(
             if not path.exists():
                 raise DocumentError(f"no such file or folder: {target}")
             plan.append(("path", path))
+    widened = _include_root(include_root, [value for kind, value in plan if kind == "path"])
 
     seen: set[str] = set()
     web: _Web | None = None
     for kind, value in plan:
         if kind == "path":
-            items: Iterator[SourceItem] = _discover_path(value, base_url)
+            items: Iterator[SourceItem] = _discover_path(value, base_url, widened)
         else:
             if web is None:
                 web = _Web(http_timeout_s, url_guard, http_cache)
@@ -197,7 +202,19 @@ def _looks_like_url(target: str) -> bool:
 # --------------------------------------------------------------------------- local files
 
 
-def _discover_path(path: Path, base_url: str | None) -> Iterator[SourceItem]:
+def _include_root(include_root: str | None, paths: list[Path]) -> Path | None:
+    if include_root is None:
+        return None
+    root = Path(os.path.abspath(os.path.expanduser(include_root)))
+    if not root.is_dir():
+        raise DocumentError(f"include root is not a folder: {include_root}")
+    for path in paths:
+        if not path.resolve().is_relative_to(root.resolve()):
+            raise DocumentError(f"include root {include_root} does not hold {path}: it must be that folder or one above it")
+    return root
+
+
+def _discover_path(path: Path, base_url: str | None, include_root: Path | None = None) -> Iterator[SourceItem]:
     root = path.as_posix()
     if path.suffix.lower() == ".zip" and path.is_file():
         from core.ingest.connectors.exports import (
@@ -207,7 +224,7 @@ def _discover_path(path: Path, base_url: str | None) -> Iterator[SourceItem]:
         yield from export_items(path, base_url=base_url)
         return
     if not path.is_dir():
-        yield _file_item(path, path.name, root, base_url)
+        yield _file_item(path, path.name, root, base_url, include_root)
         return
     found: list[tuple[tuple[str, ...], Path]] = []
     for dirpath, dirnames, filenames in os.walk(path, onerror=_walk_error):
@@ -228,7 +245,7 @@ def _discover_path(path: Path, base_url: str | None) -> Iterator[SourceItem]:
     found.sort(key=lambda t: t[0])
     for parts, full in found:
         if full.is_file():  # skips dangling symlinks, sockets...
-            yield _file_item(full, "/".join(parts), root, base_url)
+            yield _file_item(full, "/".join(parts), root, base_url, include_root)
 
 
 def _walk_error(exc: OSError) -> None:
@@ -236,7 +253,7 @@ def _walk_error(exc: OSError) -> None:
     raise DocumentError(f"cannot read folder {exc.filename}: {exc.strerror or exc}")
 
 
-def _file_item(path: Path, rel: str, root: str, base_url: str | None) -> SourceItem:
+def _file_item(path: Path, rel: str, root: str, base_url: str | None, include_root: Path | None = None) -> SourceItem:
     link = quote(rel, safe="/")  # relative to the ingested folder: never the server's own path
     if base_url:
         link = base_url.rstrip("/") + "/" + link
@@ -255,7 +272,7 @@ def _file_item(path: Path, rel: str, root: str, base_url: str | None) -> SourceI
         except OSError as exc:
             raise DocumentError(f"cannot read {path}: {exc.strerror or exc}") from None
 
-    folder = Path(root) if Path(root).is_dir() else path.parent
+    folder = include_root or (Path(root) if Path(root).is_dir() else path.parent)
     return SourceItem(uri=path.as_posix(), name=path.name, link=link, fetch=fetch, root=root, folder=folder)
 
 

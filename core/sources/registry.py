@@ -25,7 +25,7 @@ from core.sources.schedule import next_run, validate_schedule
 
 KINDS = ("folder", "url", "git", "confluence", "notion")  # "upload": API uploads and documents from before sources existed
 OPTIONS = {
-    "folder": {"base_url"},
+    "folder": {"base_url", "include_root"},
     "url": {"delay_s", "max_pages"},
     "git": {"branch", "include", "exclude", "web_url", "host", "link_ref"},
     "confluence": set(),
@@ -133,7 +133,9 @@ class Sources:
             refresh_term_stats(self.sessions, collection_id)
         return view
 
-    def record_ingest(self, collection: str, targets: Sequence[str], *, base_url: str | None = None) -> dict[str, int]:
+    def record_ingest(
+        self, collection: str, targets: Sequence[str], *, base_url: str | None = None, include_root: str | None = None
+    ) -> dict[str, int]:
         """The source of each `docrag ingest` target (found, or created): ``{root: source id}``."""
         from core.ingest.sources import target_root
 
@@ -146,22 +148,31 @@ class Sources:
             for target in targets:
                 root = target_root(target)
                 kind = "url" if urlsplit(root).scheme in ("http", "https") else "folder"
-                existing = session.scalar(
-                    sa.select(Source.id).where(Source.collection_id == coll.id, Source.kind == kind, Source.target == root)
+                options = _folder_options(kind, base_url, include_root)
+                source = session.scalar(
+                    sa.select(Source).where(Source.collection_id == coll.id, Source.kind == kind, Source.target == root)
                 )
-                if existing is None:
+                if source is None:
                     source = Source(
                         collection_id=coll.id, name=_unique_name(session, coll.id, root[-200:], explicit=False),
-                        kind=kind, target=root, options={"base_url": base_url} if base_url and kind == "folder" else {},
+                        kind=kind, target=root, options=options,
                     )
                     session.add(source)
                     session.flush()
-                    existing = source.id
-                roots[root] = existing
+                elif options:  # what this run was told holds for the source's next syncs too
+                    source.options = {**(source.options or {}), **options}
+                roots[root] = source.id
         return roots
 
 
 # -- targets, options, names ------------------------------------------------------------------------
+def _folder_options(kind: str, base_url: str | None, include_root: str | None) -> dict[str, str]:
+    if kind != "folder":
+        return {}
+    options = {"base_url": base_url, "include_root": include_root and os.path.abspath(os.path.expanduser(include_root))}
+    return {key: value for key, value in options.items() if value}
+
+
 def normalised_target(kind: str, target: str) -> tuple[str, str]:
     """(kind, target) as stored: absolute paths for local ones, URLs without fragments."""
     kind = (kind or "").strip().lower()

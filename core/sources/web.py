@@ -32,7 +32,8 @@ def plan_folder(source: Source, ctx: SyncContext) -> SyncPlan:
     from core.ingest.sources import discover
 
     options = source.options or {}
-    items = list(discover([source.target], base_url=options.get("base_url"), http_timeout_s=ctx.options.http_timeout_s))
+    items = list(discover([source.target], base_url=options.get("base_url"), include_root=options.get("include_root"),
+                          http_timeout_s=ctx.options.http_timeout_s))
     return SyncPlan(root=source.target, items=items, complete=True)
 
 

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from bots.cli import main
-from core.errors import EmbedderMismatch
+from core.errors import DocumentError, EmbedderMismatch
 from core.ingest.pipeline import embedding_text
 from core.storage.models import Document, DocumentChunk
 from tests.builders import make_pdf
@@ -324,3 +324,50 @@ def test_changing_an_included_fragment_updates_the_page_that_includes_it(contain
     with database.sessions() as session:
         texts = " ".join(session.scalars(sa.select(DocumentChunk.text)))
     assert "25 MB" in texts and "10 MB" not in texts
+
+
+def test_pages_include_examples_from_beside_the_docs_folder_and_follow_their_changes(container, database, tmp_path):
+    # FastAPI keeps its examples in docs_src/, beside docs/en/docs; ingesting the docs folder with
+    # the repository as include root shows them, and a changed example updates its page.
+    docs = tmp_path / "docs" / "en" / "docs"
+    docs.mkdir(parents=True)
+    (tmp_path / "docs_src").mkdir()
+    (tmp_path / "docs_src" / "upload.py").write_text("async def create_upload_file(file: UploadFile):\n    return file\n")
+    (docs / "files.md").write_text("# Request Files\n\nUse `UploadFile`:\n\n{* ../../docs_src/upload.py *}\n")
+    container.ingestor.ingest([str(docs)], collection="default", include_root=str(tmp_path))
+
+    (tmp_path / "docs_src" / "upload.py").write_text("async def create_upload_file(file: UploadFile):\n    return file.filename\n")
+    report = container.ingestor.ingest([str(docs)], collection="default", include_root=str(tmp_path))
+
+    assert (report.updated, report.unchanged, report.failed) == (1, 0, [])
+    with database.sessions() as session:
+        text = " ".join(session.scalars(sa.select(DocumentChunk.text)))
+    assert "```python\nasync def create_upload_file(file: UploadFile):\n    return file.filename\n```" in text
+
+
+def test_an_include_root_that_does_not_hold_the_folder_is_refused(container, tmp_path):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "a.md").write_text("# A\n\nText.\n")
+    (tmp_path / "elsewhere").mkdir()
+
+    with pytest.raises(DocumentError, match="does not hold"):
+        container.ingestor.ingest([str(tmp_path / "docs")], collection="default", include_root=str(tmp_path / "elsewhere"))
+
+
+def test_cli_include_root_is_kept_for_the_folders_next_syncs(container, database, tmp_path, monkeypatch, database_url):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "retry.py").write_text("app.conf.task_acks_late = True\n")
+    (docs / "retry.md").write_text("# Retries\n\nAcknowledge late:\n\n```python\n--8<-- \"examples/retry.py\"\n```\n")
+
+    result = CliRunner().invoke(main, ["ingest", str(docs), "--collection", "cli", "--include-root", str(tmp_path)])
+    (tmp_path / "examples" / "retry.py").write_text("app.conf.task_acks_late = False\n")
+    source = next(s for s in container.sources.list(["cli"]) if s.target == str(docs))
+    container.syncer.sync(source.id)
+
+    assert result.exit_code == 0, result.output
+    with database.sessions() as session:
+        text = " ".join(session.scalars(sa.select(DocumentChunk.text)))
+    assert "```python\napp.conf.task_acks_late = False\n```" in text

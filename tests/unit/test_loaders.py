@@ -1191,3 +1191,88 @@ def test_pdf_running_heads_with_roman_page_numbers_are_furniture() -> None:
 
     pages = ["Debian Reference xxiv\nConventions used.", "Debian Reference xxv\nMore text.", "Debian Reference xxvi\nEnd."]
     assert strip_page_furniture(pages) == ["Conventions used.", "More text.", "End."]
+
+
+def _fastapi_like_repo(tmp_path: Path) -> tuple[Path, Path]:
+    """FastAPI's layout: pages in docs/en/docs, their examples in docs_src at the repository's top,
+    named from the MkDocs project folder (docs/en) as ../../docs_src/..."""
+    (tmp_path / "docs_src" / "cookies").mkdir(parents=True)
+    (tmp_path / "docs_src" / "cookies" / "tutorial001.py").write_text(
+        "from fastapi import FastAPI, Response\n\napp = FastAPI()\n\n\n"
+        "@app.post('/cookie/')\ndef create_cookie(response: Response):\n"
+        "    response.set_cookie(key='fakesession', value='fake-cookie-session-value')\n"
+        "    return {'message': 'Come to the dark side, we have cookies'}\n"
+    )
+    (tmp_path / "secret.py").write_text("TOKEN = 'never read'\n")
+    page = tmp_path / "docs" / "en" / "docs" / "advanced" / "response-cookies.md"
+    page.parent.mkdir(parents=True)
+    page.write_text(
+        "# Response Cookies\n\nDeclare a parameter of type `Response`, then set cookies in it:\n\n"
+        "{* ../../docs_src/cookies/tutorial001.py ln[6:8] hl[8] *}\n\nThe whole file:\n\n"
+        "{* ../../docs_src/cookies/tutorial001.py *}\n\n{* ../../../../../secret.py *}\n"
+    )
+    return tmp_path, page
+
+
+def test_markdown_code_includes_show_the_example_as_code(tmp_path: Path) -> None:
+    # FastAPI's tutorials show every example with {* ../../docs_src/... *}; dropped, a page said
+    # "set cookies in it:" and stopped, and no answer about cookies could quote set_cookie.
+    repo, page = _fastapi_like_repo(tmp_path)
+
+    doc = load_document(page.read_bytes(), name=page.name, source_path=page, include_root=repo)
+
+    text = all_text(doc)
+    assert text.startswith(
+        "Response Cookies\nDeclare a parameter of type `Response`, then set cookies in it:\n\n```python\n"
+        "@app.post('/cookie/')\ndef create_cookie(response: Response):\n"
+        "    response.set_cookie(key='fakesession', value='fake-cookie-session-value')\n```\n\nThe whole file:\n\n"
+        "```python\nfrom fastapi import FastAPI, Response\n"
+    )
+    assert "never read" not in text and "{*" not in text
+
+
+def test_markdown_code_includes_outside_the_include_root_are_not_read(tmp_path: Path) -> None:
+    repo, page = _fastapi_like_repo(tmp_path)
+
+    doc = load_document(page.read_bytes(), name=page.name, source_path=page, include_root=page.parent.parent)
+
+    assert all_text(doc) == "Response Cookies\nDeclare a parameter of type `Response`, then set cookies in it:\n\nThe whole file:"
+
+
+def test_markdown_snippets_are_read_from_the_project_folder(tmp_path: Path) -> None:
+    # pymdownx.snippets (MkDocs Material sites): paths from the project folder, most often inside a
+    # code fence; lines, named sections, blocks of paths, nested snippets, escaped markers.
+    (tmp_path / "docs" / "guide").mkdir(parents=True)
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "hello.py").write_text(
+        "import sys\n\n# --8<-- [start:main]\ndef main():\n    print('hello')\n# --8<-- [end:main]\n"
+    )
+    (tmp_path / "docs" / "snippets").mkdir()
+    (tmp_path / "docs" / "snippets" / "note.md").write_text("Note: run it with `python hello.py`.\n\n--8<-- \"docs/snippets/loop.md\"\n")
+    (tmp_path / "docs" / "snippets" / "loop.md").write_text("Loops stop here.\n\n--8<-- \"docs/snippets/note.md\"\n")
+    (tmp_path / "CONTRIBUTING.md").write_text("Open a pull request against `main`.\n")
+    page = tmp_path / "docs" / "guide" / "hello.md"
+    page.write_text(
+        "# Hello\n\nThe entry point:\n\n```python\n--8<-- \"examples/hello.py:main\"\n```\n\n"
+        "Its first line:\n\n```python\n--8<-- \"examples/hello.py:1:1\"\n```\n\n"
+        "--8<-- \"docs/snippets/note.md\"\n\n--8<--\nCONTRIBUTING.md\n--8<--\n\n"
+        "To include a file, write:\n\n```\n;--8<-- \"file.md\"\n```\n"
+    )
+
+    doc = load_document(page.read_bytes(), name=page.name, source_path=page, include_root=tmp_path)
+
+    assert all_text(doc) == (
+        "Hello\nThe entry point:\n\n```python\ndef main():\n    print('hello')\n```\n\n"
+        "Its first line:\n\n```python\nimport sys\n```\n\n"
+        "Note: run it with `python hello.py`.\n\nLoops stop here.\n\n"  # the cycle back to note.md is cut
+        "Open a pull request against `main`.\n\n"
+        "To include a file, write:\n\n```\n--8<-- \"file.md\"\n```"
+    )
+
+
+def test_markdown_includes_without_a_folder_read_nothing(tmp_path: Path) -> None:
+    repo, page = _fastapi_like_repo(tmp_path)
+
+    doc = load_document(page.read_bytes(), name=page.name)  # a web page or an upload
+
+    assert "set_cookie" not in all_text(doc)

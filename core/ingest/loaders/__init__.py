@@ -29,6 +29,7 @@ from core.errors import DocumentError, NothingToIndex
 from core.ingest.loaders.cleaning import decode
 from core.ingest.loaders.document import LoadedDocument, Section, github_slug
 from core.ingest.loaders.html import load_html
+from core.ingest.loaders.includes import included_files as markdown_included_files
 from core.ingest.loaders.markdown import load_markdown
 from core.ingest.loaders.pdf import load_pdf
 from core.ingest.loaders.plain import load_text
@@ -39,7 +40,7 @@ __all__ = [
     "SUPPORTED_SUFFIXES",
     "Section",
     "load_document",
-    "rst_included_files",
+    "included_files",
     "github_slug",
 ]
 
@@ -83,8 +84,8 @@ def load_document(
     not (absent, ``text/plain`` or generic such as ``application/octet-stream`` — servers
     often send Markdown as ``text/plain``) and gives the fallback title.
     ``source_path`` and ``include_root`` are given for files read from an ingested folder:
-    reStructuredText ``.. include::`` is then resolved relative to the including file, for
-    files inside ``include_root`` only (anything else is left out, as for web pages).
+    reStructuredText ``.. include::`` and Markdown snippets are then read from files inside
+    ``include_root`` only (anything else is left out, as for web pages).
     Raises ``DocumentError`` for unsupported types, undecodable or unparsable bytes and
     documents without any text.
     """
@@ -95,11 +96,23 @@ def load_document(
         text = decode(data, content_type, sniff_html_meta=(fmt == "html"))
         if fmt == "rst":
             doc = load_rst(text, name, source_path=source_path, include_root=include_root)
+        elif fmt == "markdown":
+            doc = load_markdown(text, name, source_path=source_path, include_root=include_root)
         else:
             doc = _parse_text(fmt, text, name)
     if not doc.sections:
         raise NothingToIndex("no text to index")
     return _storable_document(doc)
+
+
+def included_files(data: bytes, *, name: str, source_path: Path, include_root: Path) -> list[Path]:
+    """The files a document of an ingested folder reads in (rST includes, Markdown snippets):
+    a change to one of them changes the document, so re-ingest hashes them with it."""
+    if b"include::" in data and _detect_format(data, name, None) == "rst":
+        return rst_included_files(data, source_path, include_root)
+    if (b"8<-" in data or b"{*" in data) and _detect_format(data, name, None) == "markdown":
+        return markdown_included_files(decode(data, None), source_path, include_root)
+    return []
 
 
 def _parse_text(fmt: str, text: str, name: str) -> LoadedDocument:

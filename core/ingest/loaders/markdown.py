@@ -6,6 +6,7 @@ import html as _html
 import operator
 import re
 import textwrap
+from pathlib import Path
 from typing import Any
 
 from core.ingest.loaders.admonitions import rewrite_admonitions
@@ -16,6 +17,7 @@ from core.ingest.loaders.document import (
     Slugger,
     title_from_name,
 )
+from core.ingest.loaders.includes import expand_includes, has_include_macros
 
 _FRONT_MATTER_RE = re.compile(r"\A(?:---[ \t]*\n(.*?)\n(?:---|\.\.\.)|\+\+\+[ \t]*\n(.*?)\n\+\+\+)[ \t]*(?:\n|\Z)", re.S)
 _FM_TITLE_YAML = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
@@ -247,10 +249,16 @@ def _heading_attributes(raw: str) -> tuple[str, str | None]:
     return raw[: match.start()], (ids[0] if ids else None)
 
 
-def load_markdown(text: str, name: str) -> LoadedDocument:
+def load_markdown(
+    text: str, name: str, *, source_path: Path | None = None, include_root: Path | None = None
+) -> LoadedDocument:
+    """``source_path`` and ``include_root`` are given for a file of an ingested folder: its
+    snippet and code-include macros then read the files they name (core/ingest/loaders/includes.py)."""
     if text.startswith("\ufeff"):
         text = text[1:]
     text, fm_title = _strip_front_matter(text)
+    if source_path and include_root and has_include_macros(text):
+        text = expand_includes(text, source_path, include_root)
     tokens = markdown_parser().parse(rewrite_admonitions(text))
     references = frozenset(label.lower() for label in _REF_LABEL.findall(text)) if "]:" in text else frozenset()
     builder = SectionBuilder()
