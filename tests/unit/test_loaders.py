@@ -1276,3 +1276,18 @@ def test_markdown_includes_without_a_folder_read_nothing(tmp_path: Path) -> None
     doc = load_document(page.read_bytes(), name=page.name)  # a web page or an upload
 
     assert "set_cookie" not in all_text(doc)
+
+
+def test_rst_root_paths_stay_sphinx_source_paths_under_a_wider_include_root(tmp_path: Path) -> None:
+    # With --include-root above the docs folder, "/example/..." still means the docs folder's
+    # example/ (Sphinx's source folder), not one at the include root.
+    docs = tmp_path / "doc" / "en"
+    (docs / "example").mkdir(parents=True)
+    (docs / "how-to").mkdir()
+    (docs / "example" / "conftest.py").write_text("import pytest\n")
+    page = docs / "how-to" / "fixtures.rst"
+    page.write_text("Fixtures\n========\n\n.. literalinclude:: /example/conftest.py\n")
+
+    doc = load_document(page.read_bytes(), name="fixtures.rst", source_path=page, include_root=tmp_path)
+
+    assert all_text(doc) == "Fixtures\n```python\nimport pytest\n```"

@@ -10,6 +10,7 @@ from typing import Any, Callable
 from core.errors import DocumentError
 from core.ingest.loaders.cleaning import PROSE_ROLES, code_span, collapse, fenced, normalise_code, role_text
 from core.ingest.loaders.document import LoadedDocument, SectionBuilder, title_from_name
+from core.ingest.loaders.includes import LANGUAGE_BY_SUFFIX, resolve_include
 
 _RST_ROLE = re.compile(r":([\w:.+-]+):`([^`]*)`_{0,2}|`([^`]*)`:([\w:.+-]+):")
 
@@ -66,10 +67,12 @@ _INCLUDE_LINE = re.compile(rb"^[ \t]*\.\.[ \t]+(?:literal)?include::[ \t]*(\S[^\
 def _included_file(target: str, including: Path, root: Path) -> Path | None:
     """The file an ``.. include:: target`` (or ``literalinclude``) in ``including`` reads, if it lies
     inside ``root`` (after symlinks are followed) and exists. A target starting with "/" is
-    relative to the documentation's source folder, which for an ingest is its root."""
+    relative to Sphinx's source folder: the ingested folder, or, with a wider include root, the
+    nearest folder above the page that has the file."""
     target = target.strip()
-    base = root if target.startswith("/") else including.parent
-    path = (base / target.lstrip("/")).resolve()
+    if target.startswith("/"):
+        return resolve_include(target.lstrip("/"), including, root)
+    path = (including.parent / target).resolve()
     return path if path.is_relative_to(root.resolve()) and path.is_file() else None
 
 
@@ -86,11 +89,6 @@ def rst_included_files(data: bytes, source_path: Path, include_root: Path) -> li
                 found.append(path)
                 pending.append((path.read_bytes(), path))
     return found
-
-
-_LANGUAGE_BY_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", ".json": "json",
-                       ".toml": "toml", ".yaml": "yaml", ".yml": "yaml", ".ini": "ini", ".cfg": "ini",
-                       ".sh": "bash", ".sql": "sql", ".html": "html", ".rs": "rust", ".go": "go"}
 
 
 def _literal_excerpt(text: str, options: dict[str, Any]) -> str:
@@ -203,7 +201,7 @@ def _docutils() -> Any:
             if path is None:
                 return []  # outside the ingested root, or missing: never read
             code = _literal_excerpt(path.read_text("utf-8", errors="replace"), self.options)
-            language = (self.options.get("language") or _LANGUAGE_BY_SUFFIX.get(path.suffix.lower(), "")).strip()
+            language = (self.options.get("language") or LANGUAGE_BY_SUFFIX.get(path.suffix.lower(), "")).strip()
             return [nodes.literal_block(code, code, classes=["code", language] if language else ["code"])]
 
     directives.register_directive("include", RootedInclude)
