@@ -160,8 +160,22 @@ def ingest(ctx: click.Context, targets: tuple[str, ...], collection: str | None,
             click.echo(f"  skipped: {skipped.source}: {skipped.reason}", err=True)
         for failure in report.failed:
             click.echo(f"  failed: {failure.source}: {failure.reason}", err=True)
+        if report.includes_not_found:
+            _tell_of_missing_includes(report.includes_not_found, include_root)
     if report.failed:
         ctx.exit(PARTIAL_INGEST_EXIT)
+
+
+def _tell_of_missing_includes(pages: list, include_root: str | None) -> None:
+    """One note, not a line a page: FastAPI's docs alone have 120 pages including docs_src files."""
+    first = pages[0]
+    where = include_root or "the ingested folder"
+    click.echo(
+        f"  note: {len(pages)} page(s) include files not found inside {where}, e.g. {first.source} "
+        f"({first.reason}). If those files live beside the folder, ingest again "
+        "with --include-root FOLDER (a folder holding both) to show them.",
+        err=True,
+    )
 
 
 def _announcer(after_progress_bar: bool):

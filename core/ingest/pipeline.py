@@ -80,6 +80,9 @@ class IngestReport:
     removed: int = 0
     failed: list[Failure] = field(default_factory=list)
     skipped: list[Failure] = field(default_factory=list)
+    # Documents that landed without some of the files they include (not found inside the include
+    # root): their examples are missing from the answers until a wider --include-root reads them.
+    includes_not_found: list[Failure] = field(default_factory=list)
     chunks: int = 0  # chunks written by this run
     seconds: float = 0.0
 
@@ -87,6 +90,7 @@ class IngestReport:
         data = asdict(self)
         data["failed"] = [asdict(f) for f in self.failed]
         data["skipped"] = [asdict(f) for f in self.skipped]
+        data["includes_not_found"] = [asdict(f) for f in self.includes_not_found]
         data["seconds"] = round(self.seconds, 3)
         return data
 
@@ -324,6 +328,8 @@ class Ingestor:
             # The reason is in the report; the traceback is for whoever debugs the parser.
             log.warning("ingest.failed source=%s", item.uri, exc_info=log.isEnabledFor(logging.DEBUG))
             return None
+        if loaded.missing_includes:
+            report.includes_not_found.append(Failure(item.uri, _named(loaded.missing_includes)))
         return _Prepared(item, digest, loaded.title, chunks, existing.id if existing else None)
 
     def _content_hash(self, item: SourceItem, data: bytes) -> str:
@@ -498,3 +504,9 @@ def chunk_link(link: str, anchor: str | None) -> str:
     if not anchor:
         return link
     return f"{link.split('#', 1)[0]}#{anchor}"
+
+
+def _named(targets: Sequence[str], shown: int = 3) -> str:
+    names = list(dict.fromkeys(targets))
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return "not found: " + ", ".join(names[:shown]) + more

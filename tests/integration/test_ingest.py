@@ -371,3 +371,22 @@ def test_cli_include_root_is_kept_for_the_folders_next_syncs(container, database
     with database.sessions() as session:
         text = " ".join(session.scalars(sa.select(DocumentChunk.text)))
     assert "```python\napp.conf.task_acks_late = False\n```" in text
+
+
+def test_cli_ingest_says_which_includes_it_could_not_read_and_how_to_read_them(container, tmp_path, monkeypatch, database_url):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    docs = tmp_path / "docs" / "en" / "docs"
+    docs.mkdir(parents=True)
+    (tmp_path / "docs_src").mkdir()
+    (tmp_path / "docs_src" / "app.py").write_text("app = FastAPI()\n")
+    (docs / "first-steps.md").write_text("# First Steps\n\nThe simplest file:\n\n{* ../../docs_src/app.py *}\n")
+    (docs / "other.md").write_text("# Other\n\nNo includes here.\n")
+
+    result = CliRunner().invoke(main, ["ingest", str(docs), "--collection", "cli", "--json"])
+    plain = CliRunner().invoke(main, ["ingest", str(docs), "--collection", "cli2"])
+
+    assert result.exit_code == 0 and plain.exit_code == 0, result.output
+    missing = json.loads(result.output)["includes_not_found"]
+    assert missing == [{"source": str(docs / "first-steps.md"), "reason": "not found: ../../docs_src/app.py"}]
+    assert "1 page(s) include files not found inside the ingested folder" in plain.stderr
+    assert "--include-root" in plain.stderr

@@ -135,9 +135,7 @@ def _storable_document(doc: LoadedDocument) -> LoadedDocument:
         Section(tuple(_storable(h) for h in s.heading_path), s.anchor and _storable(s.anchor), _storable(s.text))
         for s in doc.sections
     ]
-    return LoadedDocument(_storable(doc.title), sections)
-
-
+    return LoadedDocument(_storable(doc.title), sections, doc.missing_includes)
 
 
 def _media_type(content_type: str | None) -> str:

@@ -17,6 +17,9 @@ class Section:
 class LoadedDocument:
     title: str
     sections: list[Section]
+    # Files the document includes that were not found inside the include root (Markdown snippets
+    # and code includes): the ingest reports them, as a wider --include-root may read them.
+    missing_includes: tuple[str, ...] = ()
 
 
 def title_from_name(name: str) -> str:

@@ -56,9 +56,12 @@ def has_include_macros(text: str) -> bool:
     return "8<-" in text or "{*" in text
 
 
-def expand_includes(text: str, including: Path, root: Path) -> str:
-    """``text`` with every snippet and code-include macro replaced by what it includes."""
-    return "\n".join(_expanded_lines(text, including, root.resolve(), depth=0, seen=frozenset()))
+def expand_includes(text: str, including: Path, root: Path) -> tuple[str, list[str]]:
+    """``text`` with every snippet and code-include macro replaced by what it includes, and the
+    targets no file was found for inside ``root`` (the ingest reports them)."""
+    missing: list[str] = []
+    lines = _expanded_lines(text, including, root.resolve(), depth=0, seen=frozenset(), missing=missing)
+    return "\n".join(lines), missing
 
 
 def included_files(text: str, including: Path, root: Path) -> list[Path]:
@@ -69,7 +72,8 @@ def included_files(text: str, including: Path, root: Path) -> list[Path]:
 
 
 def _expanded_lines(
-    text: str, including: Path, root: Path, *, depth: int, seen: frozenset[Path], found: list[Path] | None = None
+    text: str, including: Path, root: Path, *, depth: int, seen: frozenset[Path],
+    found: list[Path] | None = None, missing: list[str] | None = None,
 ) -> list[str]:
     out: list[str] = []
     lines = text.split("\n")
@@ -83,13 +87,13 @@ def _expanded_lines(
                 indent = line[: len(line) - len(line.lstrip())]
                 for target in (t.strip() for t in lines[i:end]):
                     if target and not target.startswith("#"):
-                        out.extend(_snippet(target, indent, line, including, root, depth, seen, found))
+                        out.extend(_snippet(target, indent, line, including, root, depth, seen, found, missing))
                 i = end + 1
                 continue
         if match := _SNIPPET_LINE.match(line):
-            out.extend(_snippet(match["target"], match["indent"], line, including, root, depth, seen, found))
+            out.extend(_snippet(match["target"], match["indent"], line, including, root, depth, seen, found, missing))
         elif match := _CODE_MACRO.match(line):
-            out.extend(_code_include(match, line, including, root, found))
+            out.extend(_code_include(match, line, including, root, found, missing))
         elif _SNIPPET_SECTION_MARK.match(line):
             continue  # a section marker of a file meant to be included: not content
         else:
@@ -99,22 +103,28 @@ def _expanded_lines(
 
 def _snippet(
     spec: str, indent: str, line: str, including: Path, root: Path, depth: int,
-    seen: frozenset[Path], found: list[Path] | None,
+    seen: frozenset[Path], found: list[Path] | None, missing: list[str] | None,
 ) -> list[str]:
     target, selection = _split_selection(spec)
     path = resolve_include(target, including, root)
+    if path is None and missing is not None:
+        missing.append(target)
     if path is None or path in seen or depth >= _MAX_DEPTH:
         return [line]
     if found is not None and path not in found:
         found.append(path)
     content = _selected(_read(path), selection)
-    nested = _expanded_lines(content, path, root, depth=depth + 1, seen=seen | {path}, found=found)
+    nested = _expanded_lines(content, path, root, depth=depth + 1, seen=seen | {path}, found=found, missing=missing)
     return [indent + part if part else part for part in nested]
 
 
-def _code_include(match: re.Match[str], line: str, including: Path, root: Path, found: list[Path] | None) -> list[str]:
+def _code_include(
+    match: re.Match[str], line: str, including: Path, root: Path, found: list[Path] | None, missing: list[str] | None
+) -> list[str]:
     path = resolve_include(match["target"], including, root)
     if path is None:
+        if missing is not None:
+            missing.append(match["target"])
         return [line]
     if found is not None and path not in found:
         found.append(path)

@@ -257,8 +257,9 @@ def load_markdown(
     if text.startswith("\ufeff"):
         text = text[1:]
     text, fm_title = _strip_front_matter(text)
+    missing: list[str] = []
     if source_path and include_root and has_include_macros(text):
-        text = expand_includes(text, source_path, include_root)
+        text, missing = expand_includes(text, source_path, include_root)
     tokens = markdown_parser().parse(rewrite_admonitions(text))
     references = frozenset(label.lower() for label in _REF_LABEL.findall(text)) if "]:" in text else frozenset()
     builder = SectionBuilder()
@@ -300,6 +301,6 @@ def load_markdown(
         i += 1
     sections = builder.finish()
     title = first_h1 or fm_title or title_from_name(name)
-    return LoadedDocument(title, sections)
+    return LoadedDocument(title, sections, tuple(missing))
 
 
