@@ -1291,3 +1291,23 @@ def test_rst_root_paths_stay_sphinx_source_paths_under_a_wider_include_root(tmp_
     doc = load_document(page.read_bytes(), name="fixtures.rst", source_path=page, include_root=tmp_path)
 
     assert all_text(doc) == "Fixtures\n```python\nimport pytest\n```"
+
+
+def test_myst_eval_rst_blocks_read_as_rst_and_click_examples_stay_code() -> None:
+    # Click's MyST docs put each example in ```{eval-rst} / .. click:example:: ; stored as a code
+    # block of rST it quoted ".. click:example::" and ".. click:run::" lines, and the rST loader
+    # alone dropped the unknown directive with the example in it.
+    src = (
+        "# Options\n\nHere's an example for a `--version` flag:\n\n```{eval-rst}\n.. click:example::\n\n"
+        "    @click.command()\n    @click.option('--version', is_flag=True, is_eager=True)\n    def hello():\n"
+        "        click.echo('Hello World!')\n\nWhat it looks like:\n\n.. click:run::\n\n    invoke(hello)\n\n"
+        ".. autoclass:: click.Option\n   :members:\n\nSee ``is_eager`` above.\n```\n\nThe end.\n"
+    )
+
+    doc = load_document(src.encode(), name="options.md")
+
+    assert all_text(doc) == (
+        "Options\nHere's an example for a `--version` flag:\n\n```python\n@click.command()\n"
+        "@click.option('--version', is_flag=True, is_eager=True)\ndef hello():\n    click.echo('Hello World!')\n```\n\n"
+        "What it looks like:\n\nSee `is_eager` above.\n\nThe end."
+    )

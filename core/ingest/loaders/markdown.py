@@ -18,6 +18,7 @@ from core.ingest.loaders.document import (
     title_from_name,
 )
 from core.ingest.loaders.includes import expand_includes, has_include_macros
+from core.ingest.loaders.rst import rst_fragment_text
 
 _FRONT_MATTER_RE = re.compile(r"\A(?:---[ \t]*\n(.*?)\n(?:---|\.\.\.)|\+\+\+[ \t]*\n(.*?)\n\+\+\+)[ \t]*(?:\n|\Z)", re.S)
 _FM_TITLE_YAML = re.compile(r"^title[ \t]*:[ \t]*(.*?)[ \t]*$", re.M)
@@ -292,7 +293,9 @@ def load_markdown(
                 slugger.reserve(anchor)
             builder.heading(level, heading, anchor or slugger.slug(heading))
             continue
-        if kind == "fence":
+        if kind == "fence" and tok.info.strip() == "{eval-rst}":  # MyST: reStructuredText inside Markdown
+            builder.add(rst_fragment_text(tok.content, name, source_path=source_path, include_root=include_root))
+        elif kind == "fence":
             builder.add(fenced(tok.content, tok.info))
         elif kind == "code_block":
             builder.add(_indented_code(tok.content))

@@ -49,8 +49,11 @@ _SPHINX_CONTENT_DIRECTIVES = (
 _SPHINX_DROPPED_DIRECTIVES = (
     "toctree index highlight currentmodule py:currentmodule sectionauthor "
     "codeauthor moduleauthor autosummary automodule autoclass autofunction automethod "
-    "autoattribute autodata autoexception autoproperty autodecorator tabularcolumns"
+    "autoattribute autodata autoexception autoproperty autodecorator tabularcolumns "
+    "click:run"  # pallets-sphinx-themes runs the example at build time; its output is generated
 ).split()
+# Directives whose content is example code (pallets-sphinx-themes' click:example: Click, Flask...).
+_SPHINX_CODE_DIRECTIVES = {"click:example": "python"}
 _VERSION_LABELS = {
     "versionadded": "Added in version",
     "versionchanged": "Changed in version",
@@ -204,6 +207,16 @@ def _docutils() -> Any:
             language = (self.options.get("language") or LANGUAGE_BY_SUFFIX.get(path.suffix.lower(), "")).strip()
             return [nodes.literal_block(code, code, classes=["code", language] if language else ["code"])]
 
+    class CodeExample(Directive):
+        has_content = True
+        option_spec = AnyOptions()
+
+        def run(self) -> list[Any]:
+            code = "\n".join(self.content)
+            return [nodes.literal_block(code, code, classes=["code", _SPHINX_CODE_DIRECTIVES[self.name]])]
+
+    for name in _SPHINX_CODE_DIRECTIVES:
+        directives.register_directive(name, CodeExample)
     directives.register_directive("include", RootedInclude)
     directives.register_directive("literalinclude", RootedLiteralInclude)
     for name in _SPHINX_CONTENT_DIRECTIVES + _SPHINX_DROPPED_DIRECTIVES:
@@ -390,3 +403,11 @@ def load_rst(
     return LoadedDocument(doc_title or title_from_name(name), sections)
 
 
+def rst_fragment_text(text: str, name: str, *, source_path: Path | None = None, include_root: Path | None = None) -> str:
+    """The text of a piece of reStructuredText inside another document (MyST's ``{eval-rst}``
+    fence): its blocks as ``load_rst`` reads them, headings left to the including document."""
+    try:
+        loaded = load_rst(text, name, source_path=source_path, include_root=include_root)
+    except DocumentError:
+        return ""
+    return "\n\n".join(section.text for section in loaded.sections if section.text)
