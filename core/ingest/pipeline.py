@@ -43,7 +43,9 @@ log = logging.getLogger(__name__)
 #    inline code kept as code spans; rST literalinclude read (inside the ingested root); HTML page
 #    chrome (DocBook, SQLite) dropped and PDF outlines, running heads and hyphenation handled; long
 #    tables chunked between rows.
-# 5: Markdown snippets (pymdownx, --8<--) and FastAPI's {* docs_src *} code includes read in.
+# 5: Markdown snippets (pymdownx, --8<--), FastAPI's {* docs_src *} code includes and MyST
+#    {include} read in; MyST directive fences (```{note}, ```{code-block} python, {eval-rst}...)
+#    read as the built page shows them.
 CHUNKER_VERSION = "5"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256

@@ -1311,3 +1311,55 @@ def test_myst_eval_rst_blocks_read_as_rst_and_click_examples_stay_code() -> None
         "@click.option('--version', is_flag=True, is_eager=True)\ndef hello():\n    click.echo('Hello World!')\n```\n\n"
         "What it looks like:\n\nSee `is_eager` above.\n\nThe end."
     )
+
+
+def test_myst_directive_fences_read_as_the_built_page_shows_them() -> None:
+    # attrs' and Click's MyST docs: ```{code-block} python with a :caption: line was code in the
+    # language "{code-block}" with the option inside; ```{note} boxes were code; a table of
+    # contents was stored as its options.
+    src = (
+        "# Testing\n\n```{contents}\n:depth: 1\n:local: true\n```\n\n"
+        "```{code-block} python\n:caption: test_hello.py\n\nfrom click.testing import CliRunner\n```\n\n"
+        "```{versionadded} 8.0\nThe `catch_exceptions` flag.\n```\n\n"
+        "```{doctest}\n>>> 1 + 1\n2\n```\n\n"
+        "````{note}\nUse `result.output`.\n\n```python\nassert result.output == 'Hello Peter!\\n'\n```\n````\n\n"
+        "```{admonition} Why not mock?\nIt tests **less**.\n```\n\n"
+        "```{toctree}\n:maxdepth: 2\n\nquickstart\n```\n"
+    )
+
+    doc = load_document(src.encode(), name="testing.md")
+
+    assert all_text(doc) == (
+        "Testing\n```python\nfrom click.testing import CliRunner\n```\n\n"
+        "Added in version 8.0: The `catch_exceptions` flag.\n\n"
+        "```pycon\n>>> 1 + 1\n2\n```\n\n"
+        "Note: Use `result.output`.\n\n```python\nassert result.output == 'Hello Peter!\\n'\n```\n\n"
+        "Why not mock? It tests less."
+    )
+
+
+def test_myst_include_reads_the_file_in_place_with_its_headings_inside_the_root_only(tmp_path: Path) -> None:
+    # attrs' docs/index.md: ```{include} ../README.md with :start-after: / :end-before: markers.
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (tmp_path / "README.md").write_text(
+        "# attrs\n\nBadges.\n\n<!-- teaser-begin -->\n*attrs* brings back the joy of writing classes.\n\n"
+        "## Sponsors\n\nThank you.\n<!-- teaser-end -->\n\nNot shown.\n"
+    )
+    (docs / "example.py").write_text("import attrs\n\n@attrs.define\nclass C:\n    x: int\n")
+    page = docs / "index.md"
+    page.write_text(
+        "# Welcome\n\n```{include} ../README.md\n:start-after: '<!-- teaser-begin -->'\n:end-before: '<!-- teaser-end'\n```\n\n"
+        "## Example\n\n```{literalinclude} example.py\n:lines: 3-5\n```\n"
+    )
+
+    wide = load_document(page.read_bytes(), name="index.md", source_path=page, include_root=tmp_path)
+    narrow = load_document(page.read_bytes(), name="index.md", source_path=page, include_root=docs)
+
+    assert [(s.heading_path, s.text) for s in wide.sections] == [
+        (("Welcome",), "attrs brings back the joy of writing classes."),
+        (("Welcome", "Sponsors"), "Thank you."),
+        (("Welcome", "Example"), "```python\n@attrs.define\nclass C:\n    x: int\n```"),
+    ]
+    assert "joy" not in all_text(narrow) and "@attrs.define" in all_text(narrow)
+    assert narrow.missing_includes == ("../README.md",)

@@ -110,7 +110,7 @@ def included_files(data: bytes, *, name: str, source_path: Path, include_root: P
     a change to one of them changes the document, so re-ingest hashes them with it."""
     if b"include::" in data and _detect_format(data, name, None) == "rst":
         return rst_included_files(data, source_path, include_root)
-    if (b"8<-" in data or b"{*" in data) and _detect_format(data, name, None) == "markdown":
+    if (b"8<-" in data or b"{*" in data or b"include}" in data) and _detect_format(data, name, None) == "markdown":
         return markdown_included_files(decode(data, None), source_path, include_root)
     return []
 

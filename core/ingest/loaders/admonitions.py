@@ -93,7 +93,7 @@ def _open_box(lines: list[str], i: int) -> tuple[str, list[str], int] | None:
         while end > i + 1 and not lines[end - 1].strip():
             end -= 1  # trailing blank lines belong to what follows
         body = [_dedent(body_line) for body_line in lines[i + 1 : end]]
-        return _label(match.group(1), match.group(2)), body, end
+        return box_label(match.group(1), match.group(2)), body, end
     for opener, closer in ((_COLON_OPEN, _COLON_CLOSE), (_SLASH_OPEN, _SLASH_CLOSE)):
         if match := opener.fullmatch(line.rstrip()):
             marks, kind = match.group(2), match.group(3)
@@ -105,7 +105,7 @@ def _open_box(lines: list[str], i: int) -> tuple[str, list[str], int] | None:
             option = _SLASH_OPTION if opener is _SLASH_OPEN else _MYST_OPTION
             while start < end and option.fullmatch(lines[start]):
                 start += 1  # pymdownx's "type: warning", MyST's ":class: tip"
-            return _label(kind, title), lines[start:end], end + 1
+            return box_label(kind, title), lines[start:end], end + 1
     if match := _MKDOCS_MARKER.fullmatch(line.rstrip()):
         end = i + 1
         while end < len(lines) and lines[end].startswith((" ", "\t")) and lines[end].strip():
@@ -139,7 +139,7 @@ def _dedent(line: str) -> str:
     return line[4:] if line.startswith("    ") else line.lstrip(" ")
 
 
-def _label(kind: str, title: str | None) -> str:
+def box_label(kind: str, title: str | None) -> str:
     """The box's title; without one, its type capitalised ("Note"), as the generators show it.
     An explicitly empty title (MkDocs' '!!! note ""') shows no label, nor does a MyST directive
     that is no box ("{figure} path.png")."""

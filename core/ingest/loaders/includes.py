@@ -8,6 +8,9 @@ Two include macros are common in MkDocs sites, and without them a page loses its
   paths between two ``--8<--`` lines includes each; ``;--8<--`` is an escaped, literal marker.
 * FastAPI's ``{* ../../docs_src/app.py ln[1:11] hl[3] *}``: the file as a code block, ``ln[...]``
   choosing its lines (``hl`` only highlights, ``title`` names a tab).
+* MyST's ```` ```{include} ../README.md ```` fence of a Markdown file (with ``:start-after:``,
+  ``:end-before:``, ``:start-line:``, ``:end-line:``): its text, headings included, in place. (Other
+  MyST includes, of code or rST, are read with the directives, core/ingest/loaders/myst.py.)
 
 MkDocs resolves these paths from the project folder (snippets' ``base_path``, FastAPI's
 ``docs/en``), not from the page, so a target is tried from the page's folder and then from each
@@ -32,6 +35,10 @@ _SNIPPET_FENCE = re.compile(r"^[ \t]*-{1,2}8<-{1,2}[ \t]*$")
 _SNIPPET_SECTION_MARK = re.compile(r"^[ \t]*(?:#|//|<!--|/\*|;)?[ \t]*-{1,2}8<-{1,2}[ \t]+\[(?:start|end):[\w-]+\].*$")
 _ESCAPED_SNIPPET = re.compile(r"^([ \t]*);(-{1,2}8<-{1,2})")
 _CODE_MACRO = re.compile(r"^(?P<indent>[ \t]*)\{\*[ \t]*(?P<target>\S+)(?P<args>.*?)\*\}[ \t]*$")
+_MYST_INCLUDE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\{include\}[ \t]+(?P<target>\S+)[ \t]*$")
+_MYST_FILE_DIRECTIVE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})\{(?:literal)?include\}[ \t]+(\S+)[ \t]*$", re.MULTILINE)
+_MYST_OPTION = re.compile(r"[ \t]*:([\w-]+):[ \t]*(.*)")
+_MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx")
 _LINE_SELECTION = re.compile(r"\bln\[([\d:, ]+)\]")
 _MAX_DEPTH = 4  # snippets may include snippets; a cycle or a deep chain stops here
 
@@ -53,7 +60,7 @@ def resolve_include(target: str, including: Path, root: Path) -> Path | None:
 
 
 def has_include_macros(text: str) -> bool:
-    return "8<-" in text or "{*" in text
+    return "8<-" in text or "{*" in text or "{include}" in text
 
 
 def expand_includes(text: str, including: Path, root: Path) -> tuple[str, list[str]]:
@@ -68,6 +75,10 @@ def included_files(text: str, including: Path, root: Path) -> list[Path]:
     """Every file the macros of ``text`` read, nested snippets too (re-ingest compares them)."""
     found: list[Path] = []
     _expanded_lines(text, including, root.resolve(), depth=0, seen=frozenset(), found=found)
+    for target in _MYST_FILE_DIRECTIVE.findall(text):  # {literalinclude}, {include} of code or rST
+        path = resolve_include(target.lstrip("/"), including, root.resolve())
+        if path is not None and path not in found:
+            found.append(path)
     return found
 
 
@@ -89,6 +100,12 @@ def _expanded_lines(
                     if target and not target.startswith("#"):
                         out.extend(_snippet(target, indent, line, including, root, depth, seen, found, missing))
                 i = end + 1
+                continue
+        if (match := _MYST_INCLUDE.match(line)) and match["target"].lower().endswith(_MARKDOWN_SUFFIXES):
+            included, end = _myst_include(match, lines, i, including, root, depth, seen, found, missing)
+            if included is not None:
+                out.extend(included)
+                i = end
                 continue
         if match := _SNIPPET_LINE.match(line):
             out.extend(_snippet(match["target"], match["indent"], line, including, root, depth, seen, found, missing))
@@ -116,6 +133,53 @@ def _snippet(
     content = _selected(_read(path), selection)
     nested = _expanded_lines(content, path, root, depth=depth + 1, seen=seen | {path}, found=found, missing=missing)
     return [indent + part if part else part for part in nested]
+
+
+def _myst_include(
+    match: re.Match[str], lines: list[str], i: int, including: Path, root: Path, depth: int,
+    seen: frozenset[Path], found: list[Path] | None, missing: list[str] | None,
+) -> tuple[list[str] | None, int]:
+    """The lines a ```{include} fence opened above line ``i`` stands for, and the line after it;
+    (None, i) when the fence has a body or options this cannot honour (literal, code)."""
+    fence = match["fence"]
+    options: dict[str, str] = {}
+    j = i
+    while j < len(lines) and (option := _MYST_OPTION.fullmatch(lines[j])):
+        options[option[1].lower()] = option[2].strip().strip("'\"")
+        j += 1
+    closing = lines[j].strip() if j < len(lines) else ""
+    if not (closing.startswith(fence[0] * len(fence)) and not closing.strip(fence[0])) or {"literal", "code"} & set(options):
+        return None, i
+    path = resolve_include(match["target"].lstrip("/"), including, root)
+    if path is None:
+        if missing is not None:
+            missing.append(match["target"])
+        return [], j + 1
+    if path in seen or depth >= _MAX_DEPTH:
+        return [], j + 1
+    if found is not None and path not in found:
+        found.append(path)
+    content = between_markers(_read(path), options)
+    nested = _expanded_lines(content, path, root, depth=depth + 1, seen=seen | {path}, found=found, missing=missing)
+    return ["", *(match["indent"] + part if part else part for part in nested), ""], j + 1
+
+
+def between_markers(text: str, options: dict[str, str]) -> str:
+    """docutils' include options: ``start-line``/``end-line`` (0-based, end excluded), then
+    ``start-after``/``end-before`` (text markers)."""
+    start, end = options.get("start-line", ""), options.get("end-line", "")
+    if _is_int(start) or _is_int(end):
+        text = "\n".join(text.split("\n")[int(start) if _is_int(start) else 0 : int(end) if _is_int(end) else None])
+    after, before = options.get("start-after"), options.get("end-before")
+    if after and after in text:
+        text = text.split(after, 1)[1]
+    if before and before in text:
+        text = text.split(before, 1)[0]
+    return text
+
+
+def _is_int(value: str) -> bool:
+    return value.lstrip("-").isdigit()
 
 
 def _code_include(

@@ -18,6 +18,7 @@ from core.ingest.loaders.document import (
     title_from_name,
 )
 from core.ingest.loaders.includes import expand_includes, has_include_macros
+from core.ingest.loaders.myst import Readers, directive_text, is_directive
 from core.ingest.loaders.rst import rst_fragment_text
 
 _FRONT_MATTER_RE = re.compile(r"\A(?:---[ \t]*\n(.*?)\n(?:---|\.\.\.)|\+\+\+[ \t]*\n(.*?)\n\+\+\+)[ \t]*(?:\n|\Z)", re.S)
@@ -250,8 +251,19 @@ def _heading_attributes(raw: str) -> tuple[str, str | None]:
     return raw[: match.start()], (ids[0] if ids else None)
 
 
+def _directive_readers(name: str, source_path: Path | None, include_root: Path | None, depth: int) -> Readers:
+    def markdown(text: str, path: Path | None, nested_depth: int) -> str:
+        loaded = load_markdown(text, name, source_path=path, include_root=include_root, depth=nested_depth)
+        return "\n\n".join(section.text for section in loaded.sections if section.text)
+
+    def rst(text: str, path: Path | None) -> str:
+        return rst_fragment_text(text, name, source_path=path, include_root=include_root)
+
+    return Readers(markdown, rst, source_path, include_root, depth)
+
+
 def load_markdown(
-    text: str, name: str, *, source_path: Path | None = None, include_root: Path | None = None
+    text: str, name: str, *, source_path: Path | None = None, include_root: Path | None = None, depth: int = 0
 ) -> LoadedDocument:
     """``source_path`` and ``include_root`` are given for a file of an ingested folder: its
     snippet and code-include macros then read the files they name (core/ingest/loaders/includes.py)."""
@@ -262,6 +274,7 @@ def load_markdown(
     if source_path and include_root and has_include_macros(text):
         text, missing = expand_includes(text, source_path, include_root)
     tokens = markdown_parser().parse(rewrite_admonitions(text))
+    readers = _directive_readers(name, source_path, include_root, depth)
     references = frozenset(label.lower() for label in _REF_LABEL.findall(text)) if "]:" in text else frozenset()
     builder = SectionBuilder()
     slugger = Slugger()
@@ -293,8 +306,8 @@ def load_markdown(
                 slugger.reserve(anchor)
             builder.heading(level, heading, anchor or slugger.slug(heading))
             continue
-        if kind == "fence" and tok.info.strip() == "{eval-rst}":  # MyST: reStructuredText inside Markdown
-            builder.add(rst_fragment_text(tok.content, name, source_path=source_path, include_root=include_root))
+        if kind == "fence" and is_directive(tok.info):  # MyST: ```{note}, ```{code-block} python...
+            builder.add(directive_text(tok.info, tok.content, readers))
         elif kind == "fence":
             builder.add(fenced(tok.content, tok.info))
         elif kind == "code_block":

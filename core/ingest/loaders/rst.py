@@ -46,7 +46,7 @@ _SPHINX_CONTENT_DIRECTIVES = (
     "py:function py:class py:method py:attribute py:property py:data py:exception py:decorator "
     "py:module py:classmethod py:staticmethod c:function c:macro c:type c:member js:function"
 ).split()
-_SPHINX_DROPPED_DIRECTIVES = (
+SPHINX_DROPPED_DIRECTIVES = (
     "toctree index highlight currentmodule py:currentmodule sectionauthor "
     "codeauthor moduleauthor autosummary automodule autoclass autofunction automethod "
     "autoattribute autodata autoexception autoproperty autodecorator tabularcolumns "
@@ -54,7 +54,7 @@ _SPHINX_DROPPED_DIRECTIVES = (
 ).split()
 # Directives whose content is example code (pallets-sphinx-themes' click:example: Click, Flask...).
 _SPHINX_CODE_DIRECTIVES = {"click:example": "python"}
-_VERSION_LABELS = {
+VERSION_LABELS = {
     "versionadded": "Added in version",
     "versionchanged": "Changed in version",
     "versionremoved": "Removed in version",
@@ -94,7 +94,7 @@ def rst_included_files(data: bytes, source_path: Path, include_root: Path) -> li
     return found
 
 
-def _literal_excerpt(text: str, options: dict[str, Any]) -> str:
+def literal_excerpt(text: str, options: dict[str, Any]) -> str:
     """The part of an included file a ``literalinclude`` shows: between ``start-after`` and
     ``end-before``, then the ``lines`` it selects ("1,3,5-10")."""
     after, before = options.get("start-after"), options.get("end-before")
@@ -142,7 +142,7 @@ def _docutils() -> Any:
         def run(self) -> list[Any]:
             container = nodes.container()
             args = [a.strip() for a in self.arguments if a.strip()]
-            label = _VERSION_LABELS.get(self.name)
+            label = VERSION_LABELS.get(self.name)
             if label and args:  # ".. versionchanged:: 3.2\n   What changed."
                 line = f"{label} {args[0]}" + (f": {' '.join(args[1:])}" if len(args) > 1 else "")
             elif args and self.name not in ("only", "tab-set", "grid", "hlist", "glossary"):
@@ -203,7 +203,7 @@ def _docutils() -> Any:
             path = _included_file(self.arguments[0], Path(self.state.document.current_source), root)
             if path is None:
                 return []  # outside the ingested root, or missing: never read
-            code = _literal_excerpt(path.read_text("utf-8", errors="replace"), self.options)
+            code = literal_excerpt(path.read_text("utf-8", errors="replace"), self.options)
             language = (self.options.get("language") or LANGUAGE_BY_SUFFIX.get(path.suffix.lower(), "")).strip()
             return [nodes.literal_block(code, code, classes=["code", language] if language else ["code"])]
 
@@ -219,7 +219,7 @@ def _docutils() -> Any:
         directives.register_directive(name, CodeExample)
     directives.register_directive("include", RootedInclude)
     directives.register_directive("literalinclude", RootedLiteralInclude)
-    for name in _SPHINX_CONTENT_DIRECTIVES + _SPHINX_DROPPED_DIRECTIVES:
+    for name in _SPHINX_CONTENT_DIRECTIVES + SPHINX_DROPPED_DIRECTIVES:
         if name not in directives._directives and name not in directives._directive_registry:
             directives.register_directive(
                 name, ContentDirective if name in _SPHINX_CONTENT_DIRECTIVES else DroppedDirective
