@@ -481,7 +481,7 @@ def test_no_text_found(data: bytes) -> None:
 
 
 def test_dispatch() -> None:
-    assert SUPPORTED_SUFFIXES == frozenset({".md", ".markdown", ".rst", ".txt", ".text", ".html", ".htm", ".pdf"})
+    assert SUPPORTED_SUFFIXES == frozenset({".md", ".markdown", ".mdx", ".rst", ".txt", ".text", ".html", ".htm", ".pdf"})
     # the content type wins for a web page...
     html = load_document(b"<h1>Hi</h1><p>there</p>", name="/page.md", content_type="text/html")
     assert html.sections == [Section(("Hi",), "hi", "there")]
@@ -1363,3 +1363,25 @@ def test_myst_include_reads_the_file_in_place_with_its_headings_inside_the_root_
     ]
     assert "joy" not in all_text(narrow) and "@attrs.define" in all_text(narrow)
     assert narrow.missing_includes == ("../README.md",)
+
+
+def test_content_tabs_keep_their_titles_and_their_prose_is_not_code() -> None:
+    # MkDocs Material's '=== "pip"' tabs indent their content, which CommonMark reads as a code
+    # block ("Pull the image:" was quoted as code); Docusaurus' <TabItem value="npm"> labels were
+    # dropped with the tags, leaving five install commands with no word of which tool each is for.
+    material = (
+        '# Install\n\n=== "pip"\n\n    ```bash\n    pip install mkdocs-material\n    ```\n\n'
+        '=== "docker"\n\n    Pull the image:\n\n    ```\n    docker pull squidfunk/mkdocs-material\n    ```\n\nDone.\n'
+    )
+    docusaurus = (
+        '# Install\n\n<Tabs groupId="pm">\n<TabItem value="npm">\n\n```bash\nnpm install prettier\n```\n\n'
+        '</TabItem>\n<TabItem value="yarn" label="Yarn (classic)">\n\n```bash\nyarn add prettier\n```\n\n</TabItem>\n</Tabs>\n'
+    )
+
+    assert all_text(load_document(material.encode(), name="install.md")) == (
+        "Install\npip:\n\n```bash\npip install mkdocs-material\n```\n\n"
+        "docker: Pull the image:\n\n```\ndocker pull squidfunk/mkdocs-material\n```\n\nDone."
+    )
+    assert all_text(load_document(docusaurus.encode(), name="install.mdx")) == (
+        "Install\nnpm:\n\n```bash\nnpm install prettier\n```\n\nYarn (classic):\n\n```bash\nyarn add prettier\n```"
+    )

@@ -48,6 +48,7 @@ __all__ = [
 _FORMAT_BY_SUFFIX = {
     ".md": "markdown",
     ".markdown": "markdown",
+    ".mdx": "markdown",  # Docusaurus: Markdown with JSX components (their tags are dropped, their text kept)
     ".rst": "rst",
     ".txt": "text",
     ".text": "text",

@@ -18,6 +18,9 @@ from collections.abc import Iterator
 # MkDocs / Python-Markdown: "!!! note", '!!! warning "Title"', "??? tip" / "???+ tip" (collapsible),
 # extra classes allowed ('!!! note inline end "Title"').
 _MKDOCS_OPEN = re.compile(r'[ ]{0,3}(?:!!!|\?\?\?\+?)[ \t]+([\w-]+)(?:[ \t]+[\w -]*?)?(?:[ \t]*"([^"]*)")?[ \t]*')
+# pymdownx.tabbed (MkDocs Material's content tabs): '=== "pip"', '===! "New group"', '===+ "Selected"',
+# each tab's content indented below; read as the tab's title leading its content.
+_TAB_OPEN = re.compile(r'[ ]{0,3}===[!+]?[ \t]+"([^"]*)"[ \t]*')
 # Docusaurus: ":::note", ":::tip Title", ":::tip[Title]"; MyST: ":::{warning}", ":::{admonition} Title".
 # An outer box may use more colons.
 _COLON_OPEN = re.compile(r"([ \t]*)(:{3,})[ \t]*(\{?[A-Za-z][\w-]*\}?)(?:\[([^\]]*)\]|[ \t]+(.+?))?[ \t]*")
@@ -43,7 +46,7 @@ _MYST_BOXES = {
     "admonition",
     "dropdown",
 }
-_BOX_STARTS = ("!", "?", ":", "/")  # (a tuple: "" is in any string, not in this)
+_BOX_STARTS = ("!", "?", ":", "/", "=")  # (a tuple: "" is in any string, not in this)
 _FENCE = re.compile(r"[ ]{0,3}(`{3,}|~{3,})")
 _MDX_IMPORT = re.compile(r"import[ \t]+(?:[\w*{},\s]+?[ \t]+from[ \t]+)?[\"'][^\"']+[\"'];?[ \t]*")
 # A line that starts a block of its own, which a label cannot lead.
@@ -51,8 +54,9 @@ _OWN_BLOCK = re.compile(r"[ \t]*(?:```|~~~|[-*+][ \t]|\d{1,9}[.)][ \t]|[|>#<]|::
 
 
 def rewrite_admonitions(text: str) -> str:
-    """``text`` with every call-out box of MkDocs, Docusaurus or pymdownx as plain Markdown."""
-    if not any(marker in text for marker in ("!!!", "???", ":::", "///", "import ")):
+    """``text`` with every call-out box of MkDocs, Docusaurus or pymdownx (and MkDocs Material's
+    content tabs) as plain Markdown."""
+    if not any(marker in text for marker in ("!!!", "???", ":::", "///", "import ", "===")):
         return text
     return "\n".join(_rewrite(text.split("\n")))
 
@@ -86,13 +90,15 @@ def _rewrite(lines: list[str]) -> Iterator[str]:
 def _open_box(lines: list[str], i: int) -> tuple[str, list[str], int] | None:
     """(label, body lines, index after the box) when a box opens at line ``i``."""
     line = lines[i]
-    if match := _MKDOCS_OPEN.fullmatch(line):
+    if (match := _MKDOCS_OPEN.fullmatch(line)) or (tab := _TAB_OPEN.fullmatch(line)):
         end = i + 1
         while end < len(lines) and (not lines[end].strip() or lines[end].startswith(("    ", "\t"))):
             end += 1
         while end > i + 1 and not lines[end - 1].strip():
             end -= 1  # trailing blank lines belong to what follows
         body = [_dedent(body_line) for body_line in lines[i + 1 : end]]
+        if match is None:
+            return tab.group(1).strip(), body, end
         return box_label(match.group(1), match.group(2)), body, end
     for opener, closer in ((_COLON_OPEN, _COLON_CLOSE), (_SLASH_OPEN, _SLASH_CLOSE)):
         if match := opener.fullmatch(line.rstrip()):

@@ -227,7 +227,24 @@ def _indented_code(content: str) -> str:
     return fenced(inner.group(3), inner.group(2)) if inner else fenced(content)
 
 
+# Docusaurus tabs: <TabItem value="npm" label="npm"> opens one tab; the reader sees its label.
+_TAB_ITEM = re.compile(r"<TabItem\b([^>]*)>", re.IGNORECASE)
+_TAB_LABEL = re.compile(r"""\b(label|value)\s*=\s*(?:"([^"]*)"|'([^']*)'|\{["']([^"']*)["']\})""")
+
+
+def _tab_label(raw: str) -> str | None:
+    """"npm:" for a block of tags only that opens a Docusaurus tab; None for any other HTML."""
+    tabs = _TAB_ITEM.findall(raw)
+    if not tabs or _HTML_TAG.sub("", raw).strip():
+        return None
+    found = {m[1]: next(g for g in m.groups()[1:] if g is not None) for m in _TAB_LABEL.finditer(tabs[-1])}
+    label = (found.get("label") or found.get("value") or "").strip()
+    return f"{label}:" if label else ""
+
+
 def _md_html_block(raw: str) -> str:
+    if (label := _tab_label(raw)) is not None:
+        return label
     text = _SCRIPT_STYLE.sub("", raw)
     text = _HTML_TAG.sub(" ", text)
     if "&" in text:
