@@ -1,6 +1,6 @@
 """Questions that name a command-line option (``-x``, ``-k``, ``--lf``, ``--tb=short``): where is the page that documents it?
 
-    python bench/option_questions.py [--questions bench/sets/options.jsonl] [--split dev|test|all]
+    python bench/option_questions.py [--questions bench/sets/options.jsonl] [--split dev|test|holdout|all]
 
 Each question (JSON lines: id, corpus, question, sources, split) names a short or long option of a
 real corpus from bench/corpus_cache.py; ``sources`` are the files that document it, relative to
@@ -79,7 +79,7 @@ def summary(results: list[dict]) -> list[list[object]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--questions", type=Path, default=DEFAULT_SET)
-    parser.add_argument("--split", choices=["dev", "test", "all"], default="all")
+    parser.add_argument("--split", choices=["dev", "test", "holdout", "all"], default="all")
     args = parser.parse_args()
     questions = load(args.questions, args.split)
 
