@@ -115,7 +115,8 @@ def _rank_with_options(
     """BM25 with each matched option as one more term: its chunks join the candidates.
 
     A chunk's score is its BM25 over the query's other words plus, per option it holds, the
-    option's BM25 part (its document frequency is the number of chunks holding it as written).
+    option's BM25 part (its document frequency is the number of chunks holding it as written,
+    counted up to options.MAX_MATCHES: a rarer option weighs more, a very common one about the same).
     The best ``limit`` are among the best ``limit`` by the words alone and the options' chunks,
     whose word scores are computed for them alone.
     """
