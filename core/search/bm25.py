@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import struct
+from dataclasses import dataclass
 from typing import Sequence
 
 import sqlalchemy as sa
@@ -17,6 +18,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, DOUBLE_PRECISION, TSQUERY
 from sqlalchemy.orm import Session
 
 from core.storage import prepared
+from core.search import options
 from core.search.fusion import Scored
 from core.storage.models import TS_CONFIG, DocumentChunk
 
@@ -46,27 +48,104 @@ def rank(session: Session, query: str, collection_id: int, *, limit: int) -> Sco
     ``websearch_to_tsquery`` ANDs every term, and questions rarely have all their words in
     one chunk, so candidates match any of the rarer query terms (see CANDIDATE_BUDGET) or
     all of them; common terms add to the score but do not pull in half the collection.
+    Command-line options the query names (``-x``, ``--lf``) are terms of their own, matched as
+    written (core/search/options.py), instead of the bare letters PostgreSQL makes of them.
     """
-    terms, chunk_count, avg_tokens, depth, frequencies = session.execute(
-        _QUERY_STATISTICS, {"cfg": TS_CONFIG, "query": query, "collection_id": collection_id}
-    ).one()
-    if not terms:
+    wanted = options.options_in(query)
+    statistics = _statistics(session, options.without_options(query, wanted), collection_id)
+    if statistics is None:
         return []
-    frequencies = frequencies or {}
-    total = max(chunk_count, 1)
-    idf = {t: math.log(1 + (total - frequencies.get(t, 0) + 0.5) / (frequencies.get(t, 0) + 0.5)) for t in terms}
-    common = [t for t in terms if depth is not None and frequencies.get(t, 0) > depth]
+    matches = options.find(session, wanted, collection_id, statistics.chunk_count) if wanted else []
+    if not matches:
+        if wanted:  # no chunk holds them as written: their words are all the text leg has
+            statistics = _statistics(session, query, collection_id)
+        return _rank_terms(session, statistics, collection_id, limit) if statistics and statistics.terms else []
+    if len(matches) < len(wanted):  # the options no chunk holds count by their words, as before
+        statistics = _statistics(session, options.without_options(query, [m.option for m in matches]), collection_id)
+    return _rank_with_options(session, statistics, matches, collection_id, limit)
+
+
+@dataclass(frozen=True)
+class _Statistics:
+    terms: list[str]  # the query's lexemes
+    chunk_count: int
+    avg_tokens: float
+    depth: int | None  # postings depth, None without current postings
+    frequencies: dict[str, int]  # document frequency of each lexeme the collection has
+
+    def idf(self) -> dict[str, float]:
+        total = max(self.chunk_count, 1)
+        return {t: _idf(total, self.frequencies.get(t, 0)) for t in self.terms}
+
+
+def _idf(total_chunks: int, frequency: int) -> float:
+    return math.log(1 + (total_chunks - frequency + 0.5) / (frequency + 0.5))
+
+
+def _statistics(session: Session, query: str, collection_id: int) -> _Statistics | None:
+    row = session.execute(_QUERY_STATISTICS, {"cfg": TS_CONFIG, "query": query, "collection_id": collection_id}).one_or_none()
+    if row is None:
+        return None
+    terms, chunk_count, avg_tokens, depth, frequencies = row
+    return _Statistics(list(terms or []), chunk_count or 0, avg_tokens or 0.0, depth, frequencies or {})
+
+
+def _rank_terms(session: Session, statistics: _Statistics, collection_id: int, limit: int) -> Scored:
+    """BM25 over the query's lexemes: the chunks matching the rarer ones, or the postings of the common ones."""
+    idf, frequencies = statistics.idf(), statistics.frequencies
+    depth = statistics.depth
+    common = [t for t in statistics.terms if depth is not None and frequencies.get(t, 0) > depth]
+    total = max(statistics.chunk_count, 1)
     if common:
-        return _rank_with_postings(session, idf, frequencies, common, collection_id, avg_tokens, total, limit)
+        return _rank_with_postings(session, idf, frequencies, common, collection_id, statistics.avg_tokens, total, limit)
     parameters = _bm25_parameters(
         idf,
-        candidates=_candidate_tsquery(terms, frequencies),
+        candidates=_candidate_tsquery(statistics.terms, frequencies),
         collection_id=collection_id,
-        average_tokens=max(avg_tokens, 1.0),
+        average_tokens=max(statistics.avg_tokens, 1.0),
         limit=limit,
     )
     rows = prepared.execute(session, _bm25_statement(len(idf)), parameters)
     return [(row.id, float(row.score)) for row in rows]
+
+
+def _rank_with_options(
+    session: Session, statistics: _Statistics, matches: list[options.OptionMatches], collection_id: int, limit: int
+) -> Scored:
+    """BM25 with each matched option as one more term: its chunks join the candidates.
+
+    A chunk's score is its BM25 over the query's other words plus, per option it holds, the
+    option's BM25 part (its document frequency is the number of chunks holding it as written,
+    counted up to options.MAX_MATCHES: a rarer option weighs more, a very common one about the same).
+    The best ``limit`` are among the best ``limit`` by the words alone and the options' chunks,
+    whose word scores are computed for them alone.
+    """
+    scores = dict(_rank_terms(session, statistics, collection_id, limit)) if statistics.terms else {}
+    holding = {chunk_id for m in matches for chunk_id in m.counts}
+    unscored = sorted(holding - scores.keys())
+    if unscored and statistics.terms:
+        scores.update(_score_chunks(session, statistics, unscored, collection_id))
+    average = max(statistics.avg_tokens, 1.0)
+    total = max(statistics.chunk_count, 1)
+    for match in matches:
+        weight = _idf(total, len(match.counts)) * (BM25_K1 + 1)
+        for chunk_id, (tf, tokens) in match.counts.items():
+            norm = BM25_K1 * (1 - BM25_B + BM25_B * tokens / average)
+            scores[chunk_id] = scores.get(chunk_id, 0.0) + weight * tf / (tf + norm)
+    return sorted(scores.items(), key=lambda pair: (-pair[1], pair[0]))[:limit]
+
+
+def _score_chunks(session: Session, statistics: _Statistics, chunk_ids: list[int], collection_id: int) -> Scored:
+    """BM25 over the query's lexemes for these chunks alone (a chunk holding none of them scores 0)."""
+    parameters = _bm25_parameters(
+        statistics.idf(), candidates=None, collection_id=collection_id,
+        average_tokens=max(statistics.avg_tokens, 1.0), limit=len(chunk_ids),
+    )
+    parameters["shortlist"] = "{" + ",".join(map(str, chunk_ids)) + "}"
+    statement = _bm25_statement(len(statistics.terms), with_shortlist=True, with_tsquery=False)
+    rows = prepared.execute(session, statement, parameters)
+    return [(row.id, float(row.score)) for row in rows]
+
 
 def _rank_with_postings(
     session: Session,
