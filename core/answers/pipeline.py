@@ -26,6 +26,7 @@ from core.answers.llm import (
 )
 from core.questions.conversations import Turn, heuristic_standalone_query
 from core.questions.follow_ups import depends_on_history
+from core.search.options import held_in, options_in
 from core.search.retrieval import Retriever, SearchResult
 from core.types import Answer, Citation, Passage
 
@@ -200,10 +201,17 @@ def weak_evidence(
     --replay runs it on recorded ones)."""
     if evidence.asks_what_no_passage_states(query, passages):
         return True  # however sure the ranking is, the kind of value asked for is not there
+    if _top_passage_names_the_options(query, passages) and not measured.unknown_terms:
+        return False  # "what is -s for": the option's letters are no words, but the passage holds it
     threshold = next((value for prefix, value in CONFIDENT_SIMILARITY.items() if embedder_name.startswith(prefix)), 2.0)
     if best_similarity >= threshold and not measured.unknown_terms:
         return False  # a semantic embedder is sure, and the question names nothing the documents never mention
     return not evidence.answers_question(measured)
+
+
+def _top_passage_names_the_options(query: str, passages: list[Passage]) -> bool:
+    named = options_in(query)
+    return bool(named and passages) and all(held_in(option, passages[0].text) for option in named)
 
 
 def not_covered(closest: list[Passage]) -> Answer:

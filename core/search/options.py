@@ -60,6 +60,11 @@ def without_options(question: str, options: list[str]) -> str:
     return re.sub(rf"(?<![\w-])(?:{alternatives})(?![\w-])", " ", question)
 
 
+def held_in(option: str, text: str) -> bool:
+    """Does ``text`` hold the option as written (the boundaries ``chunk_pattern`` uses, in Python)?"""
+    return re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", text) is not None
+
+
 def chunk_pattern(option: str) -> str:
     """A PostgreSQL regular expression for the option as written, bounded by anything but a word character or dash."""
     return rf"(?<![[:alnum:]_-]){re.escape(option)}(?![[:alnum:]_-])"

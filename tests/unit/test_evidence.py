@@ -46,3 +46,14 @@ def test_a_price_no_passage_states_is_not_covered_however_well_the_words_match()
     support = [passage("Commercial support costs are negotiated per company.")]
     assert weak_evidence(covered, 0.9, "sentence-transformers/x", query="how much does support cost?", passages=support)
     assert not weak_evidence(covered, 0.0, "hashing", query="how is support given?", passages=support)
+
+
+def test_a_top_passage_holding_the_option_asked_about_answers_it_though_its_letter_is_no_word():
+    # "what is -s for": PostgreSQL drops "s" (a stopword), so the question had no terms and was
+    # "not covered" although retrieval put the page documenting -s first.
+    no_terms = Evidence(terms=0, top_coverage=0.0, best_coverage=0.0, unknown_terms=0, chunks=3000)
+    capture = [passage("Pass `-s` (a shortcut for `--capture=no`) to see print output.", heading="Capturing")]
+    tar = [passage("Unpack with tar -xzf or pass --s to the old tool.", heading="Archives")]
+
+    assert not weak_evidence(no_terms, 0.0, "hashing", query="what is -s for", passages=capture)
+    assert weak_evidence(no_terms, 0.0, "hashing", query="what is -s for", passages=tar)
