@@ -34,7 +34,7 @@ class Corpus:
     package: str  # PyPI name, Debian package, or "owner/name"
     version: str  # release, Debian version, or "" for a git snapshot's newest commit
     docs: str  # folder inside the unpacked source that holds the documentation
-    markup: str  # what a reader should expect: "rst", "markdown", "html", "pdf", "mixed"
+    markup: str  # what a reader should expect: "rst", "markdown", "mdx", "html", "pdf", "mixed"
     # Paths beside the docs folder that its pages include (FastAPI's docs_src examples): fetched
     # too, and the source's top folder is then the ingest's include root (docrag ingest --include-root).
     includes: tuple[str, ...] = ()
@@ -57,6 +57,9 @@ CORPORA: dict[str, Corpus] = {
         Corpus("mkdocs", "git", "mkdocs/mkdocs", "2862536793b3c67d9d83c33e0dd6d50a791928f8", "docs", "markdown",
                ("CONTRIBUTING.md",)),
         Corpus("prettier", "git", "prettier/prettier", "4f84a934201322ca87750e2b9b25baf296da6560", "docs", "markdown"),
+        # Astro Starlight: .mdx pages with Tabs components, in 17 languages.
+        Corpus("starlight", "git", "withastro/starlight", "3999be7cc18b41095d61e3b63d68ff3e6c6c050b",
+               "docs/src/content/docs", "mdx"),
     )
 }
 
