@@ -28,6 +28,9 @@ SUPPORT_CHARS = 300
 SUPPORT_SHARE = 0.6  # a supporting quote must match at least this share of the best one's score
 CANDIDATE_PASSAGES = 4
 LABEL_CHARS = 100
+MAX_TABS = 6  # tabs of one command quoted together ("npm:", "pnpm:", "Yarn:" ...), when short
+TAB_LABEL_CHARS = 30
+TAB_CODE_LINES = 12
 LABEL_WORDS = 6  # a term being defined is a few words at most
 API_BONUS = 1.5
 CODE_SHARE = 0.5  # a question word in the code or label a sentence introduces
@@ -228,15 +231,29 @@ def _introduced(sentence: str, block: _Block, after: list[_Block]) -> tuple[_Blo
         return (following,)
     if following.kind == "code" and (sentence.endswith(":") or block.kind == "prose"):
         return (following,)
-    if (
-        len(after) > 1
-        and following.kind == "prose"
-        and following.text.endswith(":")
-        and _shown_len(following.text) <= LABEL_CHARS
-        and after[1].kind == "code"
-    ):
-        return (following, after[1])
+    if len(after) > 1 and _is_code_label(following) and after[1].kind == "code":
+        return _tab_run(after) or (following, after[1])
     return ()
+
+
+def _is_code_label(block: _Block) -> bool:
+    return block.kind == "prose" and block.text.endswith(":") and _shown_len(block.text) <= LABEL_CHARS
+
+
+def _tab_run(after: list[_Block]) -> tuple[_Block, ...]:
+    """Tabs of one command ("npm:" code, "pnpm:" code, "Yarn:" code...: Docusaurus, Starlight and
+    MkDocs Material tabs as loaded), all of them when short: a reader picks their own tool, and
+    quoting only the first answered "how do I ... with pnpm" with the npm command."""
+    pairs: list[tuple[_Block, _Block]] = []
+    while len(after) >= 2 * (len(pairs) + 1):
+        label, code = after[2 * len(pairs)], after[2 * len(pairs) + 1]
+        if not (_is_code_label(label) and _shown_len(label.text) <= TAB_LABEL_CHARS and code.kind == "code"):
+            break
+        pairs.append((label, code))
+    code_lines = sum(len(code.text.split("\n")) - 2 for _, code in pairs)  # fences are not lines of code
+    if len(pairs) < 2 or len(pairs) > MAX_TABS or code_lines > TAB_CODE_LINES:
+        return ()
+    return tuple(block for pair in pairs for block in pair)
 
 
 def _sentences(text: str) -> list[str]:

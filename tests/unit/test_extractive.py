@@ -199,3 +199,20 @@ def test_list_items_and_table_rows_are_quoted_on_lines_of_their_own():
                      title="Groups")
     answer, _ = extractive_answer("which group can execute sudo and manage printers?", [groups])
     assert "sudo | execute sudo without password\n> lpadmin | manage printers" in answer
+
+
+def test_short_tabs_of_one_command_are_quoted_together():
+    # Starlight's getting started: npm, pnpm and Yarn tabs. Only the first was quoted, so
+    # "how do I create a project with pnpm" was answered with the npm command.
+    src = (
+        '# Getting Started\n\nCreate a new project by running the following command in your terminal:\n\n'
+        '<Tabs syncKey="pkg">\n<TabItem label="npm">\n\n```sh\nnpm create astro@latest -- --template starlight\n```\n\n'
+        '</TabItem>\n<TabItem label="pnpm">\n\n```sh\npnpm create astro --template starlight\n```\n\n'
+        '</TabItem>\n<TabItem label="Yarn">\n\n```sh\nyarn create astro --template starlight\n```\n\n</TabItem>\n</Tabs>\n'
+    )
+    (section,) = load_document(src.encode(), name="getting-started.mdx").sections
+
+    text, _ = extractive_answer("how do I create a new project with pnpm", [passage(section.text, heading="Getting Started")])
+
+    assert "pnpm:\n\n```sh\npnpm create astro --template starlight\n```" in text
+    assert text.index("npm create astro@latest") < text.index("pnpm create") < text.index("yarn create")
