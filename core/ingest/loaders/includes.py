@@ -37,7 +37,7 @@ _ESCAPED_SNIPPET = re.compile(r"^([ \t]*);(-{1,2}8<-{1,2})")
 _CODE_MACRO = re.compile(r"^(?P<indent>[ \t]*)\{\*[ \t]*(?P<target>\S+)(?P<args>.*?)\*\}[ \t]*$")
 _MYST_INCLUDE = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,}|~{3,})\{include\}[ \t]+(?P<target>\S+)[ \t]*$")
 _MYST_FILE_DIRECTIVE = re.compile(r"^[ \t]*(?:`{3,}|~{3,})\{(?:literal)?include\}[ \t]+(\S+)[ \t]*$", re.MULTILINE)
-_MYST_OPTION = re.compile(r"[ \t]*:([\w-]+):[ \t]*(.*)")
+MYST_OPTION = re.compile(r"[ \t]*:([\w-]+):[ \t]*(.*)")  # ":start-after: marker" under a MyST opener
 _MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx")
 _LINE_SELECTION = re.compile(r"\bln\[([\d:, ]+)\]")
 _MAX_DEPTH = 4  # snippets may include snippets; a cycle or a deep chain stops here
@@ -130,7 +130,7 @@ def _snippet(
         return [line]
     if found is not None and path not in found:
         found.append(path)
-    content = _selected(_read(path), selection)
+    content = _selected(read_text(path), selection)
     nested = _expanded_lines(content, path, root, depth=depth + 1, seen=seen | {path}, found=found, missing=missing)
     return [indent + part if part else part for part in nested]
 
@@ -144,7 +144,7 @@ def _myst_include(
     fence = match["fence"]
     options: dict[str, str] = {}
     j = i
-    while j < len(lines) and (option := _MYST_OPTION.fullmatch(lines[j])):
+    while j < len(lines) and (option := MYST_OPTION.fullmatch(lines[j])):
         options[option[1].lower()] = option[2].strip().strip("'\"")
         j += 1
     closing = lines[j].strip() if j < len(lines) else ""
@@ -159,7 +159,7 @@ def _myst_include(
         return [], j + 1
     if found is not None and path not in found:
         found.append(path)
-    content = between_markers(_read(path), options)
+    content = between_markers(read_text(path), options)
     nested = _expanded_lines(content, path, root, depth=depth + 1, seen=seen | {path}, found=found, missing=missing)
     return ["", *(match["indent"] + part if part else part for part in nested), ""], j + 1
 
@@ -192,7 +192,7 @@ def _code_include(
         return [line]
     if found is not None and path not in found:
         found.append(path)
-    content = _read(path)
+    content = read_text(path)
     if ranges := _LINE_SELECTION.search(match["args"]):
         content = _lines(content, ranges.group(1))
     block = fenced(content, LANGUAGE_BY_SUFFIX.get(path.suffix.lower(), ""))
@@ -238,5 +238,5 @@ def _lines(content: str, ranges: str, *, open_end: bool = False) -> str:
     return "\n".join(picked)
 
 
-def _read(path: Path) -> str:
+def read_text(path: Path) -> str:
     return path.read_bytes().decode("utf-8", "replace").replace("\r\n", "\n")

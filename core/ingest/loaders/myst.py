@@ -15,13 +15,12 @@ from pathlib import Path
 
 from core.ingest.loaders.admonitions import box_label
 from core.ingest.loaders.cleaning import fenced
-from core.ingest.loaders.includes import LANGUAGE_BY_SUFFIX, between_markers, resolve_include
+from core.ingest.loaders.includes import LANGUAGE_BY_SUFFIX, MYST_OPTION, between_markers, read_text, resolve_include
 from core.ingest.loaders.rst import SPHINX_DROPPED_DIRECTIVES, VERSION_LABELS, literal_excerpt
 
 _CODE = {"code-block", "code", "sourcecode", "code-cell"}
 _TESTS = {"doctest": "pycon", "testcode": "python", "testsetup": "python", "testoutput": ""}
 _DROPPED = set(SPHINX_DROPPED_DIRECTIVES) | {"contents", "image", "raw", "tableofcontents", "bibliography"}
-_OPTION = re.compile(r"[ \t]*:([\w-]+):[ \t]*(.*)")
 _YAML_OPTION = re.compile(r"[ \t]*([\w-]+):[ \t]*(.*)")
 MAX_INCLUDE_DEPTH = 4
 
@@ -84,7 +83,7 @@ def _options(content: str) -> tuple[dict[str, str], str]:
                 options[match[1].lower()] = _unquoted(match[2])
         i = end + 1
     else:
-        while i < len(lines) and (match := _OPTION.fullmatch(lines[i])):
+        while i < len(lines) and (match := MYST_OPTION.fullmatch(lines[i])):
             options[match[1].lower()] = _unquoted(match[2])
             i += 1
     return options, "\n".join(lines[i:]).strip("\n")
@@ -105,7 +104,7 @@ def _included(name: str, target: str, options: dict[str, str], read: Readers) ->
     path = resolve_include(target.lstrip("/"), read.source_path, read.include_root)
     if path is None:
         return ""
-    text = path.read_bytes().decode("utf-8", "replace").replace("\r\n", "\n")
+    text = read_text(path)
     language = options.get("language") or options.get("code") or LANGUAGE_BY_SUFFIX.get(path.suffix.lower(), "")
     if name == "literalinclude":
         return fenced(literal_excerpt(text, options), language)
