@@ -294,9 +294,65 @@ API
             ("API",),
             "api",
             "fetch(url, *, timeout=20)\n\nDownload url; see the guide and `pkg.Client`.\n\n"
-            "Changed in version 0.2: The `timeout` argument.\n\nUnix\n\nUse `ls`.",
+            "Changed in version 0.2: The `timeout` argument.\n\nUnix: Use `ls`.",
         )
     ]
+
+
+def test_sphinx_tabs_label_their_content_in_rst_and_myst() -> None:
+    # pytest's docs give each setting as ".. tab:: toml" and ".. tab:: ini" code; click's shell
+    # completion steps are ".. group-tab:: Bash" tabs. The label was a paragraph of its own ("toml"),
+    # so an answer quoting "...the strict_xfail ini option:" stopped before either tab's code.
+    rst = """\
+Config
+======
+
+Set the option:
+
+.. tab:: toml
+
+    .. code-block:: toml
+
+        [pytest]
+        xfail_strict = true
+
+.. tab:: ini
+
+    .. code-block:: ini
+
+        [pytest]
+        xfail_strict = true
+
+.. tabs::
+
+    .. group-tab:: Bash
+
+        Add this to ``~/.bashrc``:
+
+        .. code-block:: bash
+
+            eval "$(_FOO_BAR_COMPLETE=bash_source foo-bar)"
+
+    .. code-tab:: py Python 3
+
+        print(1)
+"""
+    myst = (
+        "# Install\n\n::::{tab-set}\n:::{tab-item} pip\n```bash\npip install x\n```\n:::\n"
+        ":::{tab-item} conda\nUse conda:\n```bash\nconda install x\n```\n:::\n::::\n\n"
+        "````{tab-set}\n```{tab-item} uv\nRun `uv add x`.\n```\n````\n"
+    )
+
+    assert all_text(load_document(rst.encode(), name="config.rst")) == (
+        "Config\nSet the option:\n\ntoml:\n\n```toml\n[pytest]\nxfail_strict = true\n```\n\n"
+        "ini:\n\n```ini\n[pytest]\nxfail_strict = true\n```\n\n"
+        'Bash: Add this to `~/.bashrc`:\n\n```bash\neval "$(_FOO_BAR_COMPLETE=bash_source foo-bar)"\n```\n\n'
+        "Python 3:\n\n```py\nprint(1)\n```"
+    )
+    assert all_text(load_document(myst.encode(), name="install.md")) == (
+        "Install\npip:\n\n```bash\npip install x\n```\n\nconda: Use conda:\n\n```bash\nconda install x\n```\n\n"
+        "uv: Run `uv add x`."
+    )
 
 
 def test_rst_default_role_cross_references_show_their_text() -> None:

@@ -46,6 +46,7 @@ _MYST_BOXES = {
     "admonition",
     "dropdown",
 }
+_MYST_TABS = {"tab-item", "tab", "group-tab"}  # sphinx-design and sphinx-tabs, as MyST writes them
 _BOX_STARTS = ("!", "?", ":", "/", "=")  # (a tuple: "" is in any string, not in this)
 _FENCE = re.compile(r"[ ]{0,3}(`{3,}|~{3,})")
 _MDX_IMPORT = re.compile(r"import[ \t]+(?:[\w*{},\s]+?[ \t]+from[ \t]+)?[\"'][^\"']+[\"'];?[ \t]*")
@@ -151,6 +152,8 @@ def box_label(kind: str, title: str | None) -> str:
     that is no box ("{figure} path.png")."""
     if kind.startswith("{"):
         kind = kind.strip("{}")
+        if kind.lower() in _MYST_TABS:
+            return (title or "").strip()  # the tab's label leads its content: "pip: ..."
         if kind.lower() not in _MYST_BOXES:
             return ""
         if kind.lower() in ("admonition", "dropdown"):

@@ -54,6 +54,10 @@ SPHINX_DROPPED_DIRECTIVES = (
 ).split()
 # Directives whose content is example code (pallets-sphinx-themes' click:example: Click, Flask...).
 _SPHINX_CODE_DIRECTIVES = {"click:example": "python"}
+# Tabs (sphinx-tabs, sphinx-inline-tabs, sphinx-design): the label leads the tab's content as
+# "toml:", the way the Markdown loaders show MkDocs and Docusaurus tabs, so an answer that quotes a
+# tab's code says which tool it is for. A code-tab's content is code in the language it names.
+TAB_DIRECTIVES = frozenset({"tab", "group-tab", "code-tab", "tab-item"})
 VERSION_LABELS = {
     "versionadded": "Added in version",
     "versionchanged": "Changed in version",
@@ -149,12 +153,39 @@ def _docutils() -> Any:
                 line = " ".join(args)  # a signature, a tab's label...
             else:
                 line = ""
+            if self.name in TAB_DIRECTIVES:
+                return [self._tab(args)]
             if line:
-                inline_nodes, _ = self.state.inline_text(line, self.lineno)
-                container += nodes.paragraph(line, "", *inline_nodes)
+                container += self._paragraph(line)
             if self.content:
                 self.state.nested_parse(self.content, self.content_offset, container)
             return [container]
+
+        def _paragraph(self, line: str) -> Any:
+            inline_nodes, _ = self.state.inline_text(line, self.lineno)
+            return nodes.paragraph(line, "", *inline_nodes)
+
+        def _tab(self, args: list[str]) -> Any:
+            """The tab's content led by "label:" (in its first paragraph when it opens with one)."""
+            container = nodes.container()
+            if self.name == "code-tab":  # ".. code-tab:: py [Label]": the content is the code
+                language, _, label = " ".join(args).partition(" ")
+                code = "\n".join(self.content)
+                container += self._paragraph(f"{label.strip() or language}:")
+                container += nodes.literal_block(code, code, classes=["code", language] if language else ["code"])
+                return container
+            if self.content:
+                self.state.nested_parse(self.content, self.content_offset, container)
+            label = " ".join(args)
+            if not label:
+                return container
+            lead = label if label[-1] in ":.?!" else f"{label}:"
+            first = container.children[0] if container.children else None
+            if isinstance(first, nodes.paragraph):
+                first.insert(0, nodes.Text(f"{lead} "))
+            else:
+                container.insert(0, self._paragraph(lead))
+            return container
 
     class DroppedDirective(Directive):
         optional_arguments = 1
