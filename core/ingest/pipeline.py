@@ -46,7 +46,8 @@ log = logging.getLogger(__name__)
 # 5: Markdown snippets (pymdownx, --8<--), FastAPI's {* docs_src *} code includes and MyST
 #    {include} read in; MyST directive fences (```{note}, ```{code-block} python, {eval-rst}...)
 #    read as the built page shows them.
-CHUNKER_VERSION = "5"
+# 6: content tabs of rST and MyST (sphinx-tabs, sphinx-inline-tabs, sphinx-design) lead with their label.
+CHUNKER_VERSION = "6"
 # Documents are embedded in groups so remote embedders get full batches.
 EMBED_GROUP_CHUNKS = 256
 
