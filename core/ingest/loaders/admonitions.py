@@ -163,10 +163,15 @@ def box_label(kind: str, title: str | None) -> str:
     return title.strip().strip("\"'")
 
 
+def label_lead(label: str) -> str:
+    """A box's or tab's label as the lead of its text: "Warning:", "toml:" ("" stays "")."""
+    return label if not label or label[-1] in ":.?!" else label + ":"
+
+
 def _labelled(label: str, body: list[str]) -> Iterator[str]:
     """The body, its first paragraph led by the label ("Warning: ..."), blank lines around it."""
     yield ""
-    lead = label if not label or label[-1] in ":.?!" else label + ":"
+    lead = label_lead(label)
     first = next((n for n, line in enumerate(body) if line.strip()), None)
     if lead and first is not None and not _OWN_BLOCK.match(body[first]):
         line = body[first]

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.ingest.loaders.admonitions import box_label
+from core.ingest.loaders.admonitions import box_label, label_lead
 from core.ingest.loaders.cleaning import fenced
 from core.ingest.loaders.includes import LANGUAGE_BY_SUFFIX, MYST_OPTION, between_markers, read_text, resolve_include
 from core.ingest.loaders.rst import SPHINX_DROPPED_DIRECTIVES, TAB_DIRECTIVES, VERSION_LABELS, literal_excerpt
@@ -72,7 +72,7 @@ def directive_text(info: str, content: str, read: Readers) -> str:
 def _led(label: str, text: str) -> str:
     if not text:
         return label
-    lead = label if label[-1] in ":.?!" else label + ":"
+    lead = label_lead(label)
     return f"{lead}\n\n{text}" if text.startswith(("```", "- ", "* ", "|")) else f"{lead} {text}"
 
 

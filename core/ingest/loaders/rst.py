@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import DocumentError
+from core.ingest.loaders.admonitions import label_lead
 from core.ingest.loaders.cleaning import PROSE_ROLES, code_span, collapse, fenced, normalise_code, role_text
 from core.ingest.loaders.document import LoadedDocument, SectionBuilder, title_from_name
 from core.ingest.loaders.includes import LANGUAGE_BY_SUFFIX, resolve_include
@@ -179,7 +180,7 @@ def _docutils() -> Any:
             label = " ".join(args)
             if not label:
                 return container
-            lead = label if label[-1] in ":.?!" else f"{label}:"
+            lead = label_lead(label)
             first = container.children[0] if container.children else None
             if isinstance(first, nodes.paragraph):
                 first.insert(0, nodes.Text(f"{lead} "))
