@@ -46,7 +46,9 @@ _MYST_BOXES = {
     "admonition",
     "dropdown",
 }
-_MYST_TABS = {"tab-item", "tab", "group-tab"}  # sphinx-design and sphinx-tabs, as MyST writes them
+# Tabs (sphinx-tabs, sphinx-inline-tabs, sphinx-design; in rST or MyST): the label leads the tab's
+# content as "toml:", as MkDocs and Docusaurus tabs are shown, so a quoted tab says which tool it is for.
+TAB_DIRECTIVES = frozenset({"tab", "group-tab", "code-tab", "tab-item"})
 _BOX_STARTS = ("!", "?", ":", "/", "=")  # (a tuple: "" is in any string, not in this)
 _FENCE = re.compile(r"[ ]{0,3}(`{3,}|~{3,})")
 _MDX_IMPORT = re.compile(r"import[ \t]+(?:[\w*{},\s]+?[ \t]+from[ \t]+)?[\"'][^\"']+[\"'];?[ \t]*")
@@ -152,7 +154,7 @@ def box_label(kind: str, title: str | None) -> str:
     that is no box ("{figure} path.png")."""
     if kind.startswith("{"):
         kind = kind.strip("{}")
-        if kind.lower() in _MYST_TABS:
+        if kind.lower() in TAB_DIRECTIVES:
             return (title or "").strip()  # the tab's label leads its content: "pip: ..."
         if kind.lower() not in _MYST_BOXES:
             return ""

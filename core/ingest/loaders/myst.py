@@ -16,7 +16,7 @@ from pathlib import Path
 from core.ingest.loaders.admonitions import box_label, label_lead
 from core.ingest.loaders.cleaning import fenced
 from core.ingest.loaders.includes import LANGUAGE_BY_SUFFIX, MYST_OPTION, between_markers, read_text, resolve_include
-from core.ingest.loaders.rst import SPHINX_DROPPED_DIRECTIVES, TAB_DIRECTIVES, VERSION_LABELS, literal_excerpt
+from core.ingest.loaders.rst import SPHINX_DROPPED_DIRECTIVES, VERSION_LABELS, literal_excerpt
 
 _CODE = {"code-block", "code", "sourcecode", "code-cell"}
 _TESTS = {"doctest": "pycon", "testcode": "python", "testsetup": "python", "testoutput": ""}
@@ -60,13 +60,11 @@ def directive_text(info: str, content: str, read: Readers) -> str:
         language, _, label = args.partition(" ")
         return _led(label.strip() or language, fenced(body, language)) if language else fenced(body, "")
     text = read.markdown(body, read.source_path, read.depth)
-    if name in TAB_DIRECTIVES and args:
-        return _led(args, text)
     if label := VERSION_LABELS.get(name):
         return _led(f"{label} {args}".strip() if args else label, text)
     if label := box_label("{" + name + "}", args or None):
         return _led(label, text)
-    return text  # tabs, cards, figures...: their content, as text
+    return text  # tab sets, cards, figures...: their content, as text
 
 
 def _led(label: str, text: str) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import DocumentError
-from core.ingest.loaders.admonitions import label_lead
+from core.ingest.loaders.admonitions import TAB_DIRECTIVES, label_lead
 from core.ingest.loaders.cleaning import PROSE_ROLES, code_span, collapse, fenced, normalise_code, role_text
 from core.ingest.loaders.document import LoadedDocument, SectionBuilder, title_from_name
 from core.ingest.loaders.includes import LANGUAGE_BY_SUFFIX, resolve_include
@@ -55,10 +55,6 @@ SPHINX_DROPPED_DIRECTIVES = (
 ).split()
 # Directives whose content is example code (pallets-sphinx-themes' click:example: Click, Flask...).
 _SPHINX_CODE_DIRECTIVES = {"click:example": "python"}
-# Tabs (sphinx-tabs, sphinx-inline-tabs, sphinx-design): the label leads the tab's content as
-# "toml:", the way the Markdown loaders show MkDocs and Docusaurus tabs, so an answer that quotes a
-# tab's code says which tool it is for. A code-tab's content is code in the language it names.
-TAB_DIRECTIVES = frozenset({"tab", "group-tab", "code-tab", "tab-item"})
 VERSION_LABELS = {
     "versionadded": "Added in version",
     "versionchanged": "Changed in version",
@@ -145,17 +141,17 @@ def _docutils() -> Any:
         option_spec = AnyOptions()
 
         def run(self) -> list[Any]:
-            container = nodes.container()
             args = [a.strip() for a in self.arguments if a.strip()]
+            if self.name in TAB_DIRECTIVES:
+                return [self._tab(args)]
+            container = nodes.container()
             label = VERSION_LABELS.get(self.name)
             if label and args:  # ".. versionchanged:: 3.2\n   What changed."
                 line = f"{label} {args[0]}" + (f": {' '.join(args[1:])}" if len(args) > 1 else "")
             elif args and self.name not in ("only", "tab-set", "grid", "hlist", "glossary"):
-                line = " ".join(args)  # a signature, a tab's label...
+                line = " ".join(args)  # a signature, a card's title...
             else:
                 line = ""
-            if self.name in TAB_DIRECTIVES:
-                return [self._tab(args)]
             if line:
                 container += self._paragraph(line)
             if self.content:
