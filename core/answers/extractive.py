@@ -30,6 +30,7 @@ CANDIDATE_PASSAGES = 4
 LABEL_CHARS = 100
 MAX_TABS = 6  # tabs of one command quoted together ("npm:", "pnpm:", "Yarn:" ...), when short
 TAB_LABEL_CHARS = 30
+TAB_NAME_WORDS = 3  # a tab named in a question is quoted alone: "npm", "Yarn (classic)", "Python 3.8+"
 TAB_CODE_LINES = 12
 LABEL_WORDS = 6  # a term being defined is a few words at most
 API_BONUS = 1.5
@@ -256,6 +257,22 @@ def _tab_run(after: list[_Block]) -> tuple[_Block, ...]:
     return tuple(block for pair in pairs for block in pair)
 
 
+def _tabs_asked_for(introduced: tuple[_Block, ...], wanted: set[str]) -> tuple[_Block, ...]:
+    """Of a run of tabs, the ones the question names ("...with pnpm", "...in pyproject.toml"), or all
+    of them when it names none. Words every label shares ("Install with") pick nothing.
+
+    Only names choose: a run of steps ("Add it to your project:", "Import `Form`:") is all needed."""
+    labels_are_names = all(_is_code_label(b) and len(b.text.split()) <= TAB_NAME_WORDS for b in introduced[::2])
+    if len(introduced) < 4 or not labels_are_names or not all(b.kind == "code" for b in introduced[1::2]):
+        return introduced
+    labels = [terms(label.text) for label in introduced[::2]]
+    shared = set.intersection(*labels)
+    named = [i for i, label in enumerate(labels) if (label - shared) & wanted]
+    if not named or len(named) == len(labels):
+        return introduced
+    return tuple(block for i in named for block in introduced[2 * i : 2 * i + 2])
+
+
 def _sentences(text: str) -> list[str]:
     return [s for s in _SENTENCE_END.split(" ".join(text.split())) if s]
 
@@ -320,7 +337,8 @@ def extractive_answer(question: str, passages: Sequence[Passage]) -> tuple[str, 
             return _whole_passage(passages[0]), [1]
         best = _Scored(0.0, opening[0])
         span = opening
-    parts = [f"From *{_shown_path(best.unit.path, passages[best.unit.source])}* [1]:", _quote_span(span)]
+    parts = [f"From *{_shown_path(best.unit.path, passages[best.unit.source])}* [1]:",
+             _quote_span(span, terms(question))]
     cited = [best.unit.source + 1]
     supports = _supporting(scored, best, span)
     if supports:
@@ -384,7 +402,7 @@ def _with_the_remedy(span: list[_Unit], units: list[_Unit]) -> list[_Unit]:
     return span
 
 
-def _quote_span(span: list[_Unit]) -> str:
+def _quote_span(span: list[_Unit], wanted: set[str]) -> str:
     paragraphs: list[list[_Unit]] = []
     for before, unit in zip([None, *span], span):
         if before is None or unit.block != before.block:
@@ -394,7 +412,7 @@ def _quote_span(span: list[_Unit]) -> str:
     prose = "\n>\n> ".join(("\n> " if p[0].line else " ").join(u.text for u in p) for p in paragraphs)
     lines = [span[0].refers_to.text] if span[0].refers_to else []
     lines.append(f"> {span[0].lead}\n> {prose}" if span[0].lead else f"> {prose}")
-    for block in span[-1].introduces:
+    for block in _tabs_asked_for(span[-1].introduces, wanted):
         if block.kind == "code":
             lines.append(block.text)  # code stays code, outside the quote, so it renders as code
         else:

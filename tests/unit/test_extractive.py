@@ -201,7 +201,7 @@ def test_list_items_and_table_rows_are_quoted_on_lines_of_their_own():
     assert "sudo | execute sudo without password\n> lpadmin | manage printers" in answer
 
 
-def test_short_tabs_of_one_command_are_quoted_together():
+def test_short_tabs_of_one_command_are_quoted_together_unless_the_question_names_one():
     # Starlight's getting started: npm, pnpm and Yarn tabs. Only the first was quoted, so
     # "how do I create a project with pnpm" was answered with the npm command.
     src = (
@@ -212,7 +212,27 @@ def test_short_tabs_of_one_command_are_quoted_together():
     )
     (section,) = load_document(src.encode(), name="getting-started.mdx").sections
 
-    text, _ = extractive_answer("how do I create a new project with pnpm", [passage(section.text, heading="Getting Started")])
+    started = passage(section.text, heading="Getting Started")
 
-    assert "pnpm:\n\n```sh\npnpm create astro --template starlight\n```" in text
+    text, _ = extractive_answer("how do I create a new project?", [started])
     assert text.index("npm create astro@latest") < text.index("pnpm create") < text.index("yarn create")
+
+    # A question that names its tool gets that tab alone, not two commands it did not ask for.
+    text, _ = extractive_answer("how do I create a new project with pnpm", [started])
+    assert "pnpm:\n\n```sh\npnpm create astro --template starlight\n```" in text
+    assert "npm create astro@latest" not in text and "yarn create" not in text
+
+
+def test_steps_that_look_like_tabs_are_all_quoted_when_the_question_names_one():
+    # FastAPI's form page: an install step, then an import step. A question about Form() once
+    # got the import alone, without the install command it asked for.
+    src = (
+        "# Form Data\n\nTo use forms, first install `python-multipart`.\n\nAdd it to your project:\n\n"
+        "```console\n$ uv add python-multipart\n```\n\nImport `Form` from `fastapi`:\n\n"
+        "```python\nfrom fastapi import FastAPI, Form\n```\n"
+    )
+    (section,) = load_document(src.encode(), name="form.md").sections
+
+    text, _ = extractive_answer("do I need to install anything for Form() to work?", [passage(section.text, heading="Form Data")])
+
+    assert "$ uv add python-multipart" in text and "from fastapi import FastAPI, Form" in text
