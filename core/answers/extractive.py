@@ -262,8 +262,9 @@ def _tabs_asked_for(introduced: tuple[_Block, ...], wanted: set[str]) -> tuple[_
     of them when it names none. Words every label shares ("Install with") pick nothing.
 
     Only names choose: a run of steps ("Add it to your project:", "Import `Form`:") is all needed."""
-    labels_are_names = all(_is_code_label(b) and len(b.text.split()) <= TAB_NAME_WORDS for b in introduced[::2])
-    if len(introduced) < 4 or not labels_are_names or not all(b.kind == "code" for b in introduced[1::2]):
+    if len(introduced) < 4:  # only a tab run (label, code, label, code...) introduces more than two blocks
+        return introduced
+    if any(len(label.text.split()) > TAB_NAME_WORDS for label in introduced[::2]):
         return introduced
     labels = [terms(label.text) for label in introduced[::2]]
     shared = set.intersection(*labels)
