@@ -165,6 +165,12 @@ def box_label(kind: str, title: str | None) -> str:
     return title.strip().strip("\"'")
 
 
+def code_tab(args: str) -> tuple[str, str]:
+    """The language and label of ``code-tab:: py [Label]``: a tab without a label is named by its language."""
+    language, _, label = args.strip().partition(" ")
+    return language, label.strip() or language
+
+
 def label_lead(label: str) -> str:
     """A box's or tab's label as the lead of its text: "Warning:", "toml:" ("" stays "")."""
     return label if not label or label[-1] in ":.?!" else label + ":"

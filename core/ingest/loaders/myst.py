@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.ingest.loaders.admonitions import box_label, label_lead
+from core.ingest.loaders.admonitions import box_label, code_tab, label_lead
 from core.ingest.loaders.cleaning import fenced
 from core.ingest.loaders.includes import LANGUAGE_BY_SUFFIX, MYST_OPTION, between_markers, read_text, resolve_include
 from core.ingest.loaders.rst import SPHINX_DROPPED_DIRECTIVES, VERSION_LABELS, literal_excerpt
@@ -57,8 +57,8 @@ def directive_text(info: str, content: str, read: Readers) -> str:
     if name in _DROPPED:
         return ""
     if name == "code-tab":  # ```{code-tab} py [Label]
-        language, _, label = args.partition(" ")
-        return _led(label.strip() or language, fenced(body, language)) if language else fenced(body, "")
+        language, label = code_tab(args)
+        return _led(label, fenced(body, language)) if language else fenced(body, "")
     text = read.markdown(body, read.source_path, read.depth)
     if label := VERSION_LABELS.get(name):
         return _led(f"{label} {args}".strip() if args else label, text)

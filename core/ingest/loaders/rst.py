@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.errors import DocumentError
-from core.ingest.loaders.admonitions import TAB_DIRECTIVES, label_lead
+from core.ingest.loaders.admonitions import TAB_DIRECTIVES, code_tab, label_lead
 from core.ingest.loaders.cleaning import PROSE_ROLES, code_span, collapse, fenced, normalise_code, role_text
 from core.ingest.loaders.document import LoadedDocument, SectionBuilder, title_from_name
 from core.ingest.loaders.includes import LANGUAGE_BY_SUFFIX, resolve_include
@@ -166,9 +166,9 @@ def _docutils() -> Any:
             """The tab's content led by "label:" (in its first paragraph when it opens with one)."""
             container = nodes.container()
             if self.name == "code-tab":  # ".. code-tab:: py [Label]": the content is the code
-                language, _, label = " ".join(args).partition(" ")
+                language, label = code_tab(" ".join(args))
                 code = "\n".join(self.content)
-                container += self._paragraph(f"{label.strip() or language}:")
+                container += self._paragraph(f"{label}:")
                 container += nodes.literal_block(code, code, classes=["code", language] if language else ["code"])
                 return container
             if self.content:
