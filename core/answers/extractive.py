@@ -37,7 +37,7 @@ API_BONUS = 1.5
 CODE_SHARE = 0.5  # a question word in the code or label a sentence introduces
 HEADING_SHARE = 0.3  # a question word in the heading path the sentence sits under
 RANK_PENALTY = 0.15
-REMEDY_REACH = 3  # sentences after a span that restates the problem, searched for the remedy
+REMEDY_REACH = 5  # sentences after a span that restates the problem, searched for the remedy
 REMEDY_CHARS = 300  # what the remedy may add beyond SPAN_CHARS
 SHORT_SPAN = 160  # a span this short takes the next sentence too: one short sentence rarely says it all
 

@@ -104,6 +104,25 @@ def test_a_span_that_restates_the_problem_goes_on_to_the_remedy_the_docs_give_ne
     assert quote.startswith("> Your clients may see a 401") and "make_not_authenticated_error" in quote
 
 
+
+def test_the_remedy_is_found_past_a_few_sentences_of_caveats_in_a_sub_section():
+    """FastAPI's path parameters page: the problem, four sentences of caveats, then the convertor."""
+    text = (
+        "Say a route is `/files/{file_path}`.\n\n"
+        "But the parameter itself has to hold a whole file path, like `home/me/notes.txt`.\n\n"
+        "### OpenAPI support\n"
+        "OpenAPI has no way to declare such a parameter.\n\n"
+        "You can still do it with a tool from Starlette.\n\n"
+        "The docs keep working, without saying what the parameter holds.\n\n"
+        "Tests of such routes need care.\n\n"
+        "### Path convertor\n"
+        "Declare it with a URL like:\n\n"
+        "```\n/files/{file_path:path}\n```"
+    )
+    answer, _ = extractive_answer("how do I make a parameter hold a whole file path like home/me/notes.txt?", [passage(text)])
+    assert "> But the parameter itself has to hold a whole file path" in answer
+    assert "```\n/files/{file_path:path}\n```" in answer
+
 def test_a_supporting_quote_keeps_the_option_its_sentence_describes():
     """A reference entry's sentence ("Create junit-xml style report file") says nothing without the
     option it belongs to, so a supporting quote from it shows the option first."""
