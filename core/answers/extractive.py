@@ -43,7 +43,9 @@ SHORT_SPAN = 160  # a span this short takes the next sentence too: one short sen
 
 # After a colon only a capital or a quote starts a sentence: "Default: `80` | CLI Override: `--print-width`"
 # is one line of a table, and "set it to `false`" goes on after its colon.
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[`*_A-Z0-9])|(?<=:)\s+(?=[\"'(\[*_A-Z])")
+# A full stop ends a sentence, except in "e.g.", "i.e.", "vs.", "cf." and an ellipsis ("`try` ... `except`").
+_NOT_AN_END = r"(?<!\be\.g\.)(?<!\bE\.g\.)(?<!\bi\.e\.)(?<!\bvs\.)(?<!\bcf\.)(?<!\.\.\.)"
+_SENTENCE_END = re.compile(_NOT_AN_END + r"(?<=[.!?])\s+(?=[\"'(\[`*_A-Z0-9])|(?<=:)\s+(?=[\"'(\[*_A-Z])")
 _WORD = re.compile(r"[a-z0-9][a-z0-9_.-]*[a-z0-9]|[a-z0-9]")
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])([a-z]+)")  # "WebSocketDisconnect": also "Web Socket Disconnect"
 _PARTS = re.compile(r"[._-]+")

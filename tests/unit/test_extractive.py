@@ -123,6 +123,19 @@ def test_the_remedy_is_found_past_a_few_sentences_of_caveats_in_a_sub_section():
     assert "> But the parameter itself has to hold a whole file path" in answer
     assert "```\n/files/{file_path:path}\n```" in answer
 
+
+def test_a_quote_does_not_end_at_an_abbreviation_or_an_ellipsis():
+    """"(e.g. Uvicorn)" and "`try` ... `except`" are inside a sentence: a quote cut there reads "(e.g."."""
+    text = (
+        "Renew certificates in a TLS termination proxy rather than in the application server (e.g. Uvicorn).\n\n"
+        "Retrying by hand means wrapping the task body in a `try` ... `except` block.\n\n"
+        "Unrelated closing words follow here."
+    )
+    answer, _ = extractive_answer("who should renew TLS certificates, the proxy or the application server?", [passage(text)])
+    assert "the application server (e.g. Uvicorn)." in answer
+    answer, _ = extractive_answer("retrying with a try except block by hand", [passage(text)])
+    assert "in a `try` ... `except` block." in answer
+
 def test_a_supporting_quote_keeps_the_option_its_sentence_describes():
     """A reference entry's sentence ("Create junit-xml style report file") says nothing without the
     option it belongs to, so a supporting quote from it shows the option first."""
