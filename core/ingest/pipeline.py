@@ -309,7 +309,7 @@ class Ingestor:
                 data,
                 name=item.name,
                 content_type=content_type,
-                source_path=Path(item.uri) if item.folder else None,
+                source_path=(item.local_file or Path(item.uri)) if item.folder else None,
                 include_root=item.folder,
             )
             chunks = chunk_sections(
@@ -344,7 +344,8 @@ class Ingestor:
             digest.update(b"\0")
         digest.update(data)
         if item.folder:  # what a page includes is part of its content
-            for included in included_files(data, name=item.name, source_path=Path(item.uri), include_root=item.folder):
+            for included in included_files(data, name=item.name, source_path=item.local_file or Path(item.uri),
+                                           include_root=item.folder):
                 digest.update(included.read_bytes())
         return digest.hexdigest()
 

@@ -72,6 +72,9 @@ class SourceItem:
     fetch: Callable[[], tuple[bytes, str | None]] = field(repr=False, compare=False)  # (data, content_type)
     root: str  # the (normalised) argument this item came from, for --prune
     folder: Path | None = field(default=None, compare=False)  # a file's ingested folder: bounds what it includes
+    # The file on disk its includes are resolved from, when ``uri`` is not that path (a git source's
+    # file, read from the checkout of its commit).
+    local_file: Path | None = field(default=None, compare=False)
     # A token that changes whenever the document does (a wiki page's version, an edit time): an
     # item whose version is the stored one is unchanged without being fetched again.
     version: str | None = field(default=None, compare=False)

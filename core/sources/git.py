@@ -33,7 +33,10 @@ from __future__ import annotations
 import base64
 import os
 import re
+import shutil
 import subprocess
+import tarfile
+import tempfile
 import threading
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Sequence
@@ -72,15 +75,28 @@ def plan_git(source: Source, ctx: SyncContext) -> SyncPlan:
     from core.ingest.loaders import SUPPORTED_SUFFIXES
     from core.ingest.sources import SourceItem
 
+    # The commit's files on disk, for the pages that include other files; removed when the sync ends.
+    tree = Path(tempfile.mkdtemp(prefix=f"docrag-source-{source.id}-")).resolve()
+
+    def close() -> None:
+        reader.close()
+        shutil.rmtree(tree, ignore_errors=True)
+    plan.close = close
+    try:
+        mirror.checkout(head, tree)
+    except Exception:
+        close()
+        raise
     select = PathFilter(include, exclude, SUPPORTED_SUFFIXES)
     links = WebLinks.for_remote(source.target, options, ref=head if options.get("link_ref") == "commit" else branch)
 
     def item(path: str) -> SourceItem:
         return SourceItem(uri=f"{root}:{path}", name=PurePosixPath(path).name, link=links.file(path),
-                          fetch=lambda: (reader.read(path), None), root=root)
+                          fetch=lambda: (reader.read(path), None), root=root, folder=tree, local_file=tree / path)
     if incremental and mirror.has_commit(old):
         to_read: list[str] = []
-        for status, path, new_path in mirror.changes(old, head):
+        changes = mirror.changes(old, head)
+        for status, path, new_path in changes:
             if status == "D" and select(path):
                 plan.deleted.append(f"{root}:{path}")
             elif status == "R":
@@ -92,6 +108,8 @@ def plan_git(source: Source, ctx: SyncContext) -> SyncPlan:
                     to_read.append(new_path)
             elif status != "D" and select(path):
                 to_read.append(path)
+        changed = {tree / new_path for _, _, new_path in changes}
+        to_read += [path for path in _includers_of(changed, mirror.files(head), select, tree) if path not in to_read]
         plan.counts["changed_files"] = len(to_read) + len(plan.deleted)
     else:
         to_read = [path for path in mirror.files(head) if select(path)]
@@ -102,6 +120,27 @@ def plan_git(source: Source, ctx: SyncContext) -> SyncPlan:
             to_read.append(path)
     plan.items = [item(path) for path in to_read]
     return plan
+
+
+def _includers_of(changed: set[Path], paths: Sequence[str], select: PathFilter, tree: Path) -> list[str]:
+    """The selected pages that include one of the ``changed`` files: a page whose example file
+    changed is re-read, though the page itself did not change."""
+    from core.ingest.loaders import included_files
+
+    if not changed:
+        return []
+    found = []
+    for path in paths:
+        if not select(path):
+            continue
+        page = tree / path
+        try:
+            data = page.read_bytes()
+            if any(f in changed for f in included_files(data, name=page.name, source_path=page, include_root=tree)):
+                found.append(path)
+        except (OSError, ValueError):  # the ingest reads it again, and reports what is wrong with it
+            continue
+    return found
 
 
 def git_environment(source: Source, ctx: SyncContext) -> dict[str, str]:
@@ -198,6 +237,24 @@ class Mirror:
             return True
         except DocumentError:
             return False
+
+    def checkout(self, commit: str, into: Path) -> None:
+        """The commit's files written under ``into`` (``git archive``, streamed), so the pages that
+        include other files (``.. include::``, snippets, ``literalinclude``) find them."""
+        process = subprocess.Popen(["git", "-C", str(self.path), "archive", "--format=tar", commit],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=self.env)
+        assert process.stdout is not None and process.stderr is not None
+        try:
+            with tarfile.open(fileobj=process.stdout, mode="r|") as archive:
+                archive.extractall(into, filter="data")  # nothing outside ``into``, no devices or odd modes
+        except tarfile.TarError as exc:
+            raise DocumentError(f"git archive of {commit[:12]} could not be read: {exc}") from None
+        finally:
+            process.stdout.close()
+            error = process.stderr.read().decode("utf-8", "replace").strip()
+            process.wait(timeout=FETCH_TIMEOUT_S)
+        if process.returncode != 0:
+            raise DocumentError(f"git archive failed for {redacted(self.remote)}: {redacted_text(error)}")
 
     def files(self, commit: str) -> list[str]:
         out = self.git("ls-tree", "-r", "-z", "--name-only", commit)

@@ -161,3 +161,26 @@ def test_a_repository_that_cannot_be_reached_fails_the_sync_and_keeps_the_docume
     assert result.status == "failed" and "git fetch failed" in result.error and "not appear to be a git repository" in result.error
     assert len(documents(container)) == 4
     assert container.sources.get(source.id).consecutive_failures == 1
+
+
+def test_a_page_reads_the_files_it_includes_and_is_read_again_when_only_they_change(container, repo):
+    repo.commit({
+        "docs/example.rst": "Example\n=======\n\nThe worker is started like this:\n\n.. literalinclude:: ../examples/worker.py\n",
+        "examples/worker.py": "start_worker(queue='emails')\n",
+    })
+    source = container.sources.add(SourceSpec(kind="git", target=str(repo.bare), collection="handbook"))
+    assert container.syncer.sync(source.id).status == "ok"
+
+    def example_text() -> str:
+        with container.database.sessions() as session:
+            return " ".join(session.scalars(
+                sa.select(DocumentChunk.text).join(Document).where(Document.source_uri.endswith(":docs/example.rst"))
+            ))
+    assert "start_worker(queue='emails')" in example_text()
+
+    repo.commit({"examples/worker.py": "start_worker(queue='invoices')\n"})  # the page itself is unchanged
+    result = container.syncer.sync(source.id)
+
+    assert result.status == "ok", result.error
+    assert result.counts["updated"] == 1
+    assert "start_worker(queue='invoices')" in example_text() and "emails" not in example_text()
